@@ -1,0 +1,127 @@
+//! Wiring: the ports every use case needs, built once per process from [`Config`].
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, EmailKind, Runtime, StoreKind};
+use crate::crypto::{PasswordHasher, Signer, random_bytes};
+use crate::email::Mailer;
+use crate::email::outbox::OutboxMailer;
+use crate::email::ses::SesMailer;
+use crate::store::Store;
+use crate::store::dynamo::{DynamoStore, create_table_if_missing};
+use crate::store::embedded::EmbeddedStore;
+use secrecy::SecretSlice;
+use std::sync::Arc;
+
+/// Base URLs used to build links.
+#[derive(Debug, Clone)]
+pub struct Links {
+    pub public_base_url: String,
+    pub console_url: String,
+}
+
+/// The ports and settings the use cases run against; cheap to clone behind [`AppState`].
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub mailer: Arc<dyn Mailer>,
+    pub clock: Arc<dyn Clock>,
+    pub hasher: PasswordHasher,
+    pub signer: Signer,
+    pub links: Links,
+    pub session_hours: i64,
+    pub allowed_origins: Vec<String>,
+}
+
+pub type AppState = Arc<Services>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("mail: {0}")]
+    Mail(#[from] crate::email::MailError),
+    #[error("data dir: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Services {
+    /// Builds every port from the configuration: SDK clients once per process.
+    pub async fn from_config(config: &Config) -> Result<AppState, StartError> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let needs_aws = config.store == StoreKind::Dynamodb || config.email == EmailKind::Ses;
+        let aws = if needs_aws {
+            Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+        } else {
+            None
+        };
+        let store: Arc<dyn Store> = match (config.store, &aws) {
+            (StoreKind::Dynamodb, Some(aws)) => {
+                let client = aws_sdk_dynamodb::Client::new(aws);
+                if config.runtime == Runtime::Local && config.dynamodb_endpoint.is_some() {
+                    create_table_if_missing(&client, &config.table_name).await?;
+                }
+                Arc::new(DynamoStore::new(client, &config.table_name, clock.clone()))
+            }
+            _ => Arc::new(EmbeddedStore::open(&config.data_dir.join("store.redb"), clock.clone())?),
+        };
+        let mailer: Arc<dyn Mailer> = match (config.email, &aws) {
+            (EmailKind::Ses, Some(aws)) => Arc::new(SesMailer::new(
+                aws_sdk_sesv2::Client::new(aws),
+                &config.sender_email,
+                config.ses_configuration_set.clone(),
+            )),
+            _ => Arc::new(OutboxMailer::new(config.data_dir.join("outbox"), &config.sender_email)?),
+        };
+        let signing_key = match &config.signing_key {
+            Some(k) => k.clone(),
+            None => local_key(config, "signing.key")?,
+        };
+        Ok(Arc::new(Services {
+            store,
+            mailer,
+            clock,
+            hasher: PasswordHasher::owasp(),
+            signer: Signer::new(signing_key),
+            links: Links {
+                public_base_url: config.public_base_url.clone(),
+                console_url: config.console_url.clone(),
+            },
+            session_hours: config.session_hours,
+            allowed_origins: config.allowed_origins.clone(),
+        }))
+    }
+}
+
+/// A random key generated once per data dir and kept there (local runs only), so links
+/// survive a restart.
+fn local_key(config: &Config, name: &str) -> Result<SecretSlice<u8>, std::io::Error> {
+    let path = config.data_dir.join(name);
+    match std::fs::read(&path) {
+        Ok(bytes) if bytes.len() >= 32 => Ok(SecretSlice::from(bytes)),
+        _ => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            let key = random_bytes::<32>().to_vec();
+            write_private(&path, &key)?;
+            Ok(SecretSlice::from(key))
+        }
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(bytes)
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, bytes)
+}

@@ -1,0 +1,214 @@
+//! Typed configuration, read once from the environment and checked at start. Every variable
+//! is listed in the README's configuration table. Secrets are `secrecy` types: they cannot be
+//! printed by accident.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use secrecy::SecretSlice;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Where the process runs: defaults differ (local: embedded store and outbox; Lambda:
+/// DynamoDB and SES, keys required).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    Local,
+    Lambda,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Embedded,
+    Dynamodb,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailKind {
+    Outbox,
+    Ses,
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub runtime: Runtime,
+    pub listen_addr: SocketAddr,
+    pub public_base_url: String,
+    pub console_url: String,
+    pub allowed_origins: Vec<String>,
+    pub data_dir: PathBuf,
+    pub store: StoreKind,
+    pub table_name: String,
+    pub email: EmailKind,
+    pub sender_email: String,
+    pub ses_configuration_set: Option<String>,
+    /// `None` locally means "generate one per data dir and keep it there".
+    pub signing_key: Option<SecretSlice<u8>>,
+    pub session_hours: i64,
+    /// Set when DynamoDB is local (DynamoDB Local): the table is then created when missing.
+    pub dynamodb_endpoint: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {name}: {message}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub message: String,
+}
+
+fn err(name: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        name,
+        message: message.into(),
+    }
+}
+
+fn origin_of(url: &str) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    Some(u.origin().ascii_serialization())
+}
+
+fn http_url(name: &'static str, raw: String) -> Result<String, ConfigError> {
+    let u = url::Url::parse(&raw).map_err(|e| err(name, format!("not a URL ({e})")))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(err(name, "must be an http(s) URL"));
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
+}
+
+impl Config {
+    pub fn from_env(runtime: Runtime) -> Result<Self, ConfigError> {
+        Self::from_lookup(runtime, |k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+
+    pub fn from_lookup(runtime: Runtime, get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let lambda = runtime == Runtime::Lambda;
+        let listen_addr = get("LISTEN_ADDR")
+            .unwrap_or_else(|| "127.0.0.1:3000".into())
+            .parse()
+            .map_err(|e| err("LISTEN_ADDR", format!("not an address ({e})")))?;
+        let public_base_url = http_url(
+            "PUBLIC_BASE_URL",
+            match get("PUBLIC_BASE_URL") {
+                Some(v) => v,
+                None if lambda => return Err(err("PUBLIC_BASE_URL", "is required on Lambda")),
+                None => format!("http://{listen_addr}"),
+            },
+        )?;
+        let console_url = http_url(
+            "CONSOLE_URL",
+            get("CONSOLE_URL").unwrap_or_else(|| format!("{public_base_url}/console")),
+        )?;
+        let allowed_origins = match get("ALLOWED_ORIGINS") {
+            Some(v) => v
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            None => origin_of(&console_url).into_iter().collect(),
+        };
+        let store = match get("STORE").as_deref() {
+            None if lambda => StoreKind::Dynamodb,
+            None | Some("embedded") => StoreKind::Embedded,
+            Some("dynamodb") => StoreKind::Dynamodb,
+            Some(other) => return Err(err("STORE", format!("`{other}` is neither `embedded` nor `dynamodb`"))),
+        };
+        let email = match get("EMAIL").as_deref() {
+            None if lambda => EmailKind::Ses,
+            None | Some("outbox") => EmailKind::Outbox,
+            Some("ses") => EmailKind::Ses,
+            Some(other) => return Err(err("EMAIL", format!("`{other}` is neither `outbox` nor `ses`"))),
+        };
+        let signing_key = match get("SIGNING_KEY") {
+            Some(v) => {
+                let bytes = STANDARD
+                    .decode(v.trim())
+                    .map_err(|_| err("SIGNING_KEY", "is not base64"))?;
+                if bytes.len() < 32 {
+                    return Err(err("SIGNING_KEY", "must be at least 32 bytes"));
+                }
+                Some(SecretSlice::from(bytes))
+            }
+            None if lambda => return Err(err("SIGNING_KEY", "is required on Lambda")),
+            None => None,
+        };
+        let session_hours = match get("SESSION_HOURS") {
+            Some(v) => v
+                .parse()
+                .ok()
+                .filter(|h| (1..=720).contains(h))
+                .ok_or_else(|| err("SESSION_HOURS", "must be 1 to 720"))?,
+            None => 12,
+        };
+        let sender_email = get("SENDER_EMAIL").unwrap_or_else(|| "no-reply@localhost".into());
+        if sender_email.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(err("SENDER_EMAIL", "is not an email address"));
+        }
+        Ok(Self {
+            runtime,
+            listen_addr,
+            public_base_url,
+            console_url,
+            allowed_origins,
+            data_dir: get("DATA_DIR").map_or_else(|| PathBuf::from("./.data"), PathBuf::from),
+            store,
+            table_name: get("TABLE_NAME").unwrap_or_else(|| "onboarding".into()),
+            email,
+            sender_email,
+            ses_configuration_set: get("SES_CONFIGURATION_SET"),
+            signing_key,
+            session_hours,
+            dynamodb_endpoint: get("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| get("AWS_ENDPOINT_URL")),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn with(vars: &[(&str, &str)], runtime: Runtime) -> Result<Config, ConfigError> {
+        let m: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(runtime, |k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn local_defaults() {
+        let c = with(&[], Runtime::Local).unwrap();
+        assert_eq!(c.public_base_url, "http://127.0.0.1:3000");
+        assert_eq!(c.console_url, "http://127.0.0.1:3000/console");
+        assert_eq!(c.allowed_origins, vec!["http://127.0.0.1:3000"]);
+        assert_eq!((c.store, c.email), (StoreKind::Embedded, EmailKind::Outbox));
+    }
+
+    #[test]
+    fn lambda_needs_keys_and_urls() {
+        assert_eq!(with(&[], Runtime::Lambda).unwrap_err().name, "PUBLIC_BASE_URL");
+        let e = with(&[("PUBLIC_BASE_URL", "https://api.example.com")], Runtime::Lambda).unwrap_err();
+        assert_eq!(e.name, "SIGNING_KEY");
+        let key = STANDARD.encode([1u8; 32]);
+        let c = with(
+            &[("PUBLIC_BASE_URL", "https://api.example.com/"), ("SIGNING_KEY", &key)],
+            Runtime::Lambda,
+        )
+        .unwrap();
+        assert_eq!((c.store, c.email), (StoreKind::Dynamodb, EmailKind::Ses));
+        assert_eq!(c.public_base_url, "https://api.example.com");
+        assert!(!format!("{c:?}").contains(&key));
+    }
+
+    #[test]
+    fn refuses_bad_values() {
+        assert_eq!(with(&[("STORE", "mysql")], Runtime::Local).unwrap_err().name, "STORE");
+        assert_eq!(
+            with(&[("SIGNING_KEY", "c2hvcnQ=")], Runtime::Local).unwrap_err().name,
+            "SIGNING_KEY"
+        );
+        assert_eq!(
+            with(&[("PUBLIC_BASE_URL", "ftp://x")], Runtime::Local)
+                .unwrap_err()
+                .name,
+            "PUBLIC_BASE_URL"
+        );
+    }
+}

@@ -1,0 +1,31 @@
+//! Parsed domain values. Each constructor refuses bad input, so code holding one of these types
+//! never re-checks it ("parse, don't validate"). Nothing here does I/O or knows about HTTP/AWS.
+
+mod code;
+mod email;
+mod ids;
+mod name;
+mod password;
+
+pub use code::ConfirmationCode;
+pub use email::EmailAddress;
+pub use ids::PartnerId;
+pub use name::OrganizationName;
+pub use password::{NewPassword, PasswordError};
+
+/// Why a field was refused: the field's name and a sentence for a person.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The one error type of the HTTP layer: every failure answers
+//! `{"error": {"code", "message", "field"?}}` with the status `api.md` gives it. 5xx bodies
+//! are opaque; their cause goes to the log only.
+
+use crate::sessions::SessionError;
+use crate::signup::{ConfirmError, SignupError};
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+    pub retry_after: Option<i64>,
+    /// The cause of a 5xx, for the log only.
+    internal: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            retry_after: None,
+            internal: None,
+        }
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn invalid(field: &str, message: &str) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            format!("{field} {message}"),
+        )
+        .field(field)
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "There is nothing at this address.")
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Sign in first: this needs a valid session token.",
+        )
+    }
+
+    pub fn rate_limited(retry_after: i64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("Too many requests; try again in {retry_after} seconds."),
+        );
+        e.retry_after = Some(retry_after.max(1));
+        e
+    }
+
+    /// A server-side failure: the client sees a generic message, the log sees `cause`.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        let mut e = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Something went wrong on our side; try again.",
+        );
+        e.internal = Some(cause.to_string());
+        e
+    }
+
+    pub fn unavailable(code: &'static str, message: &str, cause: impl std::fmt::Display) -> Self {
+        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message);
+        e.internal = Some(cause.to_string());
+        e
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Some(cause) = &self.internal {
+            tracing::error!(code = self.code, status = self.status.as_u16(), cause = %cause, "request failed");
+        }
+        let mut body = json!({ "code": self.code, "message": self.message });
+        if let Some(f) = &self.field {
+            body["field"] = json!(f);
+        }
+        let mut res = (self.status, Json(json!({ "error": body }))).into_response();
+        if let Some(s) = self
+            .retry_after
+            .and_then(|s| HeaderValue::from_str(&s.to_string()).ok())
+        {
+            res.headers_mut().insert(header::RETRY_AFTER, s);
+        }
+        res
+    }
+}
+
+/// The field a serde message names (`missing field `email``, `unknown field `x``).
+fn field_in(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(message[start..start + len].to_owned())
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::JsonDataError(e) => {
+                let text = e.body_text();
+                let detail = text.rsplit_once(": ").map_or(text.as_str(), |(_, d)| d).to_owned();
+                let mut err = Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_field",
+                    format!("The request body does not fit: {detail}."),
+                );
+                err.field = field_in(&detail);
+                err
+            }
+            JsonRejection::JsonSyntaxError(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                "The request body is not valid JSON.",
+            ),
+            JsonRejection::MissingJsonContentType(_) => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Send the body as JSON with `Content-Type: application/json`.",
+            ),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("The request body is larger than {} KiB.", super::BODY_LIMIT / 1024),
+            ),
+            other => Self::new(StatusCode::BAD_REQUEST, "malformed_request", other.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "malformed_query", r.body_text())
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Unavailable(_) | crate::store::StoreError::Conflict => {
+                Self::unavailable("store_unavailable", "The service is briefly unavailable; try again.", e)
+            }
+            e => Self::internal(e),
+        }
+    }
+}
+
+impl From<SignupError> for ApiError {
+    fn from(e: SignupError) -> Self {
+        match e {
+            SignupError::Invalid(f) if f.field == "password" => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "weak_password",
+                format!("password {}", f.message),
+            )
+            .field("password"),
+            SignupError::Invalid(f) => Self::invalid(f.field, &f.message),
+            SignupError::RateLimited { retry_after } => Self::rate_limited(retry_after),
+            SignupError::Store(e) => e.into(),
+            SignupError::Mail(e) => Self::unavailable(
+                "mail_unavailable",
+                "The email could not be sent right now; ask for a new code in a minute.",
+                e,
+            ),
+            SignupError::Hash => Self::internal(e),
+        }
+    }
+}
+
+impl From<ConfirmError> for ApiError {
+    fn from(e: ConfirmError) -> Self {
+        match e {
+            ConfirmError::Invalid(f) => Self::invalid(f.field, &f.message),
+            ConfirmError::WrongCode { tries_left } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_code",
+                format!("That code is not right for this address ({tries_left} tries left)."),
+            )
+            .field("code"),
+            ConfirmError::Expired => Self::new(
+                StatusCode::GONE,
+                "code_expired",
+                "The code has expired; ask for a new one.",
+            ),
+            ConfirmError::Used => Self::new(
+                StatusCode::GONE,
+                "code_used",
+                "This code was already used; sign in instead.",
+            ),
+            ConfirmError::TooManyAttempts => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "Too many wrong codes: this code no longer works. Ask for a new one.",
+            ),
+            ConfirmError::Store(e) => e.into(),
+            ConfirmError::Hash => Self::internal(e),
+        }
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::InvalidCredentials => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "The email or password is not right.",
+            ),
+            SessionError::Unauthorized => Self::unauthorized(),
+            SessionError::Store(e) => e.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn finds_the_named_field() {
+        assert_eq!(
+            super::field_in("missing field `email` at line 1 column 2").as_deref(),
+            Some("email")
+        );
+        assert_eq!(super::field_in("no field here"), None);
+    }
+}

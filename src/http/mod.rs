@@ -1,0 +1,93 @@
+//! The HTTP layer: one axum router per Lambda function, all built from the same handlers and
+//! layers. Locally the full [`router`] runs under `axum::serve`; on Lambda each function runs
+//! its [`router_for`] under `lambda_http::run`; tests drive the same routers with `oneshot`.
+
+pub mod error;
+pub mod extract;
+pub mod pages;
+mod signup;
+
+use crate::app::AppState;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::routing::{delete, get, post};
+use error::ApiError;
+use std::time::Duration;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// Largest accepted request body. Every JSON body of this API is far smaller.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Which function's routes a router serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    /// Everything (the local server).
+    All,
+    /// Signup, resend, sessions, `me`.
+    Signup,
+    /// Code confirmation and the activate link.
+    Confirm,
+}
+
+fn routes(function: Function) -> Router<AppState> {
+    let signup = Router::new()
+        .route("/v1/signup", post(signup::sign_up))
+        .route("/v1/signup/resend", post(signup::resend))
+        .route("/v1/sessions", post(signup::sign_in))
+        .route("/v1/sessions/current", delete(signup::sign_out))
+        .route("/v1/me", get(signup::me));
+    let confirm = Router::new()
+        .route("/v1/signup/confirm", post(signup::confirm))
+        .route("/v1/signup/activate", get(signup::activate));
+    let common = Router::new().route("/health", get(health));
+    match function {
+        Function::All => common.merge(signup).merge(confirm),
+        Function::Signup => common.merge(signup),
+        Function::Confirm => common.merge(confirm),
+    }
+}
+
+/// The whole API (local server).
+pub fn router(state: AppState) -> Router {
+    router_for(Function::All, state)
+}
+
+/// One function's routes with the shared layers: body limit, CORS, request IDs, tracing.
+pub fn router_for(function: Function, state: AppState) -> Router {
+    let cors = cors(&state.allowed_origins);
+    let request_id = HeaderName::from_static("x-request-id");
+    routes(function)
+        .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This method is not allowed here.")
+        })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(cors)
+        .layer(
+            // Spans name the matched route, never the full URI: query strings carry tokens.
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
+                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                tracing::info_span!("request", method = %req.method(), route, request_id = id, partner_id = tracing::field::Empty)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let list: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(list))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(600))
+}
+
+async fn health() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}

@@ -1,0 +1,50 @@
+//! HTML pages people open from emails (askama templates in `templates/pages/`, escaped).
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+
+#[derive(Template)]
+#[template(path = "pages/activated.html")]
+pub struct Activated<'a> {
+    pub organization: &'a str,
+    pub console_url: &'a str,
+}
+
+/// A page that names what went wrong and what to do about it.
+#[derive(Template)]
+#[template(path = "pages/problem.html")]
+pub struct Problem<'a> {
+    pub title: &'a str,
+    pub cause: &'a str,
+    pub fix: &'a str,
+}
+
+pub fn page(status: StatusCode, t: &impl Template) -> Response {
+    match t.render() {
+        Ok(body) => (status, Html(body)).into_response(),
+        Err(e) => {
+            tracing::error!(cause = %e, "page rendering failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Html("<h1>Something went wrong</h1>".to_owned()),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Locally there is no partner console: `/console` explains where links lead and what to use.
+pub fn console_placeholder() -> axum::Router {
+    axum::Router::new().route(
+        "/console",
+        axum::routing::get(|| async {
+            Html(
+                "<!doctype html><meta charset=utf-8><title>Console</title>\
+                 <h1>Partner console (placeholder)</h1>\
+                 <p>The partner web console is a separate application. Locally, use the HTTP API \
+                 (see the README's walk-through): <code>POST /v1/sessions</code> to sign in.</p>",
+            )
+        }),
+    )
+}

@@ -1,0 +1,22 @@
+//! Onboarding backend of a SaaS-backup service for managed service providers.
+//!
+//! The crate is laid out as ports and adapters:
+//! - [`domain`]: parsed, always-valid values (emails, names, codes, passwords); no I/O.
+//! - [`signup`], [`sessions`]: the use cases, written against the ports only.
+//! - [`store`], [`email`], [`clock`]: the ports and their adapters (DynamoDB / embedded, SES / outbox).
+//! - [`http`]: the one axum router served by every Lambda function, locally and in tests.
+//! - [`config`], [`app`], [`telemetry`]: wiring.
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod email;
+pub mod http;
+pub mod sessions;
+pub mod signup;
+pub mod store;
+pub mod telemetry;
+
+pub use app::AppState;

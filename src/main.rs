@@ -1,0 +1,45 @@
+//! `cargo run`: the whole service on one local server (embedded store, local outbox).
+
+use onboarding::app::Services;
+use onboarding::config::{Config, EmailKind, Runtime, StoreKind};
+use onboarding::{http, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    telemetry::init_local();
+    let config = Config::from_env(Runtime::Local)?;
+    let state = Services::from_config(&config).await?;
+    let app = http::router(state).merge(http::pages::console_placeholder());
+    let listener = tokio::net::TcpListener::bind(config.listen_addr).await?;
+    let store = match config.store {
+        StoreKind::Embedded => format!("embedded ({})", config.data_dir.join("store.redb").display()),
+        StoreKind::Dynamodb => format!("DynamoDB table {}", config.table_name),
+    };
+    let mail = match config.email {
+        EmailKind::Outbox => format!(
+            "outbox {} (links are printed here too)",
+            config.data_dir.join("outbox").display()
+        ),
+        EmailKind::Ses => "Amazon SES".to_owned(),
+    };
+    tracing::info!(addr = %listener.local_addr()?, %store, %mail, "onboarding service listening");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

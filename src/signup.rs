@@ -1,0 +1,401 @@
+//! Partner signup: the rules in one place.
+//!
+//! - `sign_up`: organization, email, password. Password: 12..=128 characters, not guessable
+//!   (see [`NewPassword`]), stored as argon2id. A 6-digit code (CSPRNG, stored as argon2id,
+//!   valid [`CODE_VALID_MINUTES`]) and a signed activate link are mailed. An address that
+//!   already has an account gets the same answer and a "you already have an account" mail
+//!   (at most one per [`NOTICE_MINUTES`]), so addresses cannot be enumerated.
+//! - Unconfirmed signups expire after [`PENDING_HOURS`] hours.
+//! - `resend`: a new code and link; the earlier ones stop working. At most one send per
+//!   [`RESEND_COOLDOWN_SECONDS`] and [`MAX_SENDS`] in all per signup.
+//! - `confirm`: every try is reserved by a conditional write *before* the code is checked,
+//!   so [`MAX_ATTEMPTS`] wrong tries kill the code even under concurrent guessing. The
+//!   partner, its first member and a session are written in one transaction conditioned on
+//!   the pending signup's version: of two concurrent confirms exactly one succeeds.
+//! - `activate`: the emailed link does what `confirm` does, without a session.
+
+use crate::app::Services;
+use crate::crypto::sha256_hex;
+use crate::domain::{
+    ConfirmationCode, EmailAddress, FieldError, NewPassword, OrganizationName, PartnerId, PasswordError,
+};
+use crate::email::{MailError, templates};
+use crate::sessions::{NewSession, issue_session_op};
+use crate::store::keys::{self, MemberItem, NoticeItem, PartnerItem, PendingSignupItem};
+use crate::store::{Condition, Item, StoreError, Update, WriteOp};
+use chrono::{DateTime, Duration, Utc};
+use secrecy::{ExposeSecret, SecretString};
+
+pub const CODE_VALID_MINUTES: i64 = 15;
+pub const MAX_ATTEMPTS: u32 = 5;
+pub const RESEND_COOLDOWN_SECONDS: i64 = 60;
+pub const MAX_SENDS: u32 = 5;
+pub const PENDING_HOURS: i64 = 24;
+pub const NOTICE_MINUTES: i64 = 10;
+const ACTIVATE: &str = "activate";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignupError {
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error("too many codes requested; retry in {retry_after} s")]
+    RateLimited { retry_after: i64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+    #[error("hashing failed")]
+    Hash,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfirmError {
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error("the code is not right")]
+    WrongCode { tries_left: u32 },
+    #[error("the code has expired")]
+    Expired,
+    #[error("the code was already used")]
+    Used,
+    #[error("too many wrong tries")]
+    TooManyAttempts,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("hashing failed")]
+    Hash,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActivateError {
+    #[error("the link is not valid")]
+    Invalid,
+    #[error("the link has expired or was replaced by a newer one")]
+    Expired,
+    #[error("the organization is already active")]
+    AlreadyActive,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn password_error(e: PasswordError) -> FieldError {
+    FieldError::new("password", e.to_string())
+}
+
+/// The pending signup's item, with its code and link hashes replaced by fresh ones.
+struct Fresh {
+    code: ConfirmationCode,
+    link_token: SecretString,
+    code_hash: String,
+}
+
+async fn fresh_code(s: &Services) -> Result<Fresh, SignupError> {
+    let code = ConfirmationCode::generate();
+    let code_hash = s
+        .hasher
+        .hash(SecretString::from(code.expose()))
+        .await
+        .map_err(|_| SignupError::Hash)?;
+    Ok(Fresh {
+        code,
+        link_token: s.signer.issue(ACTIVATE),
+        code_hash,
+    })
+}
+
+fn pending_item(
+    email: &EmailAddress,
+    p: &PendingSignupItem,
+    link_token: &SecretString,
+    version: u64,
+) -> Result<Item, StoreError> {
+    let mut item = Item::from_record(keys::pending_signup(email), p)?
+        .with_gsi1(keys::activation(&sha256_hex(link_token.expose_secret())))
+        .expiring_at((p.created_at + Duration::hours(PENDING_HOURS)).timestamp());
+    item.version = version;
+    Ok(item)
+}
+
+async fn send_code(s: &Services, email: &EmailAddress, org: &OrganizationName, f: &Fresh) -> Result<(), MailError> {
+    let url = SecretString::from(format!(
+        "{}/v1/signup/activate?token={}",
+        s.links.public_base_url,
+        f.link_token.expose_secret()
+    ));
+    s.mailer
+        .send(&templates::signup_code(email, org, &f.code, &url, CODE_VALID_MINUTES))
+        .await
+}
+
+fn cooldown(p: &PendingSignupItem, now: DateTime<Utc>) -> Result<(), SignupError> {
+    let wait = RESEND_COOLDOWN_SECONDS - (now - p.last_sent_at).num_seconds();
+    if wait > 0 {
+        return Err(SignupError::RateLimited { retry_after: wait });
+    }
+    if p.sends >= MAX_SENDS {
+        let until = p.created_at + Duration::hours(PENDING_HOURS);
+        return Err(SignupError::RateLimited {
+            retry_after: (until - now).num_seconds().max(1),
+        });
+    }
+    Ok(())
+}
+
+#[tracing::instrument(skip_all, fields(email_domain))]
+pub async fn sign_up(s: &Services, organization: &str, email: &str, password: SecretString) -> Result<(), SignupError> {
+    let email = EmailAddress::parse("email", email)?;
+    tracing::Span::current().record("email_domain", email.domain());
+    let org = OrganizationName::parse("organization", organization)?;
+    let password = NewPassword::parse(password, &[email.as_str(), org.as_str()]).map_err(password_error)?;
+    let now = s.clock.now();
+
+    if s.store.get(&keys::member(&email)).await?.is_some() {
+        return notify_already_registered(s, &email, now).await;
+    }
+    let existing = s.store.get(&keys::pending_signup(&email)).await?;
+    let (condition, sends, created_at) = match &existing {
+        Some(item) => {
+            let p: PendingSignupItem = item.record()?;
+            if p.confirmed_at.is_some() {
+                return notify_already_registered(s, &email, now).await;
+            }
+            cooldown(&p, now)?;
+            (Condition::VersionIs(item.version), p.sends + 1, p.created_at)
+        }
+        None => (Condition::NotExists, 1, now),
+    };
+    let password_hash = s
+        .hasher
+        .hash(password.secret().clone())
+        .await
+        .map_err(|_| SignupError::Hash)?;
+    let fresh = fresh_code(s).await?;
+    let pending = PendingSignupItem {
+        email: email.to_string(),
+        organization: org.to_string(),
+        password_hash,
+        code_hash: fresh.code_hash.clone(),
+        code_expires_at: now + Duration::minutes(CODE_VALID_MINUTES),
+        attempts: 0,
+        sends,
+        last_sent_at: now,
+        created_at,
+        confirmed_at: None,
+        partner_id: None,
+    };
+    let version = existing.as_ref().map_or(1, |i| i.version + 1);
+    match s
+        .store
+        .put(pending_item(&email, &pending, &fresh.link_token, version)?, condition)
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => {
+            return Err(SignupError::RateLimited {
+                retry_after: RESEND_COOLDOWN_SECONDS,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    }
+    send_code(s, &email, &org, &fresh).await?;
+    tracing::info!(sends, "signup code sent");
+    Ok(())
+}
+
+async fn notify_already_registered(s: &Services, email: &EmailAddress, now: DateTime<Utc>) -> Result<(), SignupError> {
+    let marker = Item::from_record(keys::signup_notice(email), &NoticeItem { sent_at: now })?
+        .expiring_at((now + Duration::minutes(NOTICE_MINUTES)).timestamp());
+    match s.store.put(marker, Condition::NotExists).await {
+        Ok(()) => {
+            s.mailer
+                .send(&templates::already_registered(email, &s.links.console_url))
+                .await?;
+            tracing::info!("signup for a registered address: notice sent");
+        }
+        Err(StoreError::ConditionFailed) => tracing::info!("signup for a registered address: notice recently sent"),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+/// A new code and link for a pending signup. Unknown or confirmed addresses get the same
+/// answer and no mail.
+#[tracing::instrument(skip_all, fields(email_domain))]
+pub async fn resend(s: &Services, email: &str) -> Result<(), SignupError> {
+    let email = EmailAddress::parse("email", email)?;
+    tracing::Span::current().record("email_domain", email.domain());
+    let Some(item) = s.store.get(&keys::pending_signup(&email)).await? else {
+        return Ok(());
+    };
+    let mut p: PendingSignupItem = item.record()?;
+    if p.confirmed_at.is_some() {
+        return Ok(());
+    }
+    let now = s.clock.now();
+    cooldown(&p, now)?;
+    let fresh = fresh_code(s).await?;
+    p.code_hash = fresh.code_hash.clone();
+    p.code_expires_at = now + Duration::minutes(CODE_VALID_MINUTES);
+    p.attempts = 0;
+    p.sends += 1;
+    p.last_sent_at = now;
+    match s
+        .store
+        .put(
+            pending_item(&email, &p, &fresh.link_token, item.version + 1)?,
+            Condition::VersionIs(item.version),
+        )
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => {
+            return Err(SignupError::RateLimited {
+                retry_after: RESEND_COOLDOWN_SECONDS,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let org = OrganizationName::parse("organization", &p.organization)?;
+    send_code(s, &email, &org, &fresh).await?;
+    tracing::info!(sends = p.sends, "signup code re-sent");
+    Ok(())
+}
+
+#[tracing::instrument(skip_all, fields(email_domain))]
+pub async fn confirm(s: &Services, email: &str, code: &str) -> Result<NewSession, ConfirmError> {
+    let email = EmailAddress::parse("email", email)?;
+    tracing::Span::current().record("email_domain", email.domain());
+    let code = ConfirmationCode::parse("code", code)?;
+    let key = keys::pending_signup(&email);
+    // Reserve one try with a conditional write; retry only when another try raced us.
+    let (item, p) = loop {
+        let Some(item) = s.store.get(&key).await? else {
+            return Err(ConfirmError::WrongCode {
+                tries_left: MAX_ATTEMPTS,
+            });
+        };
+        let p: PendingSignupItem = item.record()?;
+        if p.confirmed_at.is_some() {
+            return Err(ConfirmError::Used);
+        }
+        if p.attempts >= MAX_ATTEMPTS {
+            return Err(ConfirmError::TooManyAttempts);
+        }
+        if s.clock.now() >= p.code_expires_at {
+            return Err(ConfirmError::Expired);
+        }
+        let update = Update::default().set("attempts", p.attempts + 1);
+        match s.store.update(&key, update, Condition::VersionIs(item.version)).await {
+            Ok(reserved) => break (reserved, p),
+            Err(StoreError::ConditionFailed) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    if !s
+        .hasher
+        .verify(SecretString::from(code.expose()), p.code_hash.clone())
+        .await
+    {
+        let used = p.attempts + 1;
+        tracing::info!(attempts = used, "wrong confirmation code");
+        return Err(if used >= MAX_ATTEMPTS {
+            ConfirmError::TooManyAttempts
+        } else {
+            ConfirmError::WrongCode {
+                tries_left: MAX_ATTEMPTS - used,
+            }
+        });
+    }
+    let (partner_id, session) = complete(s, &email, &item, &p, true).await.map_err(|e| match e {
+        StoreError::ConditionFailed => ConfirmError::Used,
+        e => ConfirmError::Store(e),
+    })?;
+    tracing::info!(partner_id = %partner_id, "signup confirmed");
+    session.ok_or(ConfirmError::Store(StoreError::Corrupt("no session issued".into())))
+}
+
+/// The organization's name once its activate link was used.
+#[tracing::instrument(skip_all)]
+pub async fn activate(s: &Services, token: &str) -> Result<String, ActivateError> {
+    if !s.signer.verify(ACTIVATE, token) {
+        return Err(ActivateError::Invalid);
+    }
+    let index_key = keys::activation(&sha256_hex(token));
+    let page = s
+        .store
+        .query_index(&index_key.pk, &index_key.sk, Default::default())
+        .await?;
+    let Some(found) = page.items.into_iter().next() else {
+        return Err(ActivateError::Expired);
+    };
+    // The index is eventually consistent: re-read the item and check the link is current.
+    let Some(item) = s.store.get(&found.key).await? else {
+        return Err(ActivateError::Expired);
+    };
+    if item.gsi1.as_ref() != Some(&index_key) {
+        return Err(ActivateError::Expired);
+    }
+    let p: PendingSignupItem = item.record()?;
+    if p.confirmed_at.is_some() {
+        return Err(ActivateError::AlreadyActive);
+    }
+    let email = EmailAddress::parse("email", &p.email).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let (partner_id, _) = complete(s, &email, &item, &p, false).await.map_err(|e| match e {
+        StoreError::ConditionFailed => ActivateError::AlreadyActive,
+        e => ActivateError::Store(e),
+    })?;
+    tracing::info!(partner_id = %partner_id, "signup activated by link");
+    Ok(p.organization)
+}
+
+/// Creates the partner and its first member (and a session) and marks the signup used, all
+/// in one transaction conditioned on the pending item's current version.
+async fn complete(
+    s: &Services,
+    email: &EmailAddress,
+    item: &Item,
+    p: &PendingSignupItem,
+    with_session: bool,
+) -> Result<(PartnerId, Option<NewSession>), StoreError> {
+    let now = s.clock.now();
+    let partner_id = PartnerId::new();
+    let partner = PartnerItem {
+        id: partner_id.clone(),
+        name: p.organization.clone(),
+        created_at: now,
+    };
+    let member = MemberItem {
+        partner_id: partner_id.clone(),
+        email: email.to_string(),
+        password_hash: p.password_hash.clone(),
+        role: "admin".to_owned(),
+        created_at: now,
+    };
+    let mut ops = vec![
+        WriteOp::Update {
+            key: item.key.clone(),
+            update: Update::default()
+                .set("confirmed_at", now)
+                .set("partner_id", &partner_id),
+            condition: Condition::VersionIs(item.version),
+        },
+        WriteOp::Put {
+            item: Item::from_record(keys::partner(&partner_id), &partner)?,
+            condition: Condition::NotExists,
+        },
+        WriteOp::Put {
+            item: Item::from_record(keys::member(email), &member)?
+                .with_gsi1(keys::member_by_partner(&partner_id, email)),
+            condition: Condition::NotExists,
+        },
+    ];
+    let session = if with_session {
+        let (op, session) = issue_session_op(s, &partner_id, email)?;
+        ops.push(op);
+        Some(session)
+    } else {
+        None
+    };
+    s.store.transact(ops).await?;
+    Ok((partner_id, session))
+}

@@ -1,0 +1,315 @@
+//! The embedded store: redb, on disk for `cargo run` (survives restarts) or in memory for fast
+//! tests. Items are stored whole (JSON) under `(pk, sk)`; the index is a second table keyed
+//! `(gsi1pk, gsi1sk, pk, sk)`. redb runs one write transaction at a time, which makes every
+//! condition check atomic with its write.
+
+use super::{Condition, Cursor, Item, Key, Page, QueryOptions, Store, StoreError, Update, WriteOp, apply_update};
+use crate::clock::Clock;
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+
+const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items");
+const GSI1: TableDefinition<(&str, &str, &str, &str), ()> = TableDefinition::new("gsi1");
+
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    clock: Arc<dyn Clock>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the database file at `path`.
+    pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(unavailable)?;
+        }
+        let db = Database::create(path).map_err(unavailable)?;
+        Self::init(db, clock)
+    }
+
+    /// A store that lives in memory only.
+    pub fn in_memory(clock: Arc<dyn Clock>) -> Self {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .expect("an in-memory database always opens");
+        Self::init(db, clock).expect("an in-memory database always initializes")
+    }
+
+    fn init(db: Database, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        let txn = db.begin_write().map_err(unavailable)?;
+        txn.open_table(ITEMS).map_err(unavailable)?;
+        txn.open_table(GSI1).map_err(unavailable)?;
+        txn.commit().map_err(unavailable)?;
+        Ok(Self {
+            db: Arc::new(db),
+            clock,
+        })
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now().timestamp()
+    }
+
+    /// Runs blocking redb work off the async executor.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Database, i64) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = self.db.clone();
+        let now = self.now();
+        tokio::task::spawn_blocking(move || f(&db, now))
+            .await
+            .map_err(unavailable)?
+    }
+}
+
+fn decode(bytes: &[u8]) -> Result<Item, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn read(txn: &WriteTransaction, key: &Key) -> Result<Option<Item>, StoreError> {
+    let table = txn.open_table(ITEMS).map_err(unavailable)?;
+    let found = table.get((key.pk.as_str(), key.sk.as_str())).map_err(unavailable)?;
+    found.map(|v| decode(v.value())).transpose()
+}
+
+fn write(txn: &WriteTransaction, item: &Item) -> Result<(), StoreError> {
+    remove(txn, &item.key)?;
+    let bytes = serde_json::to_vec(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    txn.open_table(ITEMS)
+        .map_err(unavailable)?
+        .insert((item.key.pk.as_str(), item.key.sk.as_str()), bytes.as_slice())
+        .map_err(unavailable)?;
+    if let Some(g) = &item.gsi1 {
+        txn.open_table(GSI1)
+            .map_err(unavailable)?
+            .insert(
+                (g.pk.as_str(), g.sk.as_str(), item.key.pk.as_str(), item.key.sk.as_str()),
+                (),
+            )
+            .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+fn remove(txn: &WriteTransaction, key: &Key) -> Result<(), StoreError> {
+    if let Some(old) = read(txn, key)? {
+        txn.open_table(ITEMS)
+            .map_err(unavailable)?
+            .remove((key.pk.as_str(), key.sk.as_str()))
+            .map_err(unavailable)?;
+        if let Some(g) = &old.gsi1 {
+            txn.open_table(GSI1)
+                .map_err(unavailable)?
+                .remove((g.pk.as_str(), g.sk.as_str(), key.pk.as_str(), key.sk.as_str()))
+                .map_err(unavailable)?;
+        }
+    }
+    Ok(())
+}
+
+/// Applies one op inside an open write transaction, checking its condition first.
+fn apply(txn: &WriteTransaction, op: &WriteOp, now: i64) -> Result<Option<Item>, StoreError> {
+    let key = match op {
+        WriteOp::Put { item, .. } => &item.key,
+        WriteOp::Update { key, .. } | WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } => key,
+    };
+    let current = read(txn, key)?;
+    let condition = match op {
+        WriteOp::Put { condition, .. }
+        | WriteOp::Update { condition, .. }
+        | WriteOp::Delete { condition, .. }
+        | WriteOp::Check { condition, .. } => *condition,
+    };
+    if !condition.holds(current.as_ref(), now) {
+        return Err(StoreError::ConditionFailed);
+    }
+    match op {
+        WriteOp::Put { item, .. } => write(txn, item).map(|_| Some(item.clone())),
+        WriteOp::Update { update, .. } => {
+            let Some(mut item) = current.filter(|i| !i.is_expired(now)) else {
+                return Err(StoreError::ConditionFailed);
+            };
+            apply_update(&mut item, update);
+            write(txn, &item)?;
+            Ok(Some(item))
+        }
+        WriteOp::Delete { key, .. } => remove(txn, key).map(|_| None),
+        WriteOp::Check { .. } => Ok(None),
+    }
+}
+
+/// Runs `ops` in one write transaction; any failure aborts all of them.
+fn run(db: &Database, ops: &[WriteOp], now: i64) -> Result<Option<Item>, StoreError> {
+    let txn = db.begin_write().map_err(unavailable)?;
+    let mut last = None;
+    for op in ops {
+        match apply(&txn, op, now) {
+            Ok(item) => last = item,
+            Err(e) => {
+                txn.abort().map_err(unavailable)?;
+                return Err(e);
+            }
+        }
+    }
+    txn.commit().map_err(unavailable)?;
+    Ok(last)
+}
+
+fn page_of(mut items: Vec<Item>, limit: Option<usize>, index: bool) -> Page {
+    let next = match limit {
+        Some(l) if items.len() >= l => {
+            items.truncate(l);
+            items.last().map(|i| Cursor {
+                key: i.key.clone(),
+                gsi1: if index { i.gsi1.clone() } else { None },
+            })
+        }
+        _ => None,
+    };
+    Page { items, next }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let key = key.clone();
+        self.blocking(move |db, now| {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let table = txn.open_table(ITEMS).map_err(unavailable)?;
+            let found = table.get((key.pk.as_str(), key.sk.as_str())).map_err(unavailable)?;
+            Ok(found
+                .map(|v| decode(v.value()))
+                .transpose()?
+                .filter(|i| !i.is_expired(now)))
+        })
+        .await
+    }
+
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        self.blocking(move |db, now| run(db, &[WriteOp::Put { item, condition }], now).map(|_| ()))
+            .await
+    }
+
+    async fn update(&self, key: &Key, update: Update, condition: Condition) -> Result<Item, StoreError> {
+        let op = WriteOp::Update {
+            key: key.clone(),
+            update,
+            condition,
+        };
+        self.blocking(move |db, now| {
+            run(db, &[op], now)?.ok_or_else(|| StoreError::Corrupt("update returned nothing".into()))
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
+        let op = WriteOp::Delete {
+            key: key.clone(),
+            condition,
+        };
+        self.blocking(move |db, now| run(db, &[op], now).map(|_| ())).await
+    }
+
+    async fn query(&self, pk: &str, sk_prefix: &str, options: QueryOptions) -> Result<Page, StoreError> {
+        let (pk, prefix) = (pk.to_owned(), sk_prefix.to_owned());
+        self.blocking(move |db, now| {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let table = txn.open_table(ITEMS).map_err(unavailable)?;
+            let start = match &options.after {
+                Some(c) => Bound::Excluded((pk.as_str(), c.key.sk.as_str())),
+                None => Bound::Included((pk.as_str(), prefix.as_str())),
+            };
+            let mut items = Vec::new();
+            for entry in table
+                .range::<(&str, &str)>((start, Bound::Unbounded))
+                .map_err(unavailable)?
+            {
+                let (k, v) = entry.map_err(unavailable)?;
+                let (p, s) = k.value();
+                if p != pk || !s.starts_with(prefix.as_str()) {
+                    break;
+                }
+                let item = decode(v.value())?;
+                if !item.is_expired(now) {
+                    items.push(item);
+                    if options.limit.is_some_and(|l| items.len() >= l) {
+                        break;
+                    }
+                }
+            }
+            Ok(page_of(items, options.limit, false))
+        })
+        .await
+    }
+
+    async fn query_index(&self, gsi1pk: &str, sk_prefix: &str, options: QueryOptions) -> Result<Page, StoreError> {
+        let (gpk, prefix) = (gsi1pk.to_owned(), sk_prefix.to_owned());
+        self.blocking(move |db, now| {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let index = txn.open_table(GSI1).map_err(unavailable)?;
+            let items_table = txn.open_table(ITEMS).map_err(unavailable)?;
+            let start = match &options.after {
+                Some(Cursor { key, gsi1: Some(g) }) => {
+                    Bound::Excluded((gpk.as_str(), g.sk.as_str(), key.pk.as_str(), key.sk.as_str()))
+                }
+                _ => Bound::Included((gpk.as_str(), prefix.as_str(), "", "")),
+            };
+            let mut items = Vec::new();
+            for entry in index
+                .range::<(&str, &str, &str, &str)>((start, Bound::Unbounded))
+                .map_err(unavailable)?
+            {
+                let (k, _) = entry.map_err(unavailable)?;
+                let (g, gs, p, s) = k.value();
+                if g != gpk || !gs.starts_with(prefix.as_str()) {
+                    break;
+                }
+                let Some(v) = items_table.get((p, s)).map_err(unavailable)? else {
+                    continue;
+                };
+                let item = decode(v.value())?;
+                if !item.is_expired(now) {
+                    items.push(item);
+                    if options.limit.is_some_and(|l| items.len() >= l) {
+                        break;
+                    }
+                }
+            }
+            Ok(page_of(items, options.limit, true))
+        })
+        .await
+    }
+
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        self.blocking(move |db, now| run(db, &ops, now).map(|_| ())).await
+    }
+
+    async fn batch_write(&self, puts: Vec<Item>, deletes: Vec<Key>) -> Result<(), StoreError> {
+        let ops: Vec<WriteOp> = puts
+            .into_iter()
+            .map(|item| WriteOp::Put {
+                item,
+                condition: Condition::Always,
+            })
+            .chain(deletes.into_iter().map(|key| WriteOp::Delete {
+                key,
+                condition: Condition::Always,
+            }))
+            .collect();
+        self.blocking(move |db, now| {
+            for chunk in ops.chunks(25) {
+                run(db, chunk, now)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}

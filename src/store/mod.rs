@@ -1,0 +1,217 @@
+//! The store port: one DynamoDB-shaped table (`pk`/`sk`, one index `gsi1pk`/`gsi1sk`, an
+//! expiry attribute, an optimistic-concurrency `version`). The single-table mapping is written
+//! once above it, in [`keys`]; the adapters are [`dynamo::DynamoStore`] and
+//! [`embedded::EmbeddedStore`] (redb on disk, or in memory for fast tests).
+//!
+//! Contract (tested on both adapters by `tests/store_contract.rs`):
+//! - An item whose `expires_at` has passed is absent: `get` and queries skip it and
+//!   `Condition::NotExists` holds for it (DynamoDB deletes expired items lazily, and DynamoDB
+//!   Local never does, so the check is ours).
+//! - Conditions are evaluated atomically with the write; a failed one writes nothing.
+//! - `transact` is all-or-nothing.
+
+pub mod dynamo;
+pub mod embedded;
+pub mod keys;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Attribute names the table itself uses; records must not use them.
+pub const RESERVED: [&str; 6] = ["pk", "sk", "gsi1pk", "gsi1sk", "ttl", "version"];
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+}
+
+/// One stored item: its key, optional index key, optional expiry (epoch seconds, stored as
+/// DynamoDB's `ttl`), version, and its record's attributes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub key: Key,
+    pub gsi1: Option<Key>,
+    pub expires_at: Option<i64>,
+    pub version: u64,
+    pub attrs: Map<String, Value>,
+}
+
+impl Item {
+    /// Builds an item from a serializable record (a struct serializing to a JSON object).
+    pub fn from_record<T: Serialize>(key: Key, record: &T) -> Result<Self, StoreError> {
+        let attrs = match serde_json::to_value(record) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => return Err(StoreError::Corrupt("a record must serialize to an object".into())),
+            Err(e) => return Err(StoreError::Corrupt(e.to_string())),
+        };
+        if let Some(bad) = RESERVED.iter().find(|r| attrs.contains_key(**r)) {
+            return Err(StoreError::Corrupt(format!("record uses reserved attribute {bad}")));
+        }
+        Ok(Self {
+            key,
+            gsi1: None,
+            expires_at: None,
+            version: 1,
+            attrs,
+        })
+    }
+
+    pub fn with_gsi1(mut self, gsi1: Key) -> Self {
+        self.gsi1 = Some(gsi1);
+        self
+    }
+
+    pub fn expiring_at(mut self, epoch_seconds: i64) -> Self {
+        self.expires_at = Some(epoch_seconds);
+        self
+    }
+
+    /// Reads the record back; a stored item that does not fit is `Corrupt`, never a panic.
+    pub fn record<T: serde::de::DeserializeOwned>(&self) -> Result<T, StoreError> {
+        serde_json::from_value(Value::Object(self.attrs.clone()))
+            .map_err(|e| StoreError::Corrupt(format!("{}/{}: {e}", self.key.pk, self.key.sk)))
+    }
+
+    pub fn is_expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|t| t <= now)
+    }
+}
+
+/// A write's precondition, evaluated atomically with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    Always,
+    /// No live item at the key (an expired one counts as absent).
+    NotExists,
+    /// A live item at the key.
+    Exists,
+    /// A live item at the key with this version.
+    VersionIs(u64),
+}
+
+impl Condition {
+    pub(crate) fn holds(self, current: Option<&Item>, now: i64) -> bool {
+        let live = current.filter(|i| !i.is_expired(now));
+        match self {
+            Condition::Always => true,
+            Condition::NotExists => live.is_none(),
+            Condition::Exists => live.is_some(),
+            Condition::VersionIs(v) => live.is_some_and(|i| i.version == v),
+        }
+    }
+}
+
+/// Attribute changes applied by [`Store::update`]; the version is incremented.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Update {
+    pub set: Map<String, Value>,
+    pub remove: Vec<String>,
+}
+
+impl Update {
+    pub fn set(mut self, name: &str, value: impl Serialize) -> Self {
+        self.set
+            .insert(name.to_owned(), serde_json::to_value(value).unwrap_or(Value::Null));
+        self
+    }
+
+    pub fn remove(mut self, name: &str) -> Self {
+        self.remove.push(name.to_owned());
+        self
+    }
+}
+
+/// One write in a transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOp {
+    Put {
+        item: Item,
+        condition: Condition,
+    },
+    Update {
+        key: Key,
+        update: Update,
+        condition: Condition,
+    },
+    Delete {
+        key: Key,
+        condition: Condition,
+    },
+    Check {
+        key: Key,
+        condition: Condition,
+    },
+}
+
+/// Where a query starts and how much it returns.
+#[derive(Debug, Clone, Default)]
+pub struct QueryOptions {
+    pub limit: Option<usize>,
+    /// Continue after this item (from a previous page's `next`).
+    pub after: Option<Cursor>,
+}
+
+/// The position after the last item of a page (the item's keys).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub key: Key,
+    pub gsi1: Option<Key>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub items: Vec<Item>,
+    pub next: Option<Cursor>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("condition failed")]
+    ConditionFailed,
+    #[error("conflicting concurrent transaction")]
+    Conflict,
+    #[error("stored data does not fit: {0}")]
+    Corrupt(String),
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// The live item at `key`, read consistently.
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError>;
+    /// Applies `update` to the item and increments its version; returns the new item.
+    async fn update(&self, key: &Key, update: Update, condition: Condition) -> Result<Item, StoreError>;
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError>;
+    /// Items of partition `pk` whose sort key starts with `sk_prefix`, ascending.
+    async fn query(&self, pk: &str, sk_prefix: &str, options: QueryOptions) -> Result<Page, StoreError>;
+    /// Items whose index key `gsi1pk` matches and `gsi1sk` starts with `sk_prefix` (eventually consistent).
+    async fn query_index(&self, gsi1pk: &str, sk_prefix: &str, options: QueryOptions) -> Result<Page, StoreError>;
+    /// All writes or none (at most 100 ops).
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
+    /// Unconditional puts and deletes in batches; not atomic as a whole.
+    async fn batch_write(&self, puts: Vec<Item>, deletes: Vec<Key>) -> Result<(), StoreError>;
+}
+
+/// Applies an [`Update`] to an item in memory (shared by adapters that store whole items).
+pub(crate) fn apply_update(item: &mut Item, update: &Update) {
+    for (k, v) in &update.set {
+        item.attrs.insert(k.clone(), v.clone());
+    }
+    for k in &update.remove {
+        item.attrs.remove(k);
+    }
+    item.version += 1;
+}
