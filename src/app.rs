@@ -46,6 +46,30 @@ pub enum StartError {
 }
 
 impl Services {
+    /// Services from explicit ports (tests, benchmarks); sessions last 12 hours and the
+    /// console's origin may call the API.
+    pub fn new(
+        store: Arc<dyn Store>,
+        mailer: Arc<dyn Mailer>,
+        clock: Arc<dyn Clock>,
+        signing_key: SecretSlice<u8>,
+        links: Links,
+    ) -> AppState {
+        let allowed_origins = url::Url::parse(&links.console_url)
+            .map(|u| vec![u.origin().ascii_serialization()])
+            .unwrap_or_default();
+        Arc::new(Services {
+            store,
+            mailer,
+            clock,
+            hasher: PasswordHasher::owasp(),
+            signer: Signer::new(signing_key),
+            links,
+            session_hours: 12,
+            allowed_origins,
+        })
+    }
+
     /// Builds every port from the configuration: SDK clients once per process.
     pub async fn from_config(config: &Config) -> Result<AppState, StartError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);

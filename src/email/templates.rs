@@ -90,7 +90,7 @@ mod tests {
         let code = ConfirmationCode::parse("code", "123456").unwrap();
         let m = signup_code(&to, &org, &code, &SecretString::from("http://x/a?token=t"), 15);
         assert!(!m.html.contains("<script>"));
-        assert!(m.html.contains("&lt;script&gt;"));
+        assert!(m.html.contains("&#60;script&#62;"));
         assert!(m.text.contains("<script>alert('x')</script>"));
         assert!(m.text.contains("123456") && m.html.contains("123456"));
         assert!(!m.subject.contains('\n'));

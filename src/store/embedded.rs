@@ -53,6 +53,19 @@ impl EmbeddedStore {
         })
     }
 
+    /// Every stored item, expired ones included, in key order: for tests ("nothing was
+    /// written") and local debugging. Not part of the port: production code never scans.
+    pub fn all_items(&self) -> Result<Vec<Item>, StoreError> {
+        let txn = self.db.begin_read().map_err(unavailable)?;
+        let table = txn.open_table(ITEMS).map_err(unavailable)?;
+        let mut items = Vec::new();
+        for entry in table.iter().map_err(unavailable)? {
+            let (_, v) = entry.map_err(unavailable)?;
+            items.push(decode(v.value())?);
+        }
+        Ok(items)
+    }
+
     fn now(&self) -> i64 {
         self.clock.now().timestamp()
     }
