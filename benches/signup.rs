@@ -1,1 +1,107 @@
-fn main() {}
+//! Signup, confirm and sign-in latency, in process, through the real router on the embedded
+//! store (on disk, as `cargo run` uses it, and in memory), with argon2id's share reported
+//! apart. Run with `cargo bench --bench signup` (optionally `-- <iterations>`).
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt as _;
+use onboarding::app::{AppState, Links, Services};
+use onboarding::clock::SystemClock;
+use onboarding::crypto::PasswordHasher;
+use onboarding::email::memory::MemoryMailer;
+use onboarding::store::Store;
+use onboarding::store::embedded::EmbeddedStore;
+use secrecy::{SecretSlice, SecretString};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tower::ServiceExt as _;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn report(name: &str, mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    let (p50, p99) = (percentile(&samples, 0.5), percentile(&samples, 0.99));
+    println!("{name:<34} n={:<5} p50 {:>8.2} ms   p99 {:>8.2} ms", samples.len(), ms(p50), ms(p99));
+    p50
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+async fn call(state: &AppState, path: &str, body: Value) -> (StatusCode, Value) {
+    let req = Request::post(path).header("content-type", "application/json").body(Body::from(body.to_string())).unwrap();
+    let res = onboarding::http::router(state.clone()).oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+async fn run(label: &str, store: Arc<dyn Store>, n: usize) -> [Duration; 3] {
+    let mailer = Arc::new(MemoryMailer::default());
+    let links = Links { public_base_url: "http://127.0.0.1:3000".into(), console_url: "http://127.0.0.1:3000/console".into() };
+    let state = Services::new(store, mailer.clone(), Arc::new(SystemClock), SecretSlice::from(vec![1u8; 32]), links);
+    let (mut up, mut confirm, mut sign_in) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..n {
+        let email = format!("bench{i}@example.com");
+        let t = Instant::now();
+        let (s, _) = call(&state, "/v1/signup", json!({"organization": "Bench MSP", "email": email, "password": PASSWORD})).await;
+        up.push(t.elapsed());
+        assert_eq!(s, StatusCode::ACCEPTED);
+        let text = mailer.to(&email).pop().unwrap().text;
+        let at = text.find("code is: ").unwrap() + 9;
+        let code = text[at..at + 6].to_owned();
+        let t = Instant::now();
+        let (s, _) = call(&state, "/v1/signup/confirm", json!({"email": email, "code": code})).await;
+        confirm.push(t.elapsed());
+        assert_eq!(s, StatusCode::OK);
+        let t = Instant::now();
+        let (s, _) = call(&state, "/v1/sessions", json!({"email": email, "password": PASSWORD})).await;
+        sign_in.push(t.elapsed());
+        assert_eq!(s, StatusCode::OK);
+    }
+    println!("-- {label}");
+    [report("signup (POST /v1/signup)", up), report("confirm (POST /v1/signup/confirm)", confirm), report("sign-in (POST /v1/sessions)", sign_in)]
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(200);
+    println!("signup benchmark: {n} iterations per operation, argon2id m=19456 KiB t=2 p=1\n");
+
+    let hasher = PasswordHasher::owasp();
+    let (mut hash, mut verify) = (Vec::new(), Vec::new());
+    let phc = hasher.hash(SecretString::from(PASSWORD)).await.unwrap();
+    for _ in 0..n {
+        let t = Instant::now();
+        hasher.hash(SecretString::from(PASSWORD)).await.unwrap();
+        hash.push(t.elapsed());
+        let t = Instant::now();
+        assert!(hasher.verify(SecretString::from(PASSWORD), phc.clone()).await);
+        verify.push(t.elapsed());
+    }
+    println!("-- argon2id alone");
+    let hash = report("hash", hash);
+    let verify = report("verify", verify);
+
+    let dir = tempfile::tempdir().unwrap();
+    let disk = EmbeddedStore::open(&dir.path().join("bench.redb"), Arc::new(SystemClock)).unwrap();
+    let on_disk = run("embedded store on disk (redb, fsync per commit)", Arc::new(disk), n).await;
+    let in_memory = run("embedded store in memory", Arc::new(EmbeddedStore::in_memory(Arc::new(SystemClock))), n).await;
+
+    println!("\n-- argon2id's share of the p50 (signup: 2 hashes, password and code; confirm and sign-in: 1 verify)");
+    for (label, [up, confirm, sign_in]) in [("on disk", on_disk), ("in memory", in_memory)] {
+        let share = |argon: Duration, total: Duration| 100.0 * argon.as_secs_f64() / total.as_secs_f64();
+        println!(
+            "{label:<10} signup {:>5.1} %   confirm {:>5.1} %   sign-in {:>5.1} %",
+            share(hash * 2, up),
+            share(verify, confirm),
+            share(verify, sign_in)
+        );
+    }
+}
