@@ -45,7 +45,7 @@ async fn call(state: &AppState, path: &str, body: Value) -> (StatusCode, Value) 
 async fn run(label: &str, store: Arc<dyn Store>, n: usize) -> [Duration; 3] {
     let mailer = Arc::new(MemoryMailer::default());
     let links = Links { public_base_url: "http://127.0.0.1:3000".into(), console_url: "http://127.0.0.1:3000/console".into() };
-    let state = Services::new(store, mailer.clone(), Arc::new(SystemClock), SecretSlice::from(vec![1u8; 32]), links);
+    let state = Services::new(store, mailer.clone(), Arc::new(SystemClock), SecretSlice::from(vec![1u8; 32]), links).into_state();
     let (mut up, mut confirm, mut sign_in) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..n {
         let email = format!("bench{i}@example.com");

@@ -2,7 +2,8 @@
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, EmailKind, Runtime, StoreKind};
-use crate::crypto::{PasswordHasher, Signer, random_bytes};
+use crate::crypto::{Encryptor, PasswordHasher, Signer, random_bytes};
+use crate::identity::{Google, Microsoft};
 use crate::email::Mailer;
 use crate::email::outbox::OutboxMailer;
 use crate::email::ses::SesMailer;
@@ -26,8 +27,13 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     pub hasher: PasswordHasher,
     pub signer: Signer,
+    pub encryptor: Encryptor,
+    pub microsoft: Arc<dyn Microsoft>,
+    pub google: Arc<dyn Google>,
     pub links: Links,
     pub session_hours: i64,
+    /// Lifetime of an emailed authorization link.
+    pub link_days: i64,
     pub allowed_origins: Vec<String>,
 }
 
@@ -46,28 +52,44 @@ pub enum StartError {
 }
 
 impl Services {
-    /// Services from explicit ports (tests, benchmarks); sessions last 12 hours and the
-    /// console's origin may call the API.
+    /// Services from explicit ports (tests, benchmarks): sessions last 12 hours, links 7
+    /// days, the console's origin may call the API, and identity providers are unconfigured
+    /// until [`Services::with_identity`].
     pub fn new(
         store: Arc<dyn Store>,
         mailer: Arc<dyn Mailer>,
         clock: Arc<dyn Clock>,
         signing_key: SecretSlice<u8>,
         links: Links,
-    ) -> AppState {
+    ) -> Services {
         let allowed_origins = url::Url::parse(&links.console_url)
             .map(|u| vec![u.origin().ascii_serialization()])
             .unwrap_or_default();
-        Arc::new(Services {
+        let encryption_key = SecretSlice::from(random_bytes::<32>().to_vec());
+        Services {
             store,
             mailer,
             clock,
             hasher: PasswordHasher::owasp(),
             signer: Signer::new(signing_key),
+            encryptor: Encryptor::new(encryption_key),
+            microsoft: Arc::new(crate::identity::Unconfigured),
+            google: Arc::new(crate::identity::Unconfigured),
             links,
             session_hours: 12,
+            link_days: 7,
             allowed_origins,
-        })
+        }
+    }
+
+    pub fn with_identity(mut self, microsoft: Arc<dyn Microsoft>, google: Arc<dyn Google>) -> Self {
+        self.microsoft = microsoft;
+        self.google = google;
+        self
+    }
+
+    pub fn into_state(self) -> AppState {
+        Arc::new(self)
     }
 
     /// Builds every port from the configuration: SDK clients once per process.
@@ -101,17 +123,25 @@ impl Services {
             Some(k) => k.clone(),
             None => local_key(config, "signing.key")?,
         };
+        let encryption_key = match &config.encryption_key {
+            Some(k) => k.clone(),
+            None => local_key(config, "encryption.key")?,
+        };
         Ok(Arc::new(Services {
             store,
             mailer,
             clock,
             hasher: PasswordHasher::owasp(),
             signer: Signer::new(signing_key),
+            encryptor: Encryptor::new(encryption_key),
+            microsoft: Arc::new(crate::identity::Unconfigured),
+            google: Arc::new(crate::identity::Unconfigured),
             links: Links {
                 public_base_url: config.public_base_url.clone(),
                 console_url: config.console_url.clone(),
             },
             session_hours: config.session_hours,
+            link_days: config.link_days,
             allowed_origins: config.allowed_origins.clone(),
         }))
     }

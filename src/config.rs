@@ -43,7 +43,11 @@ pub struct Config {
     pub ses_configuration_set: Option<String>,
     /// `None` locally means "generate one per data dir and keep it there".
     pub signing_key: Option<SecretSlice<u8>>,
+    /// Key for stored refresh tokens; like `signing_key`.
+    pub encryption_key: Option<SecretSlice<u8>>,
     pub session_hours: i64,
+    /// Lifetime of emailed authorization links (`LINK_DAYS`, default 7).
+    pub link_days: i64,
     /// Set when DynamoDB is local (DynamoDB Local): the table is then created when missing.
     pub dynamodb_endpoint: Option<String>,
 }
@@ -118,18 +122,24 @@ impl Config {
             Some("ses") => EmailKind::Ses,
             Some(other) => return Err(err("EMAIL", format!("`{other}` is neither `outbox` nor `ses`"))),
         };
-        let signing_key = match get("SIGNING_KEY") {
-            Some(v) => {
-                let bytes = STANDARD
-                    .decode(v.trim())
-                    .map_err(|_| err("SIGNING_KEY", "is not base64"))?;
-                if bytes.len() < 32 {
-                    return Err(err("SIGNING_KEY", "must be at least 32 bytes"));
+        let key = |name: &'static str| -> Result<Option<SecretSlice<u8>>, ConfigError> {
+            match get(name) {
+                Some(v) => {
+                    let bytes = STANDARD.decode(v.trim()).map_err(|_| err(name, "is not base64"))?;
+                    if bytes.len() < 32 {
+                        return Err(err(name, "must be at least 32 bytes"));
+                    }
+                    Ok(Some(SecretSlice::from(bytes)))
                 }
-                Some(SecretSlice::from(bytes))
+                None if lambda => Err(err(name, "is required on Lambda")),
+                None => Ok(None),
             }
-            None if lambda => return Err(err("SIGNING_KEY", "is required on Lambda")),
-            None => None,
+        };
+        let signing_key = key("SIGNING_KEY")?;
+        let encryption_key = key("ENCRYPTION_KEY")?;
+        let link_days = match get("LINK_DAYS") {
+            Some(v) => v.parse().ok().filter(|d| (1..=30).contains(d)).ok_or_else(|| err("LINK_DAYS", "must be 1 to 30"))?,
+            None => 7,
         };
         let session_hours = match get("SESSION_HOURS") {
             Some(v) => v
@@ -156,7 +166,9 @@ impl Config {
             sender_email,
             ses_configuration_set: get("SES_CONFIGURATION_SET"),
             signing_key,
+            encryption_key,
             session_hours,
+            link_days,
             dynamodb_endpoint: get("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| get("AWS_ENDPOINT_URL")),
         })
     }
@@ -187,11 +199,10 @@ mod tests {
         let e = with(&[("PUBLIC_BASE_URL", "https://api.example.com")], Runtime::Lambda).unwrap_err();
         assert_eq!(e.name, "SIGNING_KEY");
         let key = STANDARD.encode([1u8; 32]);
-        let c = with(
-            &[("PUBLIC_BASE_URL", "https://api.example.com/"), ("SIGNING_KEY", &key)],
-            Runtime::Lambda,
-        )
-        .unwrap();
+        let e = with(&[("PUBLIC_BASE_URL", "https://api.example.com"), ("SIGNING_KEY", &key)], Runtime::Lambda).unwrap_err();
+        assert_eq!(e.name, "ENCRYPTION_KEY");
+        let vars = [("PUBLIC_BASE_URL", "https://api.example.com/"), ("SIGNING_KEY", key.as_str()), ("ENCRYPTION_KEY", key.as_str())];
+        let c = with(&vars, Runtime::Lambda).unwrap();
         assert_eq!((c.store, c.email), (StoreKind::Dynamodb, EmailKind::Ses));
         assert_eq!(c.public_base_url, "https://api.example.com");
         assert!(!format!("{c:?}").contains(&key));

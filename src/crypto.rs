@@ -142,9 +142,101 @@ impl Signer {
     }
 }
 
+impl Signer {
+    /// Signs `parts` (which must not contain `.`) for `purpose`: `part1.part2….mac`. Binds,
+    /// for example, an OAuth state to its account, provider and expiry.
+    pub fn seal(&self, purpose: &str, parts: &[&str]) -> String {
+        let payload = parts.join(".");
+        let tag = B64.encode(self.mac(purpose, &payload).finalize().into_bytes());
+        format!("{payload}.{tag}")
+    }
+
+    /// The parts of a token sealed for `purpose`, or `None` when forged, truncated or sealed
+    /// for another purpose.
+    pub fn open<'a>(&self, purpose: &str, token: &'a str) -> Option<Vec<&'a str>> {
+        let (payload, tag) = token.rsplit_once('.')?;
+        let tag = B64.decode(tag).ok()?;
+        self.mac(purpose, payload).verify_slice(&tag).ok()?;
+        Some(payload.split('.').collect())
+    }
+}
+
+/// Authenticated encryption for secrets the service must keep (Google refresh tokens, PKCE
+/// verifiers): XChaCha20-Poly1305 with a random 192-bit nonce per message, stored as
+/// `v1:<base64(nonce || ciphertext)>`. `context` (e.g. the account ID) is bound as associated
+/// data, so a ciphertext moved to another record does not decrypt.
+#[derive(Clone)]
+pub struct Encryptor {
+    key: Arc<SecretSlice<u8>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the stored secret could not be decrypted")]
+pub struct DecryptError;
+
+impl Encryptor {
+    pub fn new(key: SecretSlice<u8>) -> Self {
+        Self { key: Arc::new(key) }
+    }
+
+    fn cipher(&self) -> chacha20poly1305::XChaCha20Poly1305 {
+        use chacha20poly1305::KeyInit as _;
+        let key: [u8; 32] = Sha256::digest(self.key.expose_secret()).into();
+        chacha20poly1305::XChaCha20Poly1305::new(&key.into())
+    }
+
+    pub fn encrypt(&self, plaintext: &SecretString, context: &str) -> String {
+        use chacha20poly1305::aead::{Aead as _, Payload};
+        let nonce = random_bytes::<24>();
+        let sealed = self
+            .cipher()
+            .encrypt(&nonce.into(), Payload { msg: plaintext.expose_secret().as_bytes(), aad: context.as_bytes() })
+            .expect("encryption of an in-memory buffer cannot fail");
+        let mut out = nonce.to_vec();
+        out.extend(sealed);
+        format!("v1:{}", B64.encode(out))
+    }
+
+    pub fn decrypt(&self, stored: &str, context: &str) -> Result<SecretString, DecryptError> {
+        use chacha20poly1305::aead::{Aead as _, Payload};
+        let raw = B64.decode(stored.strip_prefix("v1:").ok_or(DecryptError)?).map_err(|_| DecryptError)?;
+        if raw.len() < 24 {
+            return Err(DecryptError);
+        }
+        let (nonce, sealed) = raw.split_at(24);
+        let nonce: [u8; 24] = nonce.try_into().map_err(|_| DecryptError)?;
+        let plain = self
+            .cipher()
+            .decrypt(&nonce.into(), Payload { msg: sealed, aad: context.as_bytes() })
+            .map_err(|_| DecryptError)?;
+        String::from_utf8(plain).map(SecretString::from).map_err(|_| DecryptError)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sealed_parts() {
+        let s = Signer::new(SecretSlice::from(vec![7u8; 32]));
+        let t = s.seal("state:microsoft", &["acc", "1700000000", "rnd"]);
+        assert_eq!(s.open("state:microsoft", &t), Some(vec!["acc", "1700000000", "rnd"]));
+        assert_eq!(s.open("state:google", &t), None);
+        assert_eq!(s.open("state:microsoft", &t.replace("acc", "acd")), None);
+        assert_eq!(s.open("state:microsoft", "no-dot"), None);
+    }
+
+    #[test]
+    fn encrypted_secrets() {
+        let e = Encryptor::new(SecretSlice::from(vec![9u8; 32]));
+        let c = e.encrypt(&SecretString::from("1//refresh-token"), "account-1");
+        assert!(c.starts_with("v1:") && !c.contains("refresh"));
+        assert_eq!(e.decrypt(&c, "account-1").unwrap().expose_secret(), "1//refresh-token");
+        assert!(e.decrypt(&c, "account-2").is_err());
+        assert!(Encryptor::new(SecretSlice::from(vec![8u8; 32])).decrypt(&c, "account-1").is_err());
+        assert_ne!(c, e.encrypt(&SecretString::from("1//refresh-token"), "account-1"));
+    }
 
     #[test]
     fn signed_tokens() {

@@ -6,12 +6,14 @@ mod email;
 mod ids;
 mod name;
 mod password;
+mod tenant;
 
 pub use code::ConfirmationCode;
 pub use email::EmailAddress;
-pub use ids::PartnerId;
+pub use ids::{AccountId, ClientId, PartnerId};
 pub use name::OrganizationName;
 pub use password::{NewPassword, PasswordError};
+pub use tenant::{ManagedBy, Platform, TenantId, TenantRef};
 
 /// Why a field was refused: the field's name and a sentence for a person.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -8,13 +8,18 @@
 //! | pending signup | `SIGNUP#<email>` | `PENDING` | `ACTIVATE#<sha256(link token)>` / `SIGNUP` | 24 h |
 //! | "already registered" mail marker | `SIGNUP#<email>` | `NOTICE` | | 10 min |
 //! | session | `SESSION#<sha256(token)>` | `SESSION` | | session end |
+//! | client | `PARTNER#<id>` | `CLIENT#<id>` | | |
+//! | SaaS account | `PARTNER#<id>` | `ACCOUNT#<id>` | `TENANT#<platform>#<tenant>` / `ACCOUNT` once authorized | |
+//! | tenant owner (uniqueness) | `TENANT#<platform>#<tenant>` | `OWNER` | | |
+//! | authorization link | `AUTH#<sha256(token)>` | `LINK` | | link expiry |
+//! | OAuth state | `STATE#<sha256(state)>` | `STATE` | | state expiry + 1 day (kept to answer replays) |
 //!
 //! Members are keyed by email (not by partner, as first sketched in design.md) so that one
 //! strongly consistent `get` answers sign-in and a conditional put makes an address unique
 //! across all partners; a partner's members are listed through the index.
 
 use super::Key;
-use crate::domain::{EmailAddress, PartnerId};
+use crate::domain::{AccountId, ClientId, EmailAddress, ManagedBy, PartnerId, Platform, TenantRef};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +50,37 @@ pub fn signup_notice(email: &EmailAddress) -> Key {
 
 pub fn session(token_hash: &str) -> Key {
     Key::new(format!("SESSION#{token_hash}"), "SESSION")
+}
+
+pub fn client(partner: &PartnerId, client: &ClientId) -> Key {
+    Key::new(format!("PARTNER#{partner}"), format!("CLIENT#{client}"))
+}
+
+pub const CLIENT_PREFIX: &str = "CLIENT#";
+pub const ACCOUNT_PREFIX: &str = "ACCOUNT#";
+
+pub fn partner_partition(partner: &PartnerId) -> String {
+    format!("PARTNER#{partner}")
+}
+
+pub fn account(partner: &PartnerId, account: &AccountId) -> Key {
+    Key::new(format!("PARTNER#{partner}"), format!("ACCOUNT#{account}"))
+}
+
+pub fn tenant_owner(platform: Platform, tenant: &str) -> Key {
+    Key::new(format!("TENANT#{}#{tenant}", platform.as_str()), "OWNER")
+}
+
+pub fn account_by_tenant(platform: Platform, tenant: &str) -> Key {
+    Key::new(format!("TENANT#{}#{tenant}", platform.as_str()), "ACCOUNT")
+}
+
+pub fn authorization_link(token_hash: &str) -> Key {
+    Key::new(format!("AUTH#{token_hash}"), "LINK")
+}
+
+pub fn oauth_state(state_hash: &str) -> Key {
+    Key::new(format!("STATE#{state_hash}"), "STATE")
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,4 +132,99 @@ pub struct SessionItem {
     pub email: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientItem {
+    pub id: ClientId,
+    pub name: String,
+    pub contact_email: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Who opens the consent: decides where the callback sends them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    Partner,
+    Client,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    WaitingForAuthorization,
+    Active,
+    ReauthorizationRequired,
+    AccessRevoked,
+    Disabled,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountItem {
+    pub id: AccountId,
+    pub partner_id: PartnerId,
+    pub client_id: ClientId,
+    pub client_name: String,
+    pub platform: Platform,
+    pub managed_by: ManagedBy,
+    pub status: AccountStatus,
+    /// As the partner pre-entered it (ID or domain), if at all.
+    pub tenant: Option<TenantRef>,
+    /// The proven tenant (Microsoft tenant ID, Google customer ID) once authorized.
+    pub tenant_id: Option<String>,
+    pub tenant_domain: Option<String>,
+    pub missing_permissions: Vec<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    /// Hash of the one authorization link that still works; earlier links are dead.
+    pub current_link_hash: Option<String>,
+    pub link_sent_to: Option<String>,
+    pub link_expires_at: Option<DateTime<Utc>>,
+    pub authorized_at: Option<DateTime<Utc>>,
+    /// Set when consent was proven: discovery should run as soon as possible.
+    pub discovery_due_at: Option<DateTime<Utc>>,
+    /// Google: the refresh token, encrypted ([`crate::crypto::Encryptor`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token_enc: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TenantOwnerItem {
+    pub partner_id: PartnerId,
+    pub account_id: AccountId,
+    pub since: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LinkItem {
+    pub partner_id: PartnerId,
+    pub account_id: AccountId,
+    pub sent_to: String,
+    pub audience: Audience,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+}
+
+/// What a consumed state led to, so a replayed callback shows the same result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateOutcome {
+    pub redirect_to: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StateItem {
+    pub partner_id: PartnerId,
+    pub account_id: AccountId,
+    pub provider: String,
+    pub audience: Audience,
+    /// The link the consent started from, if any (marked used on success).
+    pub link_hash: Option<String>,
+    /// Google: the PKCE verifier, encrypted.
+    pub pkce_verifier_enc: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub consumed_at: Option<DateTime<Utc>>,
+    pub outcome: Option<StateOutcome>,
 }

@@ -30,7 +30,8 @@ impl TestApp {
             clock.clone(),
             SecretSlice::from(vec![42u8; 32]),
             Links { public_base_url: BASE.into(), console_url: format!("{BASE}/console") },
-        );
+        )
+        .into_state();
         Self { state, store, mailer, clock }
     }
 

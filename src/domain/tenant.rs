@@ -1,0 +1,122 @@
+use super::FieldError;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Which SaaS platform an account protects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Platform {
+    #[serde(rename = "microsoft365")]
+    Microsoft365,
+    GoogleWorkspace,
+}
+
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Microsoft365 => "microsoft365",
+            Platform::GoogleWorkspace => "google_workspace",
+        }
+    }
+
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Platform::Microsoft365 => "Microsoft 365",
+            Platform::GoogleWorkspace => "Google Workspace",
+        }
+    }
+
+    pub fn provider(self) -> &'static str {
+        match self {
+            Platform::Microsoft365 => "microsoft",
+            Platform::GoogleWorkspace => "google",
+        }
+    }
+}
+
+/// Who manages the SaaS account: the partner, or the client itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ManagedBy {
+    Partner,
+    Client,
+}
+
+/// A Microsoft Entra tenant ID: a GUID, lower-case.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TenantId(String);
+
+impl TenantId {
+    pub fn parse(raw: &str) -> Option<Self> {
+        uuid::Uuid::parse_str(raw.trim()).ok().map(|u| Self(u.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A tenant as a partner may pre-enter it: its ID, or a verified domain
+/// (`contoso.onmicrosoft.com`, `example.org`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TenantRef {
+    Id(TenantId),
+    Domain(String),
+}
+
+impl TenantRef {
+    pub fn parse(field: &'static str, raw: &str, platform: Platform) -> Result<Self, FieldError> {
+        let s = raw.trim().to_lowercase();
+        if let Some(id) = TenantId::parse(&s) {
+            if platform == Platform::GoogleWorkspace {
+                return Err(FieldError::new(field, "must be the Workspace's primary domain"));
+            }
+            return Ok(Self::Id(id));
+        }
+        let ok = s.len() <= 253
+            && s.contains('.')
+            && s.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if ok {
+            Ok(Self::Domain(s))
+        } else {
+            Err(FieldError::new(field, "must be a tenant ID (GUID) or a domain such as contoso.onmicrosoft.com"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            TenantRef::Id(id) => id.as_str(),
+            TenantRef::Domain(d) => d,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_refs() {
+        let id = TenantRef::parse("tenant", " 7F3C2A10-0000-4000-8000-00000000C0DE ", Platform::Microsoft365).unwrap();
+        assert_eq!(id.as_str(), "7f3c2a10-0000-4000-8000-00000000c0de");
+        assert!(matches!(TenantRef::parse("t", "Contoso.OnMicrosoft.com", Platform::Microsoft365), Ok(TenantRef::Domain(d)) if d == "contoso.onmicrosoft.com"));
+        for bad in ["", "contoso", "a b.com", "x/../y.com", "-a.com", "evil.com\r\n"] {
+            assert!(TenantRef::parse("t", bad, Platform::Microsoft365).is_err(), "{bad:?}");
+        }
+        assert!(TenantRef::parse("t", "7f3c2a10-0000-4000-8000-00000000c0de", Platform::GoogleWorkspace).is_err());
+    }
+}
