@@ -1,0 +1,1 @@
+//! Sandbox identity provider (being written).
