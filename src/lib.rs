@@ -7,7 +7,9 @@
 //! - [`http`]: the one axum router served by every Lambda function, locally and in tests.
 //! - [`config`], [`app`], [`telemetry`]: wiring.
 
+pub mod accounts;
 pub mod app;
+pub mod authorization;
 pub mod clock;
 pub mod config;
 pub mod crypto;

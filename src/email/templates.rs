@@ -37,6 +37,90 @@ struct AlreadyRegisteredText<'a> {
     sign_in_url: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "email/authorization_request.html")]
+struct AuthorizationRequestHtml<'a> {
+    partner: &'a str,
+    client: &'a str,
+    platform: &'a str,
+    tenant: Option<&'a str>,
+    permissions: &'a [&'a str],
+    url: &'a str,
+    expires: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/authorization_request.txt")]
+struct AuthorizationRequestText<'a> {
+    partner: &'a str,
+    client: &'a str,
+    platform: &'a str,
+    tenant: Option<&'a str>,
+    permissions: &'a [&'a str],
+    url: &'a str,
+    expires: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/account_authorized.html")]
+struct AccountAuthorizedHtml<'a> {
+    client: &'a str,
+    platform: &'a str,
+    tenant: &'a str,
+    missing: &'a [String],
+    url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/account_authorized.txt")]
+struct AccountAuthorizedText<'a> {
+    client: &'a str,
+    platform: &'a str,
+    tenant: &'a str,
+    missing: &'a [String],
+    url: &'a str,
+}
+
+/// What an authorization email says (all values user-facing text; escaped in HTML).
+pub struct AuthorizationRequest<'a> {
+    pub partner: &'a str,
+    pub client: &'a str,
+    pub platform: &'a str,
+    pub tenant: Option<&'a str>,
+    pub permissions: &'a [&'a str],
+    pub expires: &'a str,
+}
+
+pub fn authorization_request(to: &EmailAddress, r: &AuthorizationRequest<'_>, url: &SecretString) -> EmailMessage {
+    let url = url.expose_secret();
+    let (partner, client, platform, tenant, permissions, expires) =
+        (r.partner, r.client, r.platform, r.tenant, r.permissions, r.expires);
+    EmailMessage {
+        to: to.clone(),
+        subject: format!("Authorization needed to back up your {platform} data"),
+        text: render(&AuthorizationRequestText { partner, client, platform, tenant, permissions, url, expires }),
+        html: render(&AuthorizationRequestHtml { partner, client, platform, tenant, permissions, url, expires }),
+        links: vec![url.to_owned()],
+    }
+}
+
+pub fn account_authorized(
+    to: &EmailAddress,
+    client: &str,
+    platform: &str,
+    tenant: &str,
+    missing: &[String],
+    url: &str,
+) -> EmailMessage {
+    EmailMessage {
+        to: to.clone(),
+        subject: format!("{platform} tenant authorized"),
+        text: render(&AccountAuthorizedText { client, platform, tenant, missing, url }),
+        html: render(&AccountAuthorizedHtml { client, platform, tenant, missing, url }),
+        links: vec![url.to_owned()],
+    }
+}
+
 fn render(t: &impl Template) -> String {
     // Rendering only fails on a formatter error, which plain strings cannot raise.
     t.render().unwrap_or_default()

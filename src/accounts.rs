@@ -1,0 +1,291 @@
+//! Clients and SaaS accounts of a partner: create, list, read. Every read is keyed by the
+//! caller's partner ID, so another partner's IDs are simply not found.
+
+use crate::app::Services;
+use crate::authorization::{self, LinkError};
+use crate::domain::{AccountId, ClientId, EmailAddress, FieldError, ManagedBy, OrganizationName, Platform, TenantRef};
+use crate::email::MailError;
+use crate::sessions::Principal;
+use crate::store::keys::{self, AccountItem, AccountStatus, Audience, ClientItem};
+use crate::store::{Condition, Item, QueryOptions, StoreError, WriteOp};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+}
+
+impl From<LinkError> for AccountError {
+    fn from(e: LinkError) -> Self {
+        match e {
+            LinkError::Store(e) => AccountError::Store(e),
+            LinkError::Mail(e) => AccountError::Mail(e),
+            _ => AccountError::Conflict("the authorization link is no longer valid"),
+        }
+    }
+}
+
+/// `POST /v1/accounts` as the partner filled it in.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    pub client_id: Option<String>,
+    pub client_name: Option<String>,
+    pub platform: Platform,
+    pub managed_by: ManagedBy,
+    pub has_admin_credentials: bool,
+    pub tenant: Option<String>,
+    pub authorization_email: Option<String>,
+}
+
+/// An account as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct AccountView {
+    pub id: AccountId,
+    pub client_id: ClientId,
+    pub client_name: String,
+    pub platform: Platform,
+    pub managed_by: ManagedBy,
+    pub status: AccountStatus,
+    /// The tenant as pre-entered (ID or domain), if it was.
+    pub tenant: Option<String>,
+    pub tenant_id: Option<String>,
+    pub tenant_domain: Option<String>,
+    pub authorization: AuthorizationView,
+    pub missing_permissions: Vec<String>,
+    pub discovery: DiscoveryView,
+    pub auto_add: Option<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_url: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuthorizationView {
+    pub sent_to: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub expired: bool,
+    pub authorized_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DiscoveryView {
+    pub status: &'static str,
+    pub due_at: Option<DateTime<Utc>>,
+    pub last_run_at: Option<DateTime<Utc>>,
+    pub users: u64,
+    pub groups: u64,
+    pub teams: u64,
+    pub sites: u64,
+}
+
+impl AccountView {
+    pub fn of(a: &AccountItem, now: DateTime<Utc>) -> Self {
+        let waiting = a.status == AccountStatus::WaitingForAuthorization;
+        Self {
+            id: a.id.clone(),
+            client_id: a.client_id.clone(),
+            client_name: a.client_name.clone(),
+            platform: a.platform,
+            managed_by: a.managed_by,
+            status: a.status,
+            tenant: a.tenant.as_ref().map(|t| t.as_str().to_owned()),
+            tenant_id: a.tenant_id.clone(),
+            tenant_domain: a.tenant_domain.clone(),
+            authorization: AuthorizationView {
+                sent_to: a.link_sent_to.clone(),
+                expires_at: a.link_expires_at,
+                expired: waiting && a.link_expires_at.is_some_and(|t| t <= now),
+                authorized_at: a.authorized_at,
+            },
+            missing_permissions: a.missing_permissions.clone(),
+            discovery: DiscoveryView {
+                status: if a.discovery_due_at.is_some() { "due" } else { "not_started" },
+                due_at: a.discovery_due_at,
+                last_run_at: None,
+                users: 0,
+                groups: 0,
+                teams: 0,
+                sites: 0,
+            },
+            auto_add: None,
+            created_at: a.created_at,
+            authorization_url: None,
+        }
+    }
+}
+
+pub async fn create_client(
+    s: &Services,
+    who: &Principal,
+    name: &str,
+    contact_email: Option<&str>,
+) -> Result<ClientItem, AccountError> {
+    let (client, item) = new_client(s, who, name, contact_email)?;
+    s.store.put(item, Condition::NotExists).await?;
+    tracing::info!(partner_id = %who.partner_id, client_id = %client.id, "client created");
+    Ok(client)
+}
+
+fn new_client(
+    s: &Services,
+    who: &Principal,
+    name: &str,
+    contact_email: Option<&str>,
+) -> Result<(ClientItem, Item), AccountError> {
+    let name = OrganizationName::parse("name", name)?;
+    let contact_email = contact_email
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| EmailAddress::parse("contact_email", e))
+        .transpose()?;
+    let client = ClientItem {
+        id: ClientId::new(),
+        name: name.to_string(),
+        contact_email: contact_email.map(|e| e.to_string()),
+        created_at: s.clock.now(),
+    };
+    let item = Item::from_record(keys::client(&who.partner_id, &client.id), &client)?;
+    Ok((client, item))
+}
+
+pub async fn list_clients(s: &Services, who: &Principal) -> Result<Vec<ClientItem>, AccountError> {
+    let page = s.store.query(&keys::partner_partition(&who.partner_id), keys::CLIENT_PREFIX, QueryOptions::default()).await?;
+    Ok(page.items.iter().map(Item::record).collect::<Result<_, _>>()?)
+}
+
+async fn get_client(s: &Services, who: &Principal, id: &str) -> Result<ClientItem, AccountError> {
+    let id = ClientId::parse(id).ok_or(AccountError::NotFound)?;
+    let item = s.store.get(&keys::client(&who.partner_id, &id)).await?.ok_or(AccountError::NotFound)?;
+    Ok(item.record()?)
+}
+
+/// Creates the account (and its client when named), then either returns a consent URL to
+/// open now (admin credentials at hand) or emails an authorization link to the right person:
+/// the typed address, else the client's contact (client-managed), else the signed-in member.
+#[tracing::instrument(skip_all, fields(partner_id = %who.partner_id, account_id))]
+pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> Result<AccountView, AccountError> {
+    let tenant = req
+        .tenant
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| TenantRef::parse("tenant", t, req.platform))
+        .transpose()?;
+    let typed = req
+        .authorization_email
+        .as_deref()
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| EmailAddress::parse("authorization_email", e))
+        .transpose()?;
+    let mut ops = Vec::new();
+    let client = match (&req.client_id, &req.client_name) {
+        (Some(id), _) => get_client(s, who, id).await.map_err(|e| match e {
+            AccountError::NotFound => AccountError::Invalid(FieldError::new("client_id", "is not one of your clients")),
+            e => e,
+        })?,
+        (None, Some(name)) => {
+            let (client, item) = new_client(s, who, name, None).map_err(|e| match e {
+                AccountError::Invalid(f) if f.field == "name" => AccountError::Invalid(FieldError::new("client_name", f.message)),
+                e => e,
+            })?;
+            ops.push(WriteOp::Put { item, condition: Condition::NotExists });
+            client
+        }
+        (None, None) => return Err(FieldError::new("client_id", "or client_name is required").into()),
+    };
+    let recipient = if req.has_admin_credentials {
+        None
+    } else {
+        Some(match (typed, req.managed_by, &client.contact_email) {
+            (Some(e), _, _) => e,
+            (None, ManagedBy::Client, Some(contact)) => EmailAddress::parse("contact_email", contact)?,
+            (None, ManagedBy::Client, None) => {
+                return Err(FieldError::new(
+                    "authorization_email",
+                    "is required: the client has no contact email to send the authorization link to",
+                )
+                .into());
+            }
+            (None, ManagedBy::Partner, _) => EmailAddress::parse("email", &who.email)?,
+        })
+    };
+    let now = s.clock.now();
+    let mut account = AccountItem {
+        id: AccountId::new(),
+        partner_id: who.partner_id.clone(),
+        client_id: client.id.clone(),
+        client_name: client.name.clone(),
+        platform: req.platform,
+        managed_by: req.managed_by,
+        status: AccountStatus::WaitingForAuthorization,
+        tenant,
+        tenant_id: None,
+        tenant_domain: None,
+        missing_permissions: Vec::new(),
+        created_by: who.email.clone(),
+        created_at: now,
+        current_link_hash: None,
+        link_sent_to: None,
+        link_expires_at: None,
+        authorized_at: None,
+        discovery_due_at: None,
+        refresh_token_enc: None,
+    };
+    tracing::Span::current().record("account_id", account.id.as_str());
+    let audience = match req.managed_by {
+        ManagedBy::Partner => Audience::Partner,
+        ManagedBy::Client => Audience::Client,
+    };
+    let mut authorization_url = None;
+    let mut mail = None;
+    match recipient {
+        None => {
+            // Admin credentials at hand: consent now, as the signed-in partner.
+            let (op, url) = authorization::new_state(s, &account, Audience::Partner, None)?;
+            ops.push(op);
+            authorization_url = Some(url);
+        }
+        Some(to) => {
+            let link = authorization::new_link(s, &mut account, &to, audience)?;
+            ops.push(link.op.clone());
+            mail = Some((to, link));
+        }
+    }
+    ops.push(WriteOp::Put {
+        item: Item::from_record(keys::account(&who.partner_id, &account.id), &account)?,
+        condition: Condition::NotExists,
+    });
+    s.store.transact(ops).await?;
+    if let Some((to, link)) = mail {
+        authorization::send_link(s, &account, &to, &link).await?;
+    }
+    tracing::info!(platform = account.platform.as_str(), with_credentials = req.has_admin_credentials, "account created");
+    let mut view = AccountView::of(&account, now);
+    view.authorization_url = authorization_url;
+    Ok(view)
+}
+
+pub async fn get_account_item(s: &Services, who: &Principal, id: &str) -> Result<Item, AccountError> {
+    let id = AccountId::parse(id).ok_or(AccountError::NotFound)?;
+    s.store.get(&keys::account(&who.partner_id, &id)).await?.ok_or(AccountError::NotFound)
+}
+
+pub async fn get_account(s: &Services, who: &Principal, id: &str) -> Result<AccountView, AccountError> {
+    let item = get_account_item(s, who, id).await?;
+    Ok(AccountView::of(&item.record()?, s.clock.now()))
+}
+
+pub async fn list_accounts(s: &Services, who: &Principal) -> Result<Vec<AccountView>, AccountError> {
+    let page = s.store.query(&keys::partner_partition(&who.partner_id), keys::ACCOUNT_PREFIX, QueryOptions::default()).await?;
+    let now = s.clock.now();
+    page.items.iter().map(|i| Ok(AccountView::of(&i.record()?, now))).collect()
+}

@@ -1,0 +1,283 @@
+//! Authorization links and OAuth state.
+//!
+//! - A **link** is emailed to whoever must consent: `{PUBLIC_BASE_URL}/authorize/{token}`, the
+//!   token being 256 random bits sealed with the signing key (forgeries are refused before
+//!   the store is read), stored only as its SHA-256, valid `link_days` (7 by default), single
+//!   use (marked used when consent succeeds), and dead once the account points at a newer one
+//!   (resend, check).
+//! - A **state** is minted when someone starts consent: `account.expiry.random.mac`, sealed
+//!   for one provider, stored (with the PKCE verifier for Google, encrypted), valid one hour,
+//!   consumed by the callback with one conditional write. See `consent.rs` for its checks.
+
+use crate::accounts::{AccountError, AccountView, get_account_item};
+use crate::app::Services;
+use crate::crypto::{random_token, sha256_hex};
+use crate::domain::{EmailAddress, Platform};
+use crate::email::{MailError, templates};
+use crate::identity::REQUIRED_MICROSOFT_ROLES;
+use crate::sessions::Principal;
+use crate::store::keys::{self, AccountItem, AccountStatus, Audience, LinkItem, PartnerItem, StateItem};
+use crate::store::{Condition, Item, StoreError, WriteOp};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use chrono::{DateTime, Duration, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+const LINK: &str = "authorize";
+pub const STATE_MINUTES: i64 = 60;
+/// A consumed state is kept this long after it expires, to answer a replayed callback.
+const STATE_KEEP_HOURS: i64 = 24;
+
+pub fn state_purpose(provider: &str) -> String {
+    format!("state:{provider}")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("the link is not valid")]
+    Invalid,
+    #[error("the link has expired")]
+    Expired,
+    #[error("a newer link was sent")]
+    Replaced,
+    #[error("the link was already used")]
+    Used,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+}
+
+pub struct NewLink {
+    pub token: SecretString,
+    pub op: WriteOp,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Mints a link for `account` (which now points at it) and the write that stores it.
+pub fn new_link(s: &Services, account: &mut AccountItem, to: &EmailAddress, audience: Audience) -> Result<NewLink, StoreError> {
+    let now = s.clock.now();
+    let random = random_token();
+    let token = SecretString::from(s.signer.seal(LINK, &[random.expose_secret()]));
+    let hash = sha256_hex(token.expose_secret());
+    let expires_at = now + Duration::days(s.link_days);
+    let link = LinkItem {
+        partner_id: account.partner_id.clone(),
+        account_id: account.id.clone(),
+        sent_to: to.to_string(),
+        audience,
+        created_at: now,
+        expires_at,
+        used_at: None,
+    };
+    let item = Item::from_record(keys::authorization_link(&hash), &link)?.expiring_at(expires_at.timestamp());
+    account.current_link_hash = Some(hash);
+    account.link_sent_to = Some(to.to_string());
+    account.link_expires_at = Some(expires_at);
+    Ok(NewLink { token, op: WriteOp::Put { item, condition: Condition::NotExists }, expires_at })
+}
+
+fn permissions(platform: Platform) -> Vec<&'static str> {
+    match platform {
+        Platform::Microsoft365 => REQUIRED_MICROSOFT_ROLES.to_vec(),
+        Platform::GoogleWorkspace => vec!["Read the directory's users (admin.directory.user.readonly)"],
+    }
+}
+
+async fn partner_name(s: &Services, account: &AccountItem) -> Result<String, StoreError> {
+    let item = s.store.get(&keys::partner(&account.partner_id)).await?;
+    Ok(item.map(|i| i.record::<PartnerItem>()).transpose()?.map_or_else(|| "Your IT provider".to_owned(), |p| p.name))
+}
+
+/// Emails the link: who asks, for which client and tenant, what access, until when.
+pub async fn send_link(s: &Services, account: &AccountItem, to: &EmailAddress, link: &NewLink) -> Result<(), LinkError> {
+    let partner = partner_name(s, account).await?;
+    let url = SecretString::from(format!("{}/authorize/{}", s.links.public_base_url, link.token.expose_secret()));
+    let perms = permissions(account.platform);
+    let expires = link.expires_at.format("%-d %B %Y, %H:%M UTC").to_string();
+    let request = templates::AuthorizationRequest {
+        partner: &partner,
+        client: &account.client_name,
+        platform: account.platform.display_name(),
+        tenant: account.tenant.as_ref().map(|t| t.as_str()),
+        permissions: &perms,
+        expires: &expires,
+    };
+    s.mailer.send(&templates::authorization_request(to, &request, &url)).await?;
+    tracing::info!(account_id = %account.id, to_domain = to.domain(), "authorization link sent");
+    Ok(())
+}
+
+/// Mints a state for a consent started now, the write that stores it, and the provider URL.
+pub fn new_state(
+    s: &Services,
+    account: &AccountItem,
+    audience: Audience,
+    link_hash: Option<String>,
+) -> Result<(WriteOp, String), StoreError> {
+    let now = s.clock.now();
+    let expires_at = now + Duration::minutes(STATE_MINUTES);
+    let provider = account.platform.provider();
+    let random = random_token();
+    let exp = expires_at.timestamp().to_string();
+    let state = s.signer.seal(&state_purpose(provider), &[account.id.as_str(), &exp, random.expose_secret()]);
+    let tenant_hint = account.tenant.as_ref().map(|t| t.as_str());
+    let (url, pkce_verifier_enc) = match account.platform {
+        Platform::Microsoft365 => (s.microsoft.admin_consent_url(tenant_hint, &state), None),
+        Platform::GoogleWorkspace => {
+            let verifier = random_token();
+            let challenge = B64.encode(Sha256::digest(verifier.expose_secret().as_bytes()));
+            let enc = s.encryptor.encrypt(&verifier, account.id.as_str());
+            (s.google.authorize_url(&state, &challenge, tenant_hint), Some(enc))
+        }
+    };
+    let record = StateItem {
+        partner_id: account.partner_id.clone(),
+        account_id: account.id.clone(),
+        provider: provider.to_owned(),
+        audience,
+        link_hash,
+        pkce_verifier_enc,
+        created_at: now,
+        expires_at,
+        consumed_at: None,
+        outcome: None,
+    };
+    let item = Item::from_record(keys::oauth_state(&sha256_hex(&state)), &record)?
+        .expiring_at((expires_at + Duration::hours(STATE_KEEP_HOURS)).timestamp());
+    Ok((WriteOp::Put { item, condition: Condition::NotExists }, url))
+}
+
+/// A link that still works, with its account.
+pub struct OpenLink {
+    pub hash: String,
+    pub link: LinkItem,
+    pub account: AccountItem,
+}
+
+pub async fn open_link(s: &Services, token: &str) -> Result<OpenLink, LinkError> {
+    if s.signer.open(LINK, token).is_none() {
+        return Err(LinkError::Invalid);
+    }
+    let hash = sha256_hex(token);
+    let item = s.store.get(&keys::authorization_link(&hash)).await?.ok_or(LinkError::Expired)?;
+    let link: LinkItem = item.record()?;
+    if link.used_at.is_some() {
+        return Err(LinkError::Used);
+    }
+    if link.expires_at <= s.clock.now() {
+        return Err(LinkError::Expired);
+    }
+    let account: AccountItem = s
+        .store
+        .get(&keys::account(&link.partner_id, &link.account_id))
+        .await?
+        .ok_or(LinkError::Expired)?
+        .record()?;
+    if account.current_link_hash.as_deref() != Some(hash.as_str()) {
+        return Err(LinkError::Replaced);
+    }
+    if account.status == AccountStatus::Active {
+        return Err(LinkError::Used);
+    }
+    Ok(OpenLink { hash, link, account })
+}
+
+/// What the landing page shows.
+pub struct Landing {
+    pub partner: String,
+    pub client: String,
+    pub platform: Platform,
+    pub tenant: Option<String>,
+    pub permissions: Vec<&'static str>,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub async fn landing(s: &Services, token: &str) -> Result<Landing, LinkError> {
+    let open = open_link(s, token).await?;
+    Ok(Landing {
+        partner: partner_name(s, &open.account).await?,
+        client: open.account.client_name.clone(),
+        platform: open.account.platform,
+        tenant: open.account.tenant.as_ref().map(|t| t.as_str().to_owned()),
+        permissions: permissions(open.account.platform),
+        expires_at: open.link.expires_at,
+    })
+}
+
+/// Starts consent from a link: stores a fresh state and answers the provider URL.
+#[tracing::instrument(skip_all)]
+pub async fn start(s: &Services, token: &str) -> Result<String, LinkError> {
+    let open = open_link(s, token).await?;
+    let (op, url) = new_state(s, &open.account, open.link.audience, Some(open.hash))?;
+    s.store.transact(vec![op]).await?;
+    tracing::info!(account_id = %open.account.id, "consent started from a link");
+    Ok(url)
+}
+
+/// `authorization/check`: the account re-evaluated. An expired, unused link is replaced and
+/// re-sent to its last recipient.
+#[tracing::instrument(skip_all, fields(partner_id = %who.partner_id))]
+pub async fn check(s: &Services, who: &Principal, id: &str) -> Result<AccountView, AccountError> {
+    let item = get_account_item(s, who, id).await?;
+    let mut account: AccountItem = item.record()?;
+    let now = s.clock.now();
+    let expired = account.status == AccountStatus::WaitingForAuthorization
+        && account.link_expires_at.is_some_and(|t| t <= now)
+        && account.link_sent_to.is_some();
+    if expired {
+        let to = EmailAddress::parse("email", account.link_sent_to.as_deref().unwrap_or_default())?;
+        let audience = match account.managed_by {
+            crate::domain::ManagedBy::Partner => Audience::Partner,
+            crate::domain::ManagedBy::Client => Audience::Client,
+        };
+        let link = replace_link(s, &item, &mut account, &to, audience).await?;
+        send_link(s, &account, &to, &link).await?;
+        tracing::info!(account_id = %account.id, "expired link replaced and re-sent");
+    }
+    Ok(AccountView::of(&account, now))
+}
+
+async fn replace_link(
+    s: &Services,
+    item: &Item,
+    account: &mut AccountItem,
+    to: &EmailAddress,
+    audience: Audience,
+) -> Result<NewLink, AccountError> {
+    let link = new_link(s, account, to, audience)?;
+    let mut updated = Item::from_record(item.key.clone(), &*account)?;
+    updated.gsi1 = item.gsi1.clone();
+    updated.version = item.version + 1;
+    let result = s
+        .store
+        .transact(vec![link.op.clone(), WriteOp::Put { item: updated, condition: Condition::VersionIs(item.version) }])
+        .await;
+    match result {
+        Ok(()) => Ok(link),
+        Err(StoreError::ConditionFailed) => Err(AccountError::Conflict("the account changed meanwhile; try again")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `authorization/resend {email}`: a fresh link to the typed address; earlier links die.
+#[tracing::instrument(skip_all, fields(partner_id = %who.partner_id))]
+pub async fn resend(s: &Services, who: &Principal, id: &str, email: &str) -> Result<(String, DateTime<Utc>), AccountError> {
+    let to = EmailAddress::parse("email", email)?;
+    let item = get_account_item(s, who, id).await?;
+    let mut account: AccountItem = item.record()?;
+    if account.status == AccountStatus::Active {
+        return Err(AccountError::Conflict("this account is already authorized"));
+    }
+    if account.status == AccountStatus::Disabled {
+        return Err(AccountError::Conflict("this account is disabled"));
+    }
+    let audience = match account.managed_by {
+        crate::domain::ManagedBy::Partner => Audience::Partner,
+        crate::domain::ManagedBy::Client => Audience::Client,
+    };
+    let link = replace_link(s, &item, &mut account, &to, audience).await?;
+    send_link(s, &account, &to, &link).await?;
+    Ok((to.to_string(), link.expires_at))
+}
