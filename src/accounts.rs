@@ -76,6 +76,10 @@ pub struct AuthorizationView {
     pub expires_at: Option<DateTime<Utc>>,
     pub expired: bool,
     pub authorized_at: Option<DateTime<Utc>>,
+    /// On creation only: whether the authorization email went out (`sent`, `failed`). A
+    /// failed one is logged; `authorization/resend` sends a fresh link.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -107,6 +111,7 @@ impl AccountView {
                 expires_at: a.link_expires_at,
                 expired: waiting && a.link_expires_at.is_some_and(|t| t <= now),
                 authorized_at: a.authorized_at,
+                delivery: None,
             },
             missing_permissions: a.missing_permissions.clone(),
             discovery: DiscoveryView {
@@ -241,10 +246,7 @@ pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> R
         refresh_token_enc: None,
     };
     tracing::Span::current().record("account_id", account.id.as_str());
-    let audience = match req.managed_by {
-        ManagedBy::Partner => Audience::Partner,
-        ManagedBy::Client => Audience::Client,
-    };
+    let audience = authorization::audience_for(req.managed_by);
     let mut authorization_url = None;
     let mut mail = None;
     match recipient {
@@ -265,12 +267,21 @@ pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> R
         condition: Condition::NotExists,
     });
     s.store.transact(ops).await?;
+    let mut delivery = None;
     if let Some((to, link)) = mail {
-        authorization::send_link(s, &account, &to, &link).await?;
+        // The account exists now: a mail failure must not hide it (the partner can resend).
+        delivery = Some(match authorization::send_link(s, &account, &to, &link).await {
+            Ok(()) => "sent",
+            Err(e) => {
+                tracing::error!(cause = %e, "authorization email failed");
+                "failed"
+            }
+        });
     }
     tracing::info!(platform = account.platform.as_str(), with_credentials = req.has_admin_credentials, "account created");
     let mut view = AccountView::of(&account, now);
     view.authorization_url = authorization_url;
+    view.authorization.delivery = delivery;
     Ok(view)
 }
 

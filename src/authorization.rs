@@ -55,6 +55,14 @@ pub struct NewLink {
     pub expires_at: DateTime<Utc>,
 }
 
+/// Who follows links of an account: its managers, partner or client.
+pub fn audience_for(managed_by: crate::domain::ManagedBy) -> Audience {
+    match managed_by {
+        crate::domain::ManagedBy::Partner => Audience::Partner,
+        crate::domain::ManagedBy::Client => Audience::Client,
+    }
+}
+
 /// Mints a link for `account` (which now points at it) and the write that stores it.
 pub fn new_link(s: &Services, account: &mut AccountItem, to: &EmailAddress, audience: Audience) -> Result<NewLink, StoreError> {
     let now = s.clock.now();
@@ -228,10 +236,7 @@ pub async fn check(s: &Services, who: &Principal, id: &str) -> Result<AccountVie
         && account.link_sent_to.is_some();
     if expired {
         let to = EmailAddress::parse("email", account.link_sent_to.as_deref().unwrap_or_default())?;
-        let audience = match account.managed_by {
-            crate::domain::ManagedBy::Partner => Audience::Partner,
-            crate::domain::ManagedBy::Client => Audience::Client,
-        };
+        let audience = audience_for(account.managed_by);
         let link = replace_link(s, &item, &mut account, &to, audience).await?;
         send_link(s, &account, &to, &link).await?;
         tracing::info!(account_id = %account.id, "expired link replaced and re-sent");
@@ -273,11 +278,41 @@ pub async fn resend(s: &Services, who: &Principal, id: &str, email: &str) -> Res
     if account.status == AccountStatus::Disabled {
         return Err(AccountError::Conflict("this account is disabled"));
     }
-    let audience = match account.managed_by {
-        crate::domain::ManagedBy::Partner => Audience::Partner,
-        crate::domain::ManagedBy::Client => Audience::Client,
-    };
+    let audience = audience_for(account.managed_by);
     let link = replace_link(s, &item, &mut account, &to, audience).await?;
     send_link(s, &account, &to, &link).await?;
     Ok((to.to_string(), link.expires_at))
+}
+
+/// `POST .../reauthorization {email?}`: a consent URL asking for the permissions required
+/// now, for an account that was authorized before; emailed too when an address is given.
+#[tracing::instrument(skip_all, fields(partner_id = %who.partner_id))]
+pub async fn reauthorize(
+    s: &Services,
+    who: &Principal,
+    id: &str,
+    email: Option<&str>,
+) -> Result<(String, Option<(String, DateTime<Utc>)>), AccountError> {
+    let to = email.filter(|e| !e.trim().is_empty()).map(|e| EmailAddress::parse("email", e)).transpose()?;
+    let item = get_account_item(s, who, id).await?;
+    let mut account: AccountItem = item.record()?;
+    if account.status == AccountStatus::Disabled {
+        return Err(AccountError::Conflict("this account is disabled"));
+    }
+    let (state_op, url) = new_state(s, &account, Audience::Partner, None)?;
+    let sent = match to {
+        None => {
+            s.store.transact(vec![state_op]).await?;
+            None
+        }
+        Some(to) => {
+            let audience = audience_for(account.managed_by);
+            s.store.transact(vec![state_op]).await?;
+            let link = replace_link(s, &item, &mut account, &to, audience).await?;
+            send_link(s, &account, &to, &link).await?;
+            Some((to.to_string(), link.expires_at))
+        }
+    };
+    tracing::info!(account_id = %account.id, emailed = sent.is_some(), "reauthorization requested");
+    Ok((url, sent))
 }

@@ -50,6 +50,35 @@ pub struct Config {
     pub link_days: i64,
     /// Set when DynamoDB is local (DynamoDB Local): the table is then created when missing.
     pub dynamodb_endpoint: Option<String>,
+    /// The multi-tenant Entra app; `None`: the sandbox (locally) or unconfigured (Lambda).
+    pub microsoft: Option<AppCredentials>,
+    pub microsoft_login_url: String,
+    pub microsoft_graph_url: String,
+    /// The Google OAuth client; `None` as for Microsoft.
+    pub google: Option<AppCredentials>,
+    pub google_auth_url: String,
+    pub google_token_url: String,
+    pub google_admin_url: String,
+}
+
+/// An OAuth client's ID and secret.
+pub struct AppCredentials {
+    pub client_id: String,
+    pub client_secret: secrecy::SecretString,
+}
+
+impl std::fmt::Debug for AppCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppCredentials").field("client_id", &self.client_id).finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// The local server serves the sandbox identity provider for every provider without
+    /// real credentials.
+    pub fn serves_sandbox(&self) -> bool {
+        self.runtime == Runtime::Local && (self.microsoft.is_none() || self.google.is_none())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,7 +182,27 @@ impl Config {
         if sender_email.parse::<lettre::message::Mailbox>().is_err() {
             return Err(err("SENDER_EMAIL", "is not an email address"));
         }
+        let credentials = |id: &'static str, secret: &'static str| -> Result<Option<AppCredentials>, ConfigError> {
+            match (get(id), get(secret)) {
+                (Some(client_id), Some(s)) => {
+                    Ok(Some(AppCredentials { client_id, client_secret: secrecy::SecretString::from(s) }))
+                }
+                (None, None) => Ok(None),
+                (Some(_), None) => Err(err(secret, "is required when the client ID is set")),
+                (None, Some(_)) => Err(err(id, "is required when the client secret is set")),
+            }
+        };
+        let microsoft = credentials("MICROSOFT_CLIENT_ID", "MICROSOFT_CLIENT_SECRET")?;
+        let google = credentials("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET")?;
+        let url_or = |name: &'static str, default: &str| http_url(name, get(name).unwrap_or_else(|| default.to_owned()));
         Ok(Self {
+            microsoft,
+            microsoft_login_url: url_or("MICROSOFT_LOGIN_URL", "https://login.microsoftonline.com")?,
+            microsoft_graph_url: url_or("MICROSOFT_GRAPH_URL", "https://graph.microsoft.com")?,
+            google,
+            google_auth_url: url_or("GOOGLE_AUTH_URL", "https://accounts.google.com/o/oauth2/v2/auth")?,
+            google_token_url: url_or("GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token")?,
+            google_admin_url: url_or("GOOGLE_ADMIN_URL", "https://admin.googleapis.com")?,
             runtime,
             listen_addr,
             public_base_url,

@@ -12,6 +12,7 @@ pub mod app;
 pub mod authorization;
 pub mod clock;
 pub mod config;
+pub mod consent;
 pub mod crypto;
 pub mod domain;
 pub mod email;

@@ -2,6 +2,8 @@
 //! layers. Locally the full [`router`] runs under `axum::serve`; on Lambda each function runs
 //! its [`router_for`] under `lambda_http::run`; tests drive the same routers with `oneshot`.
 
+mod accounts;
+mod consent;
 pub mod error;
 pub mod extract;
 pub mod pages;
@@ -30,6 +32,12 @@ pub enum Function {
     Signup,
     /// Code confirmation and the activate link.
     Confirm,
+    /// Clients and SaaS accounts.
+    Api,
+    /// Checking and resending authorization.
+    Resend,
+    /// Emailed authorization links, provider callbacks and the pages they lead to.
+    ConsentCallback,
 }
 
 fn routes(function: Function) -> Router<AppState> {
@@ -42,11 +50,28 @@ fn routes(function: Function) -> Router<AppState> {
     let confirm = Router::new()
         .route("/v1/signup/confirm", post(signup::confirm))
         .route("/v1/signup/activate", get(signup::activate));
+    let api = Router::new()
+        .route("/v1/clients", post(accounts::create_client).get(accounts::list_clients))
+        .route("/v1/accounts", post(accounts::create_account).get(accounts::list_accounts))
+        .route("/v1/accounts/{id}", get(accounts::get_account))
+        .route("/v1/accounts/{id}/reauthorization", post(accounts::reauthorize));
+    let resend = Router::new()
+        .route("/v1/accounts/{id}/authorization/check", post(accounts::check))
+        .route("/v1/accounts/{id}/authorization/resend", post(accounts::resend));
+    let callback = Router::new()
+        .route("/authorize/{token}", get(consent::landing))
+        .route("/authorize/{token}/start", get(consent::start))
+        .route("/authorize/done/{token}", get(consent::setup_started))
+        .route("/v1/callback/microsoft", get(consent::microsoft))
+        .route("/v1/callback/google", get(consent::google));
     let common = Router::new().route("/health", get(health));
     match function {
-        Function::All => common.merge(signup).merge(confirm),
+        Function::All => common.merge(signup).merge(confirm).merge(api).merge(resend).merge(callback),
         Function::Signup => common.merge(signup),
         Function::Confirm => common.merge(confirm),
+        Function::Api => common.merge(api),
+        Function::Resend => common.merge(resend),
+        Function::ConsentCallback => common.merge(callback),
     }
 }
 

@@ -18,6 +18,33 @@ pub struct Problem<'a> {
     pub title: &'a str,
     pub cause: &'a str,
     pub fix: &'a str,
+    /// A "Try again" button's target, when trying the same thing again can work.
+    pub retry: Option<&'a str>,
+}
+
+/// The landing page of an emailed authorization link.
+#[derive(Template)]
+#[template(path = "pages/authorize.html")]
+pub struct Authorize<'a> {
+    pub partner: &'a str,
+    pub client: &'a str,
+    pub platform: &'a str,
+    pub tenant: Option<&'a str>,
+    pub provider: &'a str,
+    pub admin_role: &'a str,
+    pub permissions: &'a [&'a str],
+    pub start_url: &'a str,
+    pub expires: &'a str,
+}
+
+/// Where a client's administrator lands after granting consent.
+#[derive(Template)]
+#[template(path = "pages/setup_started.html")]
+pub struct SetupStarted<'a> {
+    pub partner: &'a str,
+    pub client: &'a str,
+    pub platform: &'a str,
+    pub missing: &'a [String],
 }
 
 pub fn page(status: StatusCode, t: &impl Template) -> Response {

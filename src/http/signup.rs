@@ -102,6 +102,7 @@ pub async fn activate(State(s): State<AppState>, Query(q): Query<ActivateQuery>)
                 title: "This link is not valid",
                 cause: "The activation link is incomplete or was changed.",
                 fix: "Open the link exactly as it is in the email, or type the 6-digit code on the confirmation page.",
+                retry: None,
             },
         ),
         Err(ActivateError::Expired) => page(
@@ -110,6 +111,7 @@ pub async fn activate(State(s): State<AppState>, Query(q): Query<ActivateQuery>)
                 title: "This link has expired",
                 cause: "The link is older than the signup it belongs to, or a newer code was sent since.",
                 fix: "Use the newest email, or ask for a new code on the confirmation page (or sign up again).",
+                retry: None,
             },
         ),
         Err(ActivateError::AlreadyActive) => page(
@@ -118,6 +120,7 @@ pub async fn activate(State(s): State<AppState>, Query(q): Query<ActivateQuery>)
                 title: "Your organization is already active",
                 cause: "This link was already used.",
                 fix: &sign_in,
+                retry: None,
             },
         ),
         Err(ActivateError::Store(e)) => {
@@ -128,6 +131,7 @@ pub async fn activate(State(s): State<AppState>, Query(q): Query<ActivateQuery>)
                     title: "Something went wrong",
                     cause: "The service could not finish the activation.",
                     fix: "Reload this page in a minute.",
+                    retry: None,
                 },
             )
         }

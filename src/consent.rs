@@ -1,0 +1,567 @@
+//! The consent callbacks: every check between "the provider redirected someone back" and
+//! "the account is active", in the order they run.
+//!
+//! Microsoft (`GET /v1/callback/microsoft?admin_consent&tenant&state` or `?error&error_description&state`):
+//! 1. `error` first: a response may carry `admin_consent=True` *and* an error. The error's
+//!    AADSTS code picks a page naming the cause and the fix. Nothing is written.
+//! 2. `state`: present; its seal verifies for this provider; it is stored (so it was minted
+//!    here and not expired past keeping); it belongs to the account it names; unexpired;
+//!    unconsumed. A consumed state replays the outcome it led to (a browser refresh shows
+//!    the same result and changes nothing).
+//! 3. The `tenant` in the URL is only a claim: an app-only token for it proves the consent
+//!    (and its `tid` must match). A pre-entered tenant must be that tenant.
+//! 4. The tenant must not belong to another account.
+//! 5. The token's `roles` are compared with [`REQUIRED_MICROSOFT_ROLES`]: missing ones make
+//!    the account `reauthorization_required`, with the list.
+//! 6. One transaction: state consumed (conditional on its version), account updated
+//!    (conditional on its version), tenant owner claimed (conditional on absence), link
+//!    marked used. Then the partner is emailed and the browser redirected by role.
+//!
+//! Google (`GET /v1/callback/google?code&state` or `?error&state`): the same, with the code
+//! exchanged using the state's PKCE verifier, the refresh token encrypted, and one Directory
+//! call proving which Workspace the grant reaches.
+//!
+//! A provider that is down or slow leaves the state unconsumed, so "try again" works.
+
+use crate::app::Services;
+use crate::authorization::state_purpose;
+use crate::crypto::sha256_hex;
+use crate::domain::{EmailAddress, Platform, TenantId, TenantRef};
+use crate::email::templates;
+use crate::identity::{GOOGLE_SCOPES, REQUIRED_MICROSOFT_ROLES, TokenError};
+use crate::store::keys::{self, AccountItem, AccountStatus, Audience, StateItem, StateOutcome, TenantOwnerItem};
+use crate::store::{Condition, Item, StoreError, Update, WriteOp};
+
+/// What the Microsoft admin-consent redirect carried.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct MicrosoftCallback {
+    pub admin_consent: Option<String>,
+    pub tenant: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+/// What the Google OAuth redirect carried.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct GoogleCallback {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub scope: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Why a callback did not activate an account. Each variant is a page for a person: see
+/// [`ConsentError::explain`]. None of them changed anything.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsentError {
+    #[error("the administrator declined")]
+    Declined,
+    #[error("signed in with an account from another organization")]
+    WrongAccount,
+    #[error("admin consent required or blocked by policy ({0})")]
+    ConsentBlocked(String),
+    #[error("a required Microsoft service is missing in the tenant")]
+    ServicePrincipalMissing,
+    #[error("the application is not available in the tenant ({0})")]
+    AppUnavailable(String),
+    #[error("the tenant is disabled or deleted")]
+    TenantGone,
+    #[error("the provider reported an error ({0})")]
+    ProviderError(String),
+    #[error("no state in the callback")]
+    MissingState,
+    #[error("the state is not one we issued")]
+    ForgedState,
+    #[error("the state has expired")]
+    ExpiredState,
+    #[error("the state was already used")]
+    ReplayedState,
+    #[error("the callback is incomplete")]
+    Incomplete,
+    #[error("consented in a different tenant than the one entered")]
+    TenantMismatch,
+    #[error("the tenant is already protected under another account")]
+    TenantOwned,
+    #[error("no consent could be proven in the tenant")]
+    NotProven,
+    #[error("the identity provider is unavailable")]
+    ProviderUnavailable,
+    #[error("the service's own credentials were refused")]
+    ServiceMisconfigured,
+    #[error("the account was changed meanwhile")]
+    Conflict,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A page's words.
+pub struct Explanation {
+    pub title: &'static str,
+    pub cause: &'static str,
+    pub fix: &'static str,
+    /// Trying the very same callback again can work (the state was left unconsumed).
+    pub retry: bool,
+}
+
+impl ConsentError {
+    pub fn explain(&self) -> Explanation {
+        let (title, cause, fix, retry) = match self {
+            Self::Declined => (
+                "Access was not granted",
+                "The administrator chose not to grant the backup service access (AADSTS65004 / access_denied).",
+                "If that was a mistake, open the authorization link from the email again and choose Accept.",
+                false,
+            ),
+            Self::WrongAccount => (
+                "Signed in with the wrong account",
+                "The account used to sign in belongs to another organization than the tenant being authorized (AADSTS50020).",
+                "Open the authorization link in a private browser window and sign in as a global administrator of the client's tenant.",
+                false,
+            ),
+            Self::ConsentBlocked(_) => (
+                "An administrator must grant this",
+                "Only a global administrator can grant tenant-wide access, or a policy in the tenant blocks consent (AADSTS90094 / 90008).",
+                "Ask a global administrator of the tenant to open the authorization link, or allow admin consent for the app in Entra ID.",
+                false,
+            ),
+            Self::ServicePrincipalMissing => (
+                "A Microsoft service is missing in the tenant",
+                "The tenant lacks a Microsoft service the backup needs (AADSTS650052), usually because it has no Exchange or SharePoint subscription.",
+                "Check the tenant's Microsoft 365 subscriptions, then open the authorization link again.",
+                false,
+            ),
+            Self::AppUnavailable(_) => (
+                "The backup application is not available in this tenant",
+                "Microsoft says the application is missing or disabled in the tenant (AADSTS700016 / 7000112), or was removed minutes ago.",
+                "Re-enable the application in Entra ID (Enterprise applications) or wait 15 minutes after removing it, then open the authorization link again.",
+                false,
+            ),
+            Self::TenantGone => (
+                "The tenant is disabled or deleted",
+                "Microsoft reports that this tenant does not exist or is disabled (AADSTS500014 / 90002).",
+                "Check the tenant with your IT provider; if it was entered wrong, ask them to correct it and resend the link.",
+                false,
+            ),
+            Self::ProviderError(_) => (
+                "The sign-in did not complete",
+                "The identity provider reported an error while granting access.",
+                "Open the authorization link from the email again. If it keeps failing, tell your IT provider.",
+                false,
+            ),
+            Self::MissingState | Self::ForgedState | Self::Incomplete => (
+                "This page cannot be used",
+                "The address is incomplete or was not issued by the backup service.",
+                "Start again from the authorization link in the email.",
+                false,
+            ),
+            Self::ExpiredState => (
+                "This sign-in has expired",
+                "Authorization must be completed within an hour of starting it.",
+                "Start again from the authorization link in the email (it stays valid for several days).",
+                false,
+            ),
+            Self::ReplayedState => (
+                "This sign-in was already used",
+                "Each sign-in can complete authorization once.",
+                "Start again from the authorization link in the email if access is still needed.",
+                false,
+            ),
+            Self::TenantMismatch => (
+                "This is not the expected tenant",
+                "Access was granted in a different tenant than the one your IT provider entered for this client. Nothing was changed.",
+                "Sign in with an administrator of the right tenant (a private window helps), or ask your IT provider to correct the tenant and resend the link.",
+                false,
+            ),
+            Self::TenantOwned => (
+                "This tenant is already protected",
+                "The tenant is already connected to another backup account. Nothing was changed.",
+                "Ask your IT provider to check which account protects this tenant.",
+                false,
+            ),
+            Self::NotProven => (
+                "Access could not be confirmed",
+                "The provider did not confirm the access just granted. Right after a change, Microsoft can take a few minutes to apply it.",
+                "Wait five minutes and try again; if it still fails, open the authorization link from the email again.",
+                true,
+            ),
+            Self::ProviderUnavailable => (
+                "The identity provider did not answer",
+                "We could not confirm the access with the provider just now (it was slow or unavailable). Nothing was lost.",
+                "Try again in a minute.",
+                true,
+            ),
+            Self::ServiceMisconfigured => (
+                "The backup service has a problem",
+                "The provider refused the backup service's own credentials. This is our fault, not yours; we have been alerted.",
+                "Try again later; your IT provider will be told when it is fixed.",
+                true,
+            ),
+            Self::Conflict | Self::Store(_) => (
+                "Something went wrong",
+                "The authorization could not be saved just now.",
+                "Try again in a minute.",
+                true,
+            ),
+        };
+        Explanation { title, cause, fix, retry }
+    }
+}
+
+/// Where a successful (or replayed) callback sends the browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect(pub String);
+
+/// Maps the AADSTS code in a Microsoft consent error to its page.
+fn microsoft_error(error: &str, description: &str) -> ConsentError {
+    let code = description
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .find_map(|w| w.strip_prefix("AADSTS"))
+        .unwrap_or("");
+    match code {
+        "65004" => ConsentError::Declined,
+        "50020" => ConsentError::WrongAccount,
+        "90094" | "90008" => ConsentError::ConsentBlocked(code.to_owned()),
+        "650052" => ConsentError::ServicePrincipalMissing,
+        "700016" | "7000112" | "650051" => ConsentError::AppUnavailable(code.to_owned()),
+        "500014" | "90002" => ConsentError::TenantGone,
+        _ if error == "access_denied" => ConsentError::Declined,
+        _ => ConsentError::ProviderError(if code.is_empty() { error.to_owned() } else { format!("AADSTS{code}") }),
+    }
+}
+
+/// A state that passed every check, with the records it points at.
+struct OpenState {
+    key: crate::store::Key,
+    version: u64,
+    state: StateItem,
+    account_item: Item,
+    account: AccountItem,
+}
+
+enum StateCheck {
+    Open(Box<OpenState>),
+    Replay(Redirect),
+}
+
+async fn check_state(s: &Services, provider: &str, state: Option<&str>) -> Result<StateCheck, ConsentError> {
+    let raw = state.filter(|v| !v.is_empty()).ok_or(ConsentError::MissingState)?;
+    let parts = s.signer.open(&state_purpose(provider), raw).ok_or(ConsentError::ForgedState)?;
+    let [account_id, exp, _random] = parts.as_slice() else {
+        return Err(ConsentError::ForgedState);
+    };
+    let key = keys::oauth_state(&sha256_hex(raw));
+    let item = s.store.get(&key).await?.ok_or(ConsentError::ExpiredState)?;
+    let state: StateItem = item.record().map_err(ConsentError::Store)?;
+    if state.account_id.as_str() != *account_id
+        || state.provider != provider
+        || exp.parse::<i64>().ok() != Some(state.expires_at.timestamp())
+    {
+        return Err(ConsentError::ForgedState);
+    }
+    if state.consumed_at.is_some() {
+        return match state.outcome {
+            Some(o) => Ok(StateCheck::Replay(Redirect(o.redirect_to))),
+            None => Err(ConsentError::ReplayedState),
+        };
+    }
+    if state.expires_at <= s.clock.now() {
+        return Err(ConsentError::ExpiredState);
+    }
+    let account_item = s
+        .store
+        .get(&keys::account(&state.partner_id, &state.account_id))
+        .await?
+        .ok_or(ConsentError::ForgedState)?;
+    let account: AccountItem = account_item.record()?;
+    if account.status == AccountStatus::Disabled {
+        return Err(ConsentError::ReplayedState);
+    }
+    Ok(StateCheck::Open(Box::new(OpenState { key, version: item.version, state, account_item, account })))
+}
+
+/// What the provider proved about the grant.
+struct Proven {
+    tenant_id: String,
+    tenant_domain: Option<String>,
+    missing: Vec<String>,
+    refresh_token_enc: Option<String>,
+}
+
+fn token_failure(e: TokenError) -> ConsentError {
+    match e {
+        TokenError::NoConsent { .. } => ConsentError::NotProven,
+        TokenError::TenantGone { .. } => ConsentError::TenantGone,
+        TokenError::AppCredentials { code } => {
+            tracing::error!(code, "the provider refused the service's own credentials: rotate the app secret");
+            ConsentError::ServiceMisconfigured
+        }
+        TokenError::Unavailable(cause) => {
+            tracing::warn!(cause, "identity provider unavailable during a consent callback");
+            ConsentError::ProviderUnavailable
+        }
+        TokenError::Refused(cause) => {
+            tracing::warn!(cause, "identity provider refused during a consent callback");
+            ConsentError::NotProven
+        }
+    }
+}
+
+/// `GET /v1/callback/microsoft`.
+#[tracing::instrument(skip_all, fields(account_id))]
+pub async fn microsoft(s: &Services, cb: &MicrosoftCallback) -> Result<Redirect, ConsentError> {
+    if let Some(error) = cb.error.as_deref().filter(|e| !e.is_empty()) {
+        let e = microsoft_error(error, cb.error_description.as_deref().unwrap_or(""));
+        tracing::info!(error, cause = %e, "admin consent failed at Microsoft");
+        return Err(e);
+    }
+    let open = match check_state(s, "microsoft", cb.state.as_deref()).await? {
+        StateCheck::Replay(r) => return Ok(r),
+        StateCheck::Open(o) => o,
+    };
+    tracing::Span::current().record("account_id", open.account.id.as_str());
+    if !cb.admin_consent.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return Err(ConsentError::Incomplete);
+    }
+    let claimed = cb.tenant.as_deref().and_then(TenantId::parse).ok_or(ConsentError::Incomplete)?;
+    let token = s.microsoft.app_token(claimed.as_str()).await.map_err(token_failure)?;
+    if !token.tenant_id.eq_ignore_ascii_case(claimed.as_str()) {
+        tracing::warn!("token tenant differs from the callback's tenant");
+        return Err(ConsentError::TenantMismatch);
+    }
+    match &open.account.tenant {
+        Some(TenantRef::Id(id)) if id != &claimed => return Err(ConsentError::TenantMismatch),
+        Some(TenantRef::Domain(domain)) => {
+            // The pre-entered domain must resolve to the consenting tenant.
+            match s.microsoft.app_token(domain).await {
+                Ok(t) if t.tenant_id.eq_ignore_ascii_case(claimed.as_str()) => {}
+                Ok(_) | Err(TokenError::NoConsent { .. } | TokenError::TenantGone { .. }) => {
+                    return Err(ConsentError::TenantMismatch);
+                }
+                Err(e) => return Err(token_failure(e)),
+            }
+        }
+        _ => {}
+    }
+    let missing = REQUIRED_MICROSOFT_ROLES
+        .iter()
+        .filter(|r| !token.roles.iter().any(|g| g.eq_ignore_ascii_case(r)))
+        .map(|r| (*r).to_owned())
+        .collect();
+    let domain = match &open.account.tenant {
+        Some(TenantRef::Domain(d)) => Some(d.clone()),
+        _ => None,
+    };
+    let proven = Proven { tenant_id: claimed.to_string(), tenant_domain: domain, missing, refresh_token_enc: None };
+    finish(s, *open, proven).await
+}
+
+/// `GET /v1/callback/google`.
+#[tracing::instrument(skip_all, fields(account_id))]
+pub async fn google(s: &Services, cb: &GoogleCallback) -> Result<Redirect, ConsentError> {
+    if let Some(error) = cb.error.as_deref().filter(|e| !e.is_empty()) {
+        tracing::info!(error, "Google authorization failed");
+        return Err(if error == "access_denied" { ConsentError::Declined } else { ConsentError::ProviderError(error.to_owned()) });
+    }
+    let open = match check_state(s, "google", cb.state.as_deref()).await? {
+        StateCheck::Replay(r) => return Ok(r),
+        StateCheck::Open(o) => o,
+    };
+    tracing::Span::current().record("account_id", open.account.id.as_str());
+    let code = cb.code.as_deref().filter(|c| !c.is_empty()).ok_or(ConsentError::Incomplete)?;
+    let verifier_enc = open.state.pkce_verifier_enc.as_deref().ok_or(ConsentError::ForgedState)?;
+    let verifier = s.encryptor.decrypt(verifier_enc, open.account.id.as_str()).map_err(|_| ConsentError::ForgedState)?;
+    let grant = s
+        .google
+        .exchange_code(code, secrecy::ExposeSecret::expose_secret(&verifier))
+        .await
+        .map_err(token_failure)?;
+    let refresh = grant.refresh_token.as_ref().ok_or_else(|| {
+        tracing::warn!("Google returned no refresh token");
+        ConsentError::NotProven
+    })?;
+    let customer = s.google.probe_directory(&grant.access_token).await.map_err(token_failure)?;
+    if let Some(TenantRef::Domain(d)) = &open.account.tenant
+        && !d.eq_ignore_ascii_case(&customer.domain)
+    {
+        return Err(ConsentError::TenantMismatch);
+    }
+    let granted: Vec<&str> = if grant.scopes.is_empty() {
+        cb.scope.as_deref().unwrap_or("").split(' ').collect()
+    } else {
+        grant.scopes.iter().map(String::as_str).collect()
+    };
+    let missing = GOOGLE_SCOPES.iter().filter(|s| !granted.contains(s)).map(|s| (*s).to_owned()).collect();
+    let proven = Proven {
+        tenant_id: customer.customer_id,
+        tenant_domain: Some(customer.domain),
+        missing,
+        refresh_token_enc: Some(s.encryptor.encrypt(refresh, open.account.id.as_str())),
+    };
+    finish(s, *open, proven).await
+}
+
+/// Steps 4 and 6: ownership, then the one transaction, the partner's email and the redirect.
+async fn finish(s: &Services, open: OpenState, proven: Proven) -> Result<Redirect, ConsentError> {
+    let OpenState { key, version, state, account_item, mut account } = open;
+    let platform = account.platform;
+    if let Some(existing) = &account.tenant_id
+        && existing != &proven.tenant_id
+    {
+        // Already authorized for one tenant: a consent elsewhere must not move it.
+        return Err(ConsentError::TenantMismatch);
+    }
+    let owner_key = keys::tenant_owner(platform, &proven.tenant_id);
+    let owner_condition = match s.store.get(&owner_key).await? {
+        Some(item) => {
+            let owner: TenantOwnerItem = item.record()?;
+            if owner.account_id != account.id {
+                return Err(ConsentError::TenantOwned);
+            }
+            None
+        }
+        None => Some(Condition::NotExists),
+    };
+
+    let now = s.clock.now();
+    let redirect = redirect_for(s, &state, &account);
+    account.status =
+        if proven.missing.is_empty() { AccountStatus::Active } else { AccountStatus::ReauthorizationRequired };
+    account.tenant_id = Some(proven.tenant_id.clone());
+    if proven.tenant_domain.is_some() {
+        account.tenant_domain = proven.tenant_domain.clone();
+    }
+    account.missing_permissions = proven.missing.clone();
+    account.authorized_at = Some(now);
+    account.discovery_due_at = Some(now);
+    if proven.refresh_token_enc.is_some() {
+        account.refresh_token_enc = proven.refresh_token_enc.clone();
+    }
+
+    let mut consumed = state.clone();
+    consumed.consumed_at = Some(now);
+    consumed.outcome = Some(StateOutcome { redirect_to: redirect.0.clone() });
+    let mut state_item = Item::from_record(key.clone(), &consumed)?;
+    state_item.expires_at = Some(state.expires_at.timestamp() + 24 * 3600);
+    state_item.version = version + 1;
+
+    let mut updated = Item::from_record(account_item.key.clone(), &account)?
+        .with_gsi1(keys::account_by_tenant(platform, &proven.tenant_id));
+    updated.version = account_item.version + 1;
+
+    let mut ops = vec![
+        WriteOp::Put { item: state_item, condition: Condition::VersionIs(version) },
+        WriteOp::Put { item: updated, condition: Condition::VersionIs(account_item.version) },
+    ];
+    if let Some(condition) = owner_condition {
+        let owner = TenantOwnerItem { partner_id: account.partner_id.clone(), account_id: account.id.clone(), since: now };
+        ops.push(WriteOp::Put { item: Item::from_record(owner_key, &owner)?, condition });
+    }
+    if let Some(link) = &state.link_hash {
+        ops.push(WriteOp::Update {
+            key: keys::authorization_link(link),
+            update: Update::default().set("used_at", now),
+            condition: Condition::Exists,
+        });
+    }
+    match s.store.transact(ops).await {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => {
+            // A concurrent callback with the same state won, or the account/tenant changed.
+            if let Some(item) = s.store.get(&key).await?
+                && let Ok(StateItem { outcome: Some(o), .. }) = item.record::<StateItem>()
+            {
+                return Ok(Redirect(o.redirect_to));
+            }
+            if let Some(item) = s.store.get(&keys::tenant_owner(platform, &proven.tenant_id)).await?
+                && item.record::<TenantOwnerItem>().is_ok_and(|o| o.account_id != account.id)
+            {
+                return Err(ConsentError::TenantOwned);
+            }
+            return Err(ConsentError::Conflict);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(
+        platform = platform.as_str(),
+        status = ?account.status,
+        missing = account.missing_permissions.len(),
+        "consent proven; account authorized"
+    );
+    notify_partner(s, &account).await;
+    Ok(redirect)
+}
+
+/// Partners land on the console's account page; clients on the "being set up" page.
+fn redirect_for(s: &Services, state: &StateItem, account: &AccountItem) -> Redirect {
+    match state.audience {
+        Audience::Partner => Redirect(format!("{}/accounts/{}", s.links.console_url, account.id)),
+        Audience::Client => {
+            let token = s.signer.seal(DONE, &[account.partner_id.as_str(), account.id.as_str()]);
+            Redirect(format!("{}/authorize/done/{token}", s.links.public_base_url))
+        }
+    }
+}
+
+const DONE: &str = "done";
+
+/// The "protection is being set up" page's facts, from its sealed address.
+pub struct SetupStarted {
+    pub partner: String,
+    pub client: String,
+    pub platform: Platform,
+    pub missing: Vec<String>,
+}
+
+pub async fn setup_started(s: &Services, token: &str) -> Result<SetupStarted, ConsentError> {
+    let parts = s.signer.open(DONE, token).ok_or(ConsentError::ForgedState)?;
+    let [partner_id, account_id] = parts.as_slice() else {
+        return Err(ConsentError::ForgedState);
+    };
+    let (Some(partner_id), Some(account_id)) =
+        (crate::domain::PartnerId::parse(partner_id), crate::domain::AccountId::parse(account_id))
+    else {
+        return Err(ConsentError::ForgedState);
+    };
+    let account: AccountItem =
+        s.store.get(&keys::account(&partner_id, &account_id)).await?.ok_or(ConsentError::ForgedState)?.record()?;
+    let partner = match s.store.get(&keys::partner(&partner_id)).await? {
+        Some(i) => i.record::<keys::PartnerItem>()?.name,
+        None => "Your IT provider".to_owned(),
+    };
+    Ok(SetupStarted { partner, client: account.client_name, platform: account.platform, missing: account.missing_permissions })
+}
+
+/// Tells the member who added the account. A mail failure is logged, never undoes consent.
+async fn notify_partner(s: &Services, account: &AccountItem) {
+    let Ok(to) = EmailAddress::parse("email", &account.created_by) else { return };
+    let url = format!("{}/accounts/{}", s.links.console_url, account.id);
+    let message = templates::account_authorized(
+        &to,
+        &account.client_name,
+        account.platform.display_name(),
+        account.tenant_domain.as_deref().or(account.tenant_id.as_deref()).unwrap_or(""),
+        &account.missing_permissions,
+        &url,
+    );
+    if let Err(e) = s.mailer.send(&message).await {
+        tracing::error!(cause = %e, account_id = %account.id, "could not email the partner about the authorization");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consent_errors_map_by_aadsts_code() {
+        let d = |s: &str| microsoft_error("access_denied", s);
+        assert!(matches!(d("AADSTS65004: User declined to consent"), ConsentError::Declined));
+        assert!(matches!(microsoft_error("invalid_request", "AADSTS50020: User account from"), ConsentError::WrongAccount));
+        assert!(matches!(microsoft_error("invalid_request", "AADSTS90094: admin"), ConsentError::ConsentBlocked(_)));
+        assert!(matches!(microsoft_error("x", "AADSTS650052: missing"), ConsentError::ServicePrincipalMissing));
+        assert!(matches!(microsoft_error("unauthorized_client", "AADSTS700016: app"), ConsentError::AppUnavailable(_)));
+        assert!(matches!(microsoft_error("x", "AADSTS90002: Tenant"), ConsentError::TenantGone));
+        assert!(matches!(microsoft_error("server_error", "boom"), ConsentError::ProviderError(_)));
+    }
+}

@@ -1,0 +1,146 @@
+//! Handlers for clients and SaaS accounts (the `api` function) and for checking and resending
+//! authorization (the `resend` function): parse, call the use case, answer.
+
+use super::error::ApiError;
+use super::extract::ApiJson;
+use crate::accounts::{self, AccountError, AccountView, NewAccount};
+use crate::app::AppState;
+use crate::authorization;
+use crate::sessions::Principal;
+use crate::store::keys::ClientItem;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Invalid(f) => Self::invalid(f.field, &f.message),
+            AccountError::NotFound => Self::not_found(),
+            AccountError::Conflict(why) => Self::new(StatusCode::CONFLICT, "conflict", format!("{}.", capitalized(why))),
+            AccountError::Store(e) => e.into(),
+            AccountError::Mail(e) => {
+                Self::unavailable("mail_unavailable", "The email could not be sent right now; try again in a minute.", e)
+            }
+        }
+    }
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewClientBody {
+    name: String,
+    contact_email: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct ClientOut {
+    id: String,
+    name: String,
+    contact_email: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<ClientItem> for ClientOut {
+    fn from(c: ClientItem) -> Self {
+        Self { id: c.id.to_string(), name: c.name, contact_email: c.contact_email, created_at: c.created_at }
+    }
+}
+
+pub async fn create_client(
+    State(s): State<AppState>,
+    who: Principal,
+    ApiJson(b): ApiJson<NewClientBody>,
+) -> Result<Response, ApiError> {
+    let client = accounts::create_client(&s, &who, &b.name, b.contact_email.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(ClientOut::from(client))).into_response())
+}
+
+pub async fn list_clients(State(s): State<AppState>, who: Principal) -> Result<Json<serde_json::Value>, ApiError> {
+    let items: Vec<ClientOut> = accounts::list_clients(&s, &who).await?.into_iter().map(ClientOut::from).collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+pub async fn create_account(
+    State(s): State<AppState>,
+    who: Principal,
+    ApiJson(b): ApiJson<NewAccount>,
+) -> Result<Response, ApiError> {
+    let account = accounts::create_account(&s, &who, b).await?;
+    Ok((StatusCode::CREATED, Json(account)).into_response())
+}
+
+pub async fn list_accounts(State(s): State<AppState>, who: Principal) -> Result<Json<serde_json::Value>, ApiError> {
+    let items = accounts::list_accounts(&s, &who).await?;
+    Ok(Json(json!({ "items": items })))
+}
+
+pub async fn get_account(
+    State(s): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    Ok(Json(accounts::get_account(&s, &who, &id).await?))
+}
+
+pub async fn check(State(s): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<Json<AccountView>, ApiError> {
+    Ok(Json(authorization::check(&s, &who, &id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailBody {
+    email: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct OptionalEmailBody {
+    email: Option<String>,
+}
+
+pub async fn resend(
+    State(s): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<EmailBody>,
+) -> Result<Response, ApiError> {
+    let (sent_to, expires_at) = authorization::resend(&s, &who, &id, &b.email).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "sent_to": sent_to, "expires_at": expires_at }))).into_response())
+}
+
+pub async fn reauthorize(
+    State(s): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    // The body is optional: none (or `{}`) asks for a URL only.
+    let b: OptionalEmailBody = if body.iter().all(u8::is_ascii_whitespace) {
+        OptionalEmailBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            if e.is_syntax() || e.is_eof() {
+                ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", "The request body is not valid JSON.")
+            } else {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("The request body does not fit: {e}."))
+            }
+        })?
+    };
+    let (url, sent) = authorization::reauthorize(&s, &who, &id, b.email.as_deref()).await?;
+    let mut out = json!({ "authorization_url": url });
+    if let Some((to, expires_at)) = sent {
+        out["sent_to"] = json!(to);
+        out["expires_at"] = json!(expires_at);
+    }
+    Ok(Json(out))
+}
