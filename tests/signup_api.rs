@@ -5,71 +5,12 @@
 mod common;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode};
-use chrono::Duration;
-use common::{TestApp, code_in, link_in};
-use http_body_util::BodyExt as _;
+use axum::http::{Method, Request, StatusCode};
 use onboarding::http::router;
-use serde_json::{Value, json};
 use tower::ServiceExt as _;
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    text: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|_| panic!("not JSON: {}", self.text))
-    }
-
-    fn error_code(&self) -> String {
-        self.json()["error"]["code"].as_str().unwrap_or_default().to_owned()
-    }
-}
-
-async fn call(app: &TestApp, method: Method, path: &str, body: Option<String>, token: Option<&str>) -> Answer {
-    let mut req = Request::builder().method(method).uri(path);
-    if body.is_some() {
-        req = req.header("content-type", "application/json");
-    }
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    let req = req.body(body.map_or_else(Body::empty, Body::from)).unwrap();
-    let res = router(app.state.clone()).oneshot(req).await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    Answer { status, headers, text: String::from_utf8_lossy(&bytes).into_owned() }
-}
-
-async fn post(app: &TestApp, path: &str, body: Value) -> Answer {
-    call(app, Method::POST, path, Some(body.to_string()), None).await
-}
-
-const PASSWORD: &str = "correct horse battery staple";
-
-async fn sign_up(app: &TestApp, org: &str, email: &str) -> Answer {
-    post(app, "/v1/signup", json!({"organization": org, "email": email, "password": PASSWORD})).await
-}
-
-fn last_code(app: &TestApp, email: &str) -> String {
-    code_in(&app.mailer.to(email).last().expect("a mail").text)
-}
-
-async fn confirm(app: &TestApp, email: &str, code: &str) -> Answer {
-    post(app, "/v1/signup/confirm", json!({"email": email, "code": code})).await
-}
-
-/// Signs up and confirms; returns the session token.
-async fn registered(app: &TestApp, org: &str, email: &str) -> String {
-    assert_eq!(sign_up(app, org, email).await.status, StatusCode::ACCEPTED);
-    let a = confirm(app, email, &last_code(app, email)).await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
-    a.json()["token"].as_str().unwrap().to_owned()
-}
+use chrono::Duration;
+use common::*;
+use serde_json::json;
 
 #[tokio::test]
 async fn signup_confirm_me_sign_out_and_in() {

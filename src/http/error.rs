@@ -118,14 +118,19 @@ impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r {
             JsonRejection::JsonDataError(e) => {
+                // "Failed to deserialize ...: <path>: <detail>" (the path is absent at the top level).
                 let text = e.body_text();
-                let detail = text.rsplit_once(": ").map_or(text.as_str(), |(_, d)| d).to_owned();
+                let rest = text.split_once(": ").map_or(text.as_str(), |(_, r)| r);
+                let (path, detail) = match rest.split_once(": ") {
+                    Some((p, d)) if !p.is_empty() && !p.contains([' ', '`']) => (Some(p.to_owned()), d),
+                    _ => (None, rest),
+                };
                 let mut err = Self::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "invalid_field",
                     format!("The request body does not fit: {detail}."),
                 );
-                err.field = field_in(&detail);
+                err.field = path.or_else(|| field_in(detail));
                 err
             }
             JsonRejection::JsonSyntaxError(_) => Self::new(

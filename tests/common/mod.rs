@@ -2,7 +2,15 @@
 //! to read what was stored and mailed.
 #![allow(dead_code)]
 
+pub mod fakes;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt as _;
 use onboarding::app::{AppState, Links, Services};
+use onboarding::http::router;
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
 use onboarding::clock::ManualClock;
 use onboarding::email::memory::MemoryMailer;
 use onboarding::store::embedded::EmbeddedStore;
@@ -17,6 +25,8 @@ pub struct TestApp {
     pub store: Arc<EmbeddedStore>,
     pub mailer: Arc<MemoryMailer>,
     pub clock: Arc<ManualClock>,
+    pub microsoft: Arc<fakes::FakeMicrosoft>,
+    pub google: Arc<fakes::FakeGoogle>,
 }
 
 impl TestApp {
@@ -24,6 +34,8 @@ impl TestApp {
         let clock = Arc::new(ManualClock::default());
         let store = Arc::new(EmbeddedStore::in_memory(clock.clone()));
         let mailer = Arc::new(MemoryMailer::default());
+        let microsoft = Arc::new(fakes::FakeMicrosoft::default());
+        let google = Arc::new(fakes::FakeGoogle::default());
         let state = Services::new(
             store.clone(),
             mailer.clone(),
@@ -31,8 +43,9 @@ impl TestApp {
             SecretSlice::from(vec![42u8; 32]),
             Links { public_base_url: BASE.into(), console_url: format!("{BASE}/console") },
         )
+        .with_identity(microsoft.clone(), google.clone())
         .into_state();
-        Self { state, store, mailer, clock }
+        Self { state, store, mailer, clock, microsoft, google }
     }
 
     /// Every stored item (for "nothing was written" checks).
@@ -71,3 +84,62 @@ pub fn code_in(text: &str) -> String {
 pub fn link_in(text: &str, needle: &str) -> String {
     text.split_whitespace().find(|w| w.contains(needle)).expect("a link in the mail").to_owned()
 }
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|_| panic!("not JSON: {}", self.text))
+    }
+
+    pub fn error_code(&self) -> String {
+        self.json()["error"]["code"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+pub async fn call(app: &TestApp, method: Method, path: &str, body: Option<String>, token: Option<&str>) -> Answer {
+    let mut req = Request::builder().method(method).uri(path);
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let req = req.body(body.map_or_else(Body::empty, Body::from)).unwrap();
+    let res = router(app.state.clone()).oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    Answer { status, headers, text: String::from_utf8_lossy(&bytes).into_owned() }
+}
+
+pub async fn post(app: &TestApp, path: &str, body: Value) -> Answer {
+    call(app, Method::POST, path, Some(body.to_string()), None).await
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub async fn sign_up(app: &TestApp, org: &str, email: &str) -> Answer {
+    post(app, "/v1/signup", json!({"organization": org, "email": email, "password": PASSWORD})).await
+}
+
+pub fn last_code(app: &TestApp, email: &str) -> String {
+    code_in(&app.mailer.to(email).last().expect("a mail").text)
+}
+
+pub async fn confirm(app: &TestApp, email: &str, code: &str) -> Answer {
+    post(app, "/v1/signup/confirm", json!({"email": email, "code": code})).await
+}
+
+/// Signs up and confirms; returns the session token.
+pub async fn registered(app: &TestApp, org: &str, email: &str) -> String {
+    assert_eq!(sign_up(app, org, email).await.status, StatusCode::ACCEPTED);
+    let a = confirm(app, email, &last_code(app, email)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    a.json()["token"].as_str().unwrap().to_owned()
+}
+
