@@ -65,15 +65,27 @@ impl fmt::Display for TenantId {
 
 /// A tenant as a partner may pre-enter it: its ID, or a verified domain
 /// (`contoso.onmicrosoft.com`, `example.org`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum TenantRef {
     Id(TenantId),
     Domain(String),
 }
 
+/// Stored as the plain string; a GUID reads back as an ID, anything else as a domain (an
+/// untagged derive would read every string as an ID).
+impl<'de> Deserialize<'de> for TenantRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(TenantId::parse(&s).map_or(Self::Domain(s), Self::Id))
+    }
+}
+
 impl TenantRef {
     pub fn parse(field: &'static str, raw: &str, platform: Platform) -> Result<Self, FieldError> {
+        if raw.chars().any(char::is_control) {
+            return Err(FieldError::new(field, "must not contain line breaks or control characters"));
+        }
         let s = raw.trim().to_lowercase();
         if let Some(id) = TenantId::parse(&s) {
             if platform == Platform::GoogleWorkspace {
@@ -108,6 +120,15 @@ impl TenantRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tenant_refs_round_trip_through_json() {
+        for raw in ["contoso.onmicrosoft.com", "11111111-1111-4111-8111-111111111111"] {
+            let t = TenantRef::parse("tenant", raw, Platform::Microsoft365).unwrap();
+            let back: TenantRef = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+            assert_eq!(back, t);
+        }
+    }
 
     #[test]
     fn tenant_refs() {
