@@ -26,7 +26,12 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn report(name: &str, mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     let (p50, p99) = (percentile(&samples, 0.5), percentile(&samples, 0.99));
-    println!("{name:<34} n={:<5} p50 {:>8.2} ms   p99 {:>8.2} ms", samples.len(), ms(p50), ms(p99));
+    println!(
+        "{name:<34} n={:<5} p50 {:>8.2} ms   p99 {:>8.2} ms",
+        samples.len(),
+        ms(p50),
+        ms(p99)
+    );
     p50
 }
 
@@ -35,7 +40,10 @@ fn ms(d: Duration) -> f64 {
 }
 
 async fn call(state: &AppState, path: &str, body: Value) -> (StatusCode, Value) {
-    let req = Request::post(path).header("content-type", "application/json").body(Body::from(body.to_string())).unwrap();
+    let req = Request::post(path)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
     let res = onboarding::http::router(state.clone()).oneshot(req).await.unwrap();
     let status = res.status();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
@@ -44,13 +52,28 @@ async fn call(state: &AppState, path: &str, body: Value) -> (StatusCode, Value) 
 
 async fn run(label: &str, store: Arc<dyn Store>, n: usize) -> [Duration; 3] {
     let mailer = Arc::new(MemoryMailer::default());
-    let links = Links { public_base_url: "http://127.0.0.1:3000".into(), console_url: "http://127.0.0.1:3000/console".into() };
-    let state = Services::new(store, mailer.clone(), Arc::new(SystemClock), SecretSlice::from(vec![1u8; 32]), links).into_state();
+    let links = Links {
+        public_base_url: "http://127.0.0.1:3000".into(),
+        console_url: "http://127.0.0.1:3000/console".into(),
+    };
+    let state = Services::new(
+        store,
+        mailer.clone(),
+        Arc::new(SystemClock),
+        SecretSlice::from(vec![1u8; 32]),
+        links,
+    )
+    .into_state();
     let (mut up, mut confirm, mut sign_in) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..n {
         let email = format!("bench{i}@example.com");
         let t = Instant::now();
-        let (s, _) = call(&state, "/v1/signup", json!({"organization": "Bench MSP", "email": email, "password": PASSWORD})).await;
+        let (s, _) = call(
+            &state,
+            "/v1/signup",
+            json!({"organization": "Bench MSP", "email": email, "password": PASSWORD}),
+        )
+        .await;
         up.push(t.elapsed());
         assert_eq!(s, StatusCode::ACCEPTED);
         let text = mailer.to(&email).pop().unwrap().text;
@@ -66,7 +89,11 @@ async fn run(label: &str, store: Arc<dyn Store>, n: usize) -> [Duration; 3] {
         assert_eq!(s, StatusCode::OK);
     }
     println!("-- {label}");
-    [report("signup (POST /v1/signup)", up), report("confirm (POST /v1/signup/confirm)", confirm), report("sign-in (POST /v1/sessions)", sign_in)]
+    [
+        report("signup (POST /v1/signup)", up),
+        report("confirm (POST /v1/signup/confirm)", confirm),
+        report("sign-in (POST /v1/sessions)", sign_in),
+    ]
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -92,7 +119,12 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let disk = EmbeddedStore::open(&dir.path().join("bench.redb"), Arc::new(SystemClock)).unwrap();
     let on_disk = run("embedded store on disk (redb, fsync per commit)", Arc::new(disk), n).await;
-    let in_memory = run("embedded store in memory", Arc::new(EmbeddedStore::in_memory(Arc::new(SystemClock))), n).await;
+    let in_memory = run(
+        "embedded store in memory",
+        Arc::new(EmbeddedStore::in_memory(Arc::new(SystemClock))),
+        n,
+    )
+    .await;
 
     println!("\n-- argon2id's share of the p50 (signup: 2 hashes, password and code; confirm and sign-in: 1 verify)");
     for (label, [up, confirm, sign_in]) in [("on disk", on_disk), ("in memory", in_memory)] {

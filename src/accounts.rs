@@ -115,7 +115,11 @@ impl AccountView {
             },
             missing_permissions: a.missing_permissions.clone(),
             discovery: DiscoveryView {
-                status: if a.discovery_due_at.is_some() { "due" } else { "not_started" },
+                status: if a.discovery_due_at.is_some() {
+                    "due"
+                } else {
+                    "not_started"
+                },
                 due_at: a.discovery_due_at,
                 last_run_at: None,
                 users: 0,
@@ -164,13 +168,24 @@ fn new_client(
 }
 
 pub async fn list_clients(s: &Services, who: &Principal) -> Result<Vec<ClientItem>, AccountError> {
-    let page = s.store.query(&keys::partner_partition(&who.partner_id), keys::CLIENT_PREFIX, QueryOptions::default()).await?;
+    let page = s
+        .store
+        .query(
+            &keys::partner_partition(&who.partner_id),
+            keys::CLIENT_PREFIX,
+            QueryOptions::default(),
+        )
+        .await?;
     Ok(page.items.iter().map(Item::record).collect::<Result<_, _>>()?)
 }
 
 async fn get_client(s: &Services, who: &Principal, id: &str) -> Result<ClientItem, AccountError> {
     let id = ClientId::parse(id).ok_or(AccountError::NotFound)?;
-    let item = s.store.get(&keys::client(&who.partner_id, &id)).await?.ok_or(AccountError::NotFound)?;
+    let item = s
+        .store
+        .get(&keys::client(&who.partner_id, &id))
+        .await?
+        .ok_or(AccountError::NotFound)?;
     Ok(item.record()?)
 }
 
@@ -199,10 +214,15 @@ pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> R
         })?,
         (None, Some(name)) => {
             let (client, item) = new_client(s, who, name, None).map_err(|e| match e {
-                AccountError::Invalid(f) if f.field == "name" => AccountError::Invalid(FieldError::new("client_name", f.message)),
+                AccountError::Invalid(f) if f.field == "name" => {
+                    AccountError::Invalid(FieldError::new("client_name", f.message))
+                }
                 e => e,
             })?;
-            ops.push(WriteOp::Put { item, condition: Condition::NotExists });
+            ops.push(WriteOp::Put {
+                item,
+                condition: Condition::NotExists,
+            });
             client
         }
         (None, None) => return Err(FieldError::new("client_id", "or client_name is required").into()),
@@ -278,7 +298,11 @@ pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> R
             }
         });
     }
-    tracing::info!(platform = account.platform.as_str(), with_credentials = req.has_admin_credentials, "account created");
+    tracing::info!(
+        platform = account.platform.as_str(),
+        with_credentials = req.has_admin_credentials,
+        "account created"
+    );
     let mut view = AccountView::of(&account, now);
     view.authorization_url = authorization_url;
     view.authorization.delivery = delivery;
@@ -287,7 +311,10 @@ pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> R
 
 pub async fn get_account_item(s: &Services, who: &Principal, id: &str) -> Result<Item, AccountError> {
     let id = AccountId::parse(id).ok_or(AccountError::NotFound)?;
-    s.store.get(&keys::account(&who.partner_id, &id)).await?.ok_or(AccountError::NotFound)
+    s.store
+        .get(&keys::account(&who.partner_id, &id))
+        .await?
+        .ok_or(AccountError::NotFound)
 }
 
 pub async fn get_account(s: &Services, who: &Principal, id: &str) -> Result<AccountView, AccountError> {
@@ -296,7 +323,17 @@ pub async fn get_account(s: &Services, who: &Principal, id: &str) -> Result<Acco
 }
 
 pub async fn list_accounts(s: &Services, who: &Principal) -> Result<Vec<AccountView>, AccountError> {
-    let page = s.store.query(&keys::partner_partition(&who.partner_id), keys::ACCOUNT_PREFIX, QueryOptions::default()).await?;
+    let page = s
+        .store
+        .query(
+            &keys::partner_partition(&who.partner_id),
+            keys::ACCOUNT_PREFIX,
+            QueryOptions::default(),
+        )
+        .await?;
     let now = s.clock.now();
-    page.items.iter().map(|i| Ok(AccountView::of(&i.record()?, now))).collect()
+    page.items
+        .iter()
+        .map(|i| Ok(AccountView::of(&i.record()?, now)))
+        .collect()
 }

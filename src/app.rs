@@ -3,10 +3,10 @@
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, EmailKind, Runtime, StoreKind};
 use crate::crypto::{Encryptor, PasswordHasher, Signer, random_bytes};
-use crate::identity::{Google, Microsoft};
 use crate::email::Mailer;
 use crate::email::outbox::OutboxMailer;
 use crate::email::ses::SesMailer;
+use crate::identity::{Google, Microsoft};
 use crate::store::Store;
 use crate::store::dynamo::{DynamoStore, create_table_if_missing};
 use crate::store::embedded::EmbeddedStore;

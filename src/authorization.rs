@@ -64,7 +64,12 @@ pub fn audience_for(managed_by: crate::domain::ManagedBy) -> Audience {
 }
 
 /// Mints a link for `account` (which now points at it) and the write that stores it.
-pub fn new_link(s: &Services, account: &mut AccountItem, to: &EmailAddress, audience: Audience) -> Result<NewLink, StoreError> {
+pub fn new_link(
+    s: &Services,
+    account: &mut AccountItem,
+    to: &EmailAddress,
+    audience: Audience,
+) -> Result<NewLink, StoreError> {
     let now = s.clock.now();
     let random = random_token();
     let token = SecretString::from(s.signer.seal(LINK, &[random.expose_secret()]));
@@ -83,7 +88,14 @@ pub fn new_link(s: &Services, account: &mut AccountItem, to: &EmailAddress, audi
     account.current_link_hash = Some(hash);
     account.link_sent_to = Some(to.to_string());
     account.link_expires_at = Some(expires_at);
-    Ok(NewLink { token, op: WriteOp::Put { item, condition: Condition::NotExists }, expires_at })
+    Ok(NewLink {
+        token,
+        op: WriteOp::Put {
+            item,
+            condition: Condition::NotExists,
+        },
+        expires_at,
+    })
 }
 
 fn permissions(platform: Platform) -> Vec<&'static str> {
@@ -95,13 +107,25 @@ fn permissions(platform: Platform) -> Vec<&'static str> {
 
 async fn partner_name(s: &Services, account: &AccountItem) -> Result<String, StoreError> {
     let item = s.store.get(&keys::partner(&account.partner_id)).await?;
-    Ok(item.map(|i| i.record::<PartnerItem>()).transpose()?.map_or_else(|| "Your IT provider".to_owned(), |p| p.name))
+    Ok(item
+        .map(|i| i.record::<PartnerItem>())
+        .transpose()?
+        .map_or_else(|| "Your IT provider".to_owned(), |p| p.name))
 }
 
 /// Emails the link: who asks, for which client and tenant, what access, until when.
-pub async fn send_link(s: &Services, account: &AccountItem, to: &EmailAddress, link: &NewLink) -> Result<(), LinkError> {
+pub async fn send_link(
+    s: &Services,
+    account: &AccountItem,
+    to: &EmailAddress,
+    link: &NewLink,
+) -> Result<(), LinkError> {
     let partner = partner_name(s, account).await?;
-    let url = SecretString::from(format!("{}/authorize/{}", s.links.public_base_url, link.token.expose_secret()));
+    let url = SecretString::from(format!(
+        "{}/authorize/{}",
+        s.links.public_base_url,
+        link.token.expose_secret()
+    ));
     let perms = permissions(account.platform);
     let expires = link.expires_at.format("%-d %B %Y, %H:%M UTC").to_string();
     let request = templates::AuthorizationRequest {
@@ -112,7 +136,9 @@ pub async fn send_link(s: &Services, account: &AccountItem, to: &EmailAddress, l
         permissions: &perms,
         expires: &expires,
     };
-    s.mailer.send(&templates::authorization_request(to, &request, &url)).await?;
+    s.mailer
+        .send(&templates::authorization_request(to, &request, &url))
+        .await?;
     tracing::info!(account_id = %account.id, to_domain = to.domain(), "authorization link sent");
     Ok(())
 }
@@ -129,7 +155,10 @@ pub fn new_state(
     let provider = account.platform.provider();
     let random = random_token();
     let exp = expires_at.timestamp().to_string();
-    let state = s.signer.seal(&state_purpose(provider), &[account.id.as_str(), &exp, random.expose_secret()]);
+    let state = s.signer.seal(
+        &state_purpose(provider),
+        &[account.id.as_str(), &exp, random.expose_secret()],
+    );
     let tenant_hint = account.tenant.as_ref().map(|t| t.as_str());
     let (url, pkce_verifier_enc) = match account.platform {
         Platform::Microsoft365 => (s.microsoft.admin_consent_url(tenant_hint, &state), None),
@@ -154,7 +183,13 @@ pub fn new_state(
     };
     let item = Item::from_record(keys::oauth_state(&sha256_hex(&state)), &record)?
         .expiring_at((expires_at + Duration::hours(STATE_KEEP_HOURS)).timestamp());
-    Ok((WriteOp::Put { item, condition: Condition::NotExists }, url))
+    Ok((
+        WriteOp::Put {
+            item,
+            condition: Condition::NotExists,
+        },
+        url,
+    ))
 }
 
 /// A link that still works, with its account.
@@ -169,7 +204,11 @@ pub async fn open_link(s: &Services, token: &str) -> Result<OpenLink, LinkError>
         return Err(LinkError::Invalid);
     }
     let hash = sha256_hex(token);
-    let item = s.store.get(&keys::authorization_link(&hash)).await?.ok_or(LinkError::Expired)?;
+    let item = s
+        .store
+        .get(&keys::authorization_link(&hash))
+        .await?
+        .ok_or(LinkError::Expired)?;
     let link: LinkItem = item.record()?;
     if link.used_at.is_some() {
         return Err(LinkError::Used);
@@ -257,7 +296,13 @@ async fn replace_link(
     updated.version = item.version + 1;
     let result = s
         .store
-        .transact(vec![link.op.clone(), WriteOp::Put { item: updated, condition: Condition::VersionIs(item.version) }])
+        .transact(vec![
+            link.op.clone(),
+            WriteOp::Put {
+                item: updated,
+                condition: Condition::VersionIs(item.version),
+            },
+        ])
         .await;
     match result {
         Ok(()) => Ok(link),
@@ -268,7 +313,12 @@ async fn replace_link(
 
 /// `authorization/resend {email}`: a fresh link to the typed address; earlier links die.
 #[tracing::instrument(skip_all, fields(partner_id = %who.partner_id))]
-pub async fn resend(s: &Services, who: &Principal, id: &str, email: &str) -> Result<(String, DateTime<Utc>), AccountError> {
+pub async fn resend(
+    s: &Services,
+    who: &Principal,
+    id: &str,
+    email: &str,
+) -> Result<(String, DateTime<Utc>), AccountError> {
     let to = EmailAddress::parse("email", email)?;
     let item = get_account_item(s, who, id).await?;
     let mut account: AccountItem = item.record()?;
@@ -284,6 +334,12 @@ pub async fn resend(s: &Services, who: &Principal, id: &str, email: &str) -> Res
     Ok((to.to_string(), link.expires_at))
 }
 
+/// Where a link went and until when it works.
+pub struct Sent {
+    pub to: String,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// `POST .../reauthorization {email?}`: a consent URL asking for the permissions required
 /// now, for an account that was authorized before; emailed too when an address is given.
 #[tracing::instrument(skip_all, fields(partner_id = %who.partner_id))]
@@ -292,8 +348,11 @@ pub async fn reauthorize(
     who: &Principal,
     id: &str,
     email: Option<&str>,
-) -> Result<(String, Option<(String, DateTime<Utc>)>), AccountError> {
-    let to = email.filter(|e| !e.trim().is_empty()).map(|e| EmailAddress::parse("email", e)).transpose()?;
+) -> Result<(String, Option<Sent>), AccountError> {
+    let to = email
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| EmailAddress::parse("email", e))
+        .transpose()?;
     let item = get_account_item(s, who, id).await?;
     let mut account: AccountItem = item.record()?;
     if account.status == AccountStatus::Disabled {
@@ -310,7 +369,7 @@ pub async fn reauthorize(
             s.store.transact(vec![state_op]).await?;
             let link = replace_link(s, &item, &mut account, &to, audience).await?;
             send_link(s, &account, &to, &link).await?;
-            Some((to.to_string(), link.expires_at))
+            Some(Sent { to: to.to_string(), expires_at: link.expires_at })
         }
     };
     tracing::info!(account_id = %account.id, emailed = sent.is_some(), "reauthorization requested");

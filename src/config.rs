@@ -69,7 +69,9 @@ pub struct AppCredentials {
 
 impl std::fmt::Debug for AppCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppCredentials").field("client_id", &self.client_id).finish_non_exhaustive()
+        f.debug_struct("AppCredentials")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -167,7 +169,11 @@ impl Config {
         let signing_key = key("SIGNING_KEY")?;
         let encryption_key = key("ENCRYPTION_KEY")?;
         let link_days = match get("LINK_DAYS") {
-            Some(v) => v.parse().ok().filter(|d| (1..=30).contains(d)).ok_or_else(|| err("LINK_DAYS", "must be 1 to 30"))?,
+            Some(v) => v
+                .parse()
+                .ok()
+                .filter(|d| (1..=30).contains(d))
+                .ok_or_else(|| err("LINK_DAYS", "must be 1 to 30"))?,
             None => 7,
         };
         let session_hours = match get("SESSION_HOURS") {
@@ -184,9 +190,10 @@ impl Config {
         }
         let credentials = |id: &'static str, secret: &'static str| -> Result<Option<AppCredentials>, ConfigError> {
             match (get(id), get(secret)) {
-                (Some(client_id), Some(s)) => {
-                    Ok(Some(AppCredentials { client_id, client_secret: secrecy::SecretString::from(s) }))
-                }
+                (Some(client_id), Some(s)) => Ok(Some(AppCredentials {
+                    client_id,
+                    client_secret: secrecy::SecretString::from(s),
+                })),
                 (None, None) => Ok(None),
                 (Some(_), None) => Err(err(secret, "is required when the client ID is set")),
                 (None, Some(_)) => Err(err(id, "is required when the client secret is set")),
@@ -194,7 +201,8 @@ impl Config {
         };
         let microsoft = credentials("MICROSOFT_CLIENT_ID", "MICROSOFT_CLIENT_SECRET")?;
         let google = credentials("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET")?;
-        let url_or = |name: &'static str, default: &str| http_url(name, get(name).unwrap_or_else(|| default.to_owned()));
+        let url_or =
+            |name: &'static str, default: &str| http_url(name, get(name).unwrap_or_else(|| default.to_owned()));
         Ok(Self {
             microsoft,
             microsoft_login_url: url_or("MICROSOFT_LOGIN_URL", "https://login.microsoftonline.com")?,
@@ -248,9 +256,17 @@ mod tests {
         let e = with(&[("PUBLIC_BASE_URL", "https://api.example.com")], Runtime::Lambda).unwrap_err();
         assert_eq!(e.name, "SIGNING_KEY");
         let key = STANDARD.encode([1u8; 32]);
-        let e = with(&[("PUBLIC_BASE_URL", "https://api.example.com"), ("SIGNING_KEY", &key)], Runtime::Lambda).unwrap_err();
+        let e = with(
+            &[("PUBLIC_BASE_URL", "https://api.example.com"), ("SIGNING_KEY", &key)],
+            Runtime::Lambda,
+        )
+        .unwrap_err();
         assert_eq!(e.name, "ENCRYPTION_KEY");
-        let vars = [("PUBLIC_BASE_URL", "https://api.example.com/"), ("SIGNING_KEY", key.as_str()), ("ENCRYPTION_KEY", key.as_str())];
+        let vars = [
+            ("PUBLIC_BASE_URL", "https://api.example.com/"),
+            ("SIGNING_KEY", key.as_str()),
+            ("ENCRYPTION_KEY", key.as_str()),
+        ];
         let c = with(&vars, Runtime::Lambda).unwrap();
         assert_eq!((c.store, c.email), (StoreKind::Dynamodb, EmailKind::Ses));
         assert_eq!(c.public_base_url, "https://api.example.com");

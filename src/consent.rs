@@ -204,7 +204,12 @@ impl ConsentError {
                 true,
             ),
         };
-        Explanation { title, cause, fix, retry }
+        Explanation {
+            title,
+            cause,
+            fix,
+            retry,
+        }
     }
 }
 
@@ -226,7 +231,11 @@ fn microsoft_error(error: &str, description: &str) -> ConsentError {
         "700016" | "7000112" | "650051" => ConsentError::AppUnavailable(code.to_owned()),
         "500014" | "90002" => ConsentError::TenantGone,
         _ if error == "access_denied" => ConsentError::Declined,
-        _ => ConsentError::ProviderError(if code.is_empty() { error.to_owned() } else { format!("AADSTS{code}") }),
+        _ => ConsentError::ProviderError(if code.is_empty() {
+            error.to_owned()
+        } else {
+            format!("AADSTS{code}")
+        }),
     }
 }
 
@@ -246,7 +255,10 @@ enum StateCheck {
 
 async fn check_state(s: &Services, provider: &str, state: Option<&str>) -> Result<StateCheck, ConsentError> {
     let raw = state.filter(|v| !v.is_empty()).ok_or(ConsentError::MissingState)?;
-    let parts = s.signer.open(&state_purpose(provider), raw).ok_or(ConsentError::ForgedState)?;
+    let parts = s
+        .signer
+        .open(&state_purpose(provider), raw)
+        .ok_or(ConsentError::ForgedState)?;
     let [account_id, exp, _random] = parts.as_slice() else {
         return Err(ConsentError::ForgedState);
     };
@@ -277,7 +289,13 @@ async fn check_state(s: &Services, provider: &str, state: Option<&str>) -> Resul
     if account.status == AccountStatus::Disabled {
         return Err(ConsentError::ReplayedState);
     }
-    Ok(StateCheck::Open(Box::new(OpenState { key, version: item.version, state, account_item, account })))
+    Ok(StateCheck::Open(Box::new(OpenState {
+        key,
+        version: item.version,
+        state,
+        account_item,
+        account,
+    })))
 }
 
 /// What the provider proved about the grant.
@@ -293,7 +311,10 @@ fn token_failure(e: TokenError) -> ConsentError {
         TokenError::NoConsent { .. } => ConsentError::NotProven,
         TokenError::TenantGone { .. } => ConsentError::TenantGone,
         TokenError::AppCredentials { code } => {
-            tracing::error!(code, "the provider refused the service's own credentials: rotate the app secret");
+            tracing::error!(
+                code,
+                "the provider refused the service's own credentials: rotate the app secret"
+            );
             ConsentError::ServiceMisconfigured
         }
         TokenError::Unavailable(cause) => {
@@ -320,10 +341,18 @@ pub async fn microsoft(s: &Services, cb: &MicrosoftCallback) -> Result<Redirect,
         StateCheck::Open(o) => o,
     };
     tracing::Span::current().record("account_id", open.account.id.as_str());
-    if !cb.admin_consent.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+    if !cb
+        .admin_consent
+        .as_deref()
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    {
         return Err(ConsentError::Incomplete);
     }
-    let claimed = cb.tenant.as_deref().and_then(TenantId::parse).ok_or(ConsentError::Incomplete)?;
+    let claimed = cb
+        .tenant
+        .as_deref()
+        .and_then(TenantId::parse)
+        .ok_or(ConsentError::Incomplete)?;
     let token = s.microsoft.app_token(claimed.as_str()).await.map_err(token_failure)?;
     if !token.tenant_id.eq_ignore_ascii_case(claimed.as_str()) {
         tracing::warn!("token tenant differs from the callback's tenant");
@@ -352,7 +381,12 @@ pub async fn microsoft(s: &Services, cb: &MicrosoftCallback) -> Result<Redirect,
         Some(TenantRef::Domain(d)) => Some(d.clone()),
         _ => None,
     };
-    let proven = Proven { tenant_id: claimed.to_string(), tenant_domain: domain, missing, refresh_token_enc: None };
+    let proven = Proven {
+        tenant_id: claimed.to_string(),
+        tenant_domain: domain,
+        missing,
+        refresh_token_enc: None,
+    };
     finish(s, *open, proven).await
 }
 
@@ -361,16 +395,31 @@ pub async fn microsoft(s: &Services, cb: &MicrosoftCallback) -> Result<Redirect,
 pub async fn google(s: &Services, cb: &GoogleCallback) -> Result<Redirect, ConsentError> {
     if let Some(error) = cb.error.as_deref().filter(|e| !e.is_empty()) {
         tracing::info!(error, "Google authorization failed");
-        return Err(if error == "access_denied" { ConsentError::Declined } else { ConsentError::ProviderError(error.to_owned()) });
+        return Err(if error == "access_denied" {
+            ConsentError::Declined
+        } else {
+            ConsentError::ProviderError(error.to_owned())
+        });
     }
     let open = match check_state(s, "google", cb.state.as_deref()).await? {
         StateCheck::Replay(r) => return Ok(r),
         StateCheck::Open(o) => o,
     };
     tracing::Span::current().record("account_id", open.account.id.as_str());
-    let code = cb.code.as_deref().filter(|c| !c.is_empty()).ok_or(ConsentError::Incomplete)?;
-    let verifier_enc = open.state.pkce_verifier_enc.as_deref().ok_or(ConsentError::ForgedState)?;
-    let verifier = s.encryptor.decrypt(verifier_enc, open.account.id.as_str()).map_err(|_| ConsentError::ForgedState)?;
+    let code = cb
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or(ConsentError::Incomplete)?;
+    let verifier_enc = open
+        .state
+        .pkce_verifier_enc
+        .as_deref()
+        .ok_or(ConsentError::ForgedState)?;
+    let verifier = s
+        .encryptor
+        .decrypt(verifier_enc, open.account.id.as_str())
+        .map_err(|_| ConsentError::ForgedState)?;
     let grant = s
         .google
         .exchange_code(code, secrecy::ExposeSecret::expose_secret(&verifier))
@@ -380,7 +429,11 @@ pub async fn google(s: &Services, cb: &GoogleCallback) -> Result<Redirect, Conse
         tracing::warn!("Google returned no refresh token");
         ConsentError::NotProven
     })?;
-    let customer = s.google.probe_directory(&grant.access_token).await.map_err(token_failure)?;
+    let customer = s
+        .google
+        .probe_directory(&grant.access_token)
+        .await
+        .map_err(token_failure)?;
     if let Some(TenantRef::Domain(d)) = &open.account.tenant
         && !d.eq_ignore_ascii_case(&customer.domain)
     {
@@ -391,7 +444,11 @@ pub async fn google(s: &Services, cb: &GoogleCallback) -> Result<Redirect, Conse
     } else {
         grant.scopes.iter().map(String::as_str).collect()
     };
-    let missing = GOOGLE_SCOPES.iter().filter(|s| !granted.contains(s)).map(|s| (*s).to_owned()).collect();
+    let missing = GOOGLE_SCOPES
+        .iter()
+        .filter(|s| !granted.contains(s))
+        .map(|s| (*s).to_owned())
+        .collect();
     let proven = Proven {
         tenant_id: customer.customer_id,
         tenant_domain: Some(customer.domain),
@@ -403,7 +460,13 @@ pub async fn google(s: &Services, cb: &GoogleCallback) -> Result<Redirect, Conse
 
 /// Steps 4 and 6: ownership, then the one transaction, the partner's email and the redirect.
 async fn finish(s: &Services, open: OpenState, proven: Proven) -> Result<Redirect, ConsentError> {
-    let OpenState { key, version, state, account_item, mut account } = open;
+    let OpenState {
+        key,
+        version,
+        state,
+        account_item,
+        mut account,
+    } = open;
     let platform = account.platform;
     if let Some(existing) = &account.tenant_id
         && existing != &proven.tenant_id
@@ -425,8 +488,11 @@ async fn finish(s: &Services, open: OpenState, proven: Proven) -> Result<Redirec
 
     let now = s.clock.now();
     let redirect = redirect_for(s, &state, &account);
-    account.status =
-        if proven.missing.is_empty() { AccountStatus::Active } else { AccountStatus::ReauthorizationRequired };
+    account.status = if proven.missing.is_empty() {
+        AccountStatus::Active
+    } else {
+        AccountStatus::ReauthorizationRequired
+    };
     account.tenant_id = Some(proven.tenant_id.clone());
     if proven.tenant_domain.is_some() {
         account.tenant_domain = proven.tenant_domain.clone();
@@ -440,7 +506,9 @@ async fn finish(s: &Services, open: OpenState, proven: Proven) -> Result<Redirec
 
     let mut consumed = state.clone();
     consumed.consumed_at = Some(now);
-    consumed.outcome = Some(StateOutcome { redirect_to: redirect.0.clone() });
+    consumed.outcome = Some(StateOutcome {
+        redirect_to: redirect.0.clone(),
+    });
     let mut state_item = Item::from_record(key.clone(), &consumed)?;
     state_item.expires_at = Some(state.expires_at.timestamp() + 24 * 3600);
     state_item.version = version + 1;
@@ -450,12 +518,25 @@ async fn finish(s: &Services, open: OpenState, proven: Proven) -> Result<Redirec
     updated.version = account_item.version + 1;
 
     let mut ops = vec![
-        WriteOp::Put { item: state_item, condition: Condition::VersionIs(version) },
-        WriteOp::Put { item: updated, condition: Condition::VersionIs(account_item.version) },
+        WriteOp::Put {
+            item: state_item,
+            condition: Condition::VersionIs(version),
+        },
+        WriteOp::Put {
+            item: updated,
+            condition: Condition::VersionIs(account_item.version),
+        },
     ];
     if let Some(condition) = owner_condition {
-        let owner = TenantOwnerItem { partner_id: account.partner_id.clone(), account_id: account.id.clone(), since: now };
-        ops.push(WriteOp::Put { item: Item::from_record(owner_key, &owner)?, condition });
+        let owner = TenantOwnerItem {
+            partner_id: account.partner_id.clone(),
+            account_id: account.id.clone(),
+            since: now,
+        };
+        ops.push(WriteOp::Put {
+            item: Item::from_record(owner_key, &owner)?,
+            condition,
+        });
     }
     if let Some(link) = &state.link_hash {
         ops.push(WriteOp::Update {
@@ -474,7 +555,9 @@ async fn finish(s: &Services, open: OpenState, proven: Proven) -> Result<Redirec
                 return Ok(Redirect(o.redirect_to));
             }
             if let Some(item) = s.store.get(&keys::tenant_owner(platform, &proven.tenant_id)).await?
-                && item.record::<TenantOwnerItem>().is_ok_and(|o| o.account_id != account.id)
+                && item
+                    .record::<TenantOwnerItem>()
+                    .is_ok_and(|o| o.account_id != account.id)
             {
                 return Err(ConsentError::TenantOwned);
             }
@@ -518,29 +601,45 @@ pub async fn setup_started(s: &Services, token: &str) -> Result<SetupStarted, Co
     let [partner_id, account_id] = parts.as_slice() else {
         return Err(ConsentError::ForgedState);
     };
-    let (Some(partner_id), Some(account_id)) =
-        (crate::domain::PartnerId::parse(partner_id), crate::domain::AccountId::parse(account_id))
-    else {
+    let (Some(partner_id), Some(account_id)) = (
+        crate::domain::PartnerId::parse(partner_id),
+        crate::domain::AccountId::parse(account_id),
+    ) else {
         return Err(ConsentError::ForgedState);
     };
-    let account: AccountItem =
-        s.store.get(&keys::account(&partner_id, &account_id)).await?.ok_or(ConsentError::ForgedState)?.record()?;
+    let account: AccountItem = s
+        .store
+        .get(&keys::account(&partner_id, &account_id))
+        .await?
+        .ok_or(ConsentError::ForgedState)?
+        .record()?;
     let partner = match s.store.get(&keys::partner(&partner_id)).await? {
         Some(i) => i.record::<keys::PartnerItem>()?.name,
         None => "Your IT provider".to_owned(),
     };
-    Ok(SetupStarted { partner, client: account.client_name, platform: account.platform, missing: account.missing_permissions })
+    Ok(SetupStarted {
+        partner,
+        client: account.client_name,
+        platform: account.platform,
+        missing: account.missing_permissions,
+    })
 }
 
 /// Tells the member who added the account. A mail failure is logged, never undoes consent.
 async fn notify_partner(s: &Services, account: &AccountItem) {
-    let Ok(to) = EmailAddress::parse("email", &account.created_by) else { return };
+    let Ok(to) = EmailAddress::parse("email", &account.created_by) else {
+        return;
+    };
     let url = format!("{}/accounts/{}", s.links.console_url, account.id);
     let message = templates::account_authorized(
         &to,
         &account.client_name,
         account.platform.display_name(),
-        account.tenant_domain.as_deref().or(account.tenant_id.as_deref()).unwrap_or(""),
+        account
+            .tenant_domain
+            .as_deref()
+            .or(account.tenant_id.as_deref())
+            .unwrap_or(""),
         &account.missing_permissions,
         &url,
     );
@@ -556,12 +655,33 @@ mod tests {
     #[test]
     fn consent_errors_map_by_aadsts_code() {
         let d = |s: &str| microsoft_error("access_denied", s);
-        assert!(matches!(d("AADSTS65004: User declined to consent"), ConsentError::Declined));
-        assert!(matches!(microsoft_error("invalid_request", "AADSTS50020: User account from"), ConsentError::WrongAccount));
-        assert!(matches!(microsoft_error("invalid_request", "AADSTS90094: admin"), ConsentError::ConsentBlocked(_)));
-        assert!(matches!(microsoft_error("x", "AADSTS650052: missing"), ConsentError::ServicePrincipalMissing));
-        assert!(matches!(microsoft_error("unauthorized_client", "AADSTS700016: app"), ConsentError::AppUnavailable(_)));
-        assert!(matches!(microsoft_error("x", "AADSTS90002: Tenant"), ConsentError::TenantGone));
-        assert!(matches!(microsoft_error("server_error", "boom"), ConsentError::ProviderError(_)));
+        assert!(matches!(
+            d("AADSTS65004: User declined to consent"),
+            ConsentError::Declined
+        ));
+        assert!(matches!(
+            microsoft_error("invalid_request", "AADSTS50020: User account from"),
+            ConsentError::WrongAccount
+        ));
+        assert!(matches!(
+            microsoft_error("invalid_request", "AADSTS90094: admin"),
+            ConsentError::ConsentBlocked(_)
+        ));
+        assert!(matches!(
+            microsoft_error("x", "AADSTS650052: missing"),
+            ConsentError::ServicePrincipalMissing
+        ));
+        assert!(matches!(
+            microsoft_error("unauthorized_client", "AADSTS700016: app"),
+            ConsentError::AppUnavailable(_)
+        ));
+        assert!(matches!(
+            microsoft_error("x", "AADSTS90002: Tenant"),
+            ConsentError::TenantGone
+        ));
+        assert!(matches!(
+            microsoft_error("server_error", "boom"),
+            ConsentError::ProviderError(_)
+        ));
     }
 }

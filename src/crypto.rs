@@ -190,7 +190,13 @@ impl Encryptor {
         let nonce = random_bytes::<24>();
         let sealed = self
             .cipher()
-            .encrypt(&nonce.into(), Payload { msg: plaintext.expose_secret().as_bytes(), aad: context.as_bytes() })
+            .encrypt(
+                &nonce.into(),
+                Payload {
+                    msg: plaintext.expose_secret().as_bytes(),
+                    aad: context.as_bytes(),
+                },
+            )
             .expect("encryption of an in-memory buffer cannot fail");
         let mut out = nonce.to_vec();
         out.extend(sealed);
@@ -199,7 +205,9 @@ impl Encryptor {
 
     pub fn decrypt(&self, stored: &str, context: &str) -> Result<SecretString, DecryptError> {
         use chacha20poly1305::aead::{Aead as _, Payload};
-        let raw = B64.decode(stored.strip_prefix("v1:").ok_or(DecryptError)?).map_err(|_| DecryptError)?;
+        let raw = B64
+            .decode(stored.strip_prefix("v1:").ok_or(DecryptError)?)
+            .map_err(|_| DecryptError)?;
         if raw.len() < 24 {
             return Err(DecryptError);
         }
@@ -207,9 +215,17 @@ impl Encryptor {
         let nonce: [u8; 24] = nonce.try_into().map_err(|_| DecryptError)?;
         let plain = self
             .cipher()
-            .decrypt(&nonce.into(), Payload { msg: sealed, aad: context.as_bytes() })
+            .decrypt(
+                &nonce.into(),
+                Payload {
+                    msg: sealed,
+                    aad: context.as_bytes(),
+                },
+            )
             .map_err(|_| DecryptError)?;
-        String::from_utf8(plain).map(SecretString::from).map_err(|_| DecryptError)
+        String::from_utf8(plain)
+            .map(SecretString::from)
+            .map_err(|_| DecryptError)
     }
 }
 
@@ -234,7 +250,11 @@ mod tests {
         assert!(c.starts_with("v1:") && !c.contains("refresh"));
         assert_eq!(e.decrypt(&c, "account-1").unwrap().expose_secret(), "1//refresh-token");
         assert!(e.decrypt(&c, "account-2").is_err());
-        assert!(Encryptor::new(SecretSlice::from(vec![8u8; 32])).decrypt(&c, "account-1").is_err());
+        assert!(
+            Encryptor::new(SecretSlice::from(vec![8u8; 32]))
+                .decrypt(&c, "account-1")
+                .is_err()
+        );
         assert_ne!(c, e.encrypt(&SecretString::from("1//refresh-token"), "account-1"));
     }
 

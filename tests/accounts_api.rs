@@ -46,7 +46,13 @@ fn link_path(app: &TestApp, to: &str) -> String {
 async fn clients_are_created_listed_and_validated() {
     let app = TestApp::new();
     let t = partner(&app).await;
-    let a = post_as(&app, &t, "/v1/clients", json!({"name": "Contoso Ltd", "contact_email": "IT@Contoso.example"})).await;
+    let a = post_as(
+        &app,
+        &t,
+        "/v1/clients",
+        json!({"name": "Contoso Ltd", "contact_email": "IT@Contoso.example"}),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
     assert_eq!(a.json()["contact_email"], "it@contoso.example");
     let list = get_as(&app, &t, "/v1/clients").await.json();
@@ -57,14 +63,27 @@ async fn clients_are_created_listed_and_validated() {
         (json!({"name": ""}), "name"),
         (json!({"name": "x".repeat(300)}), "name"),
         (json!({"name": "Evil\r\nBcc: victim@example.com"}), "name"),
-        (json!({"name": "Ok", "contact_email": "not-an-address"}), "contact_email"),
+        (
+            json!({"name": "Ok", "contact_email": "not-an-address"}),
+            "contact_email",
+        ),
     ] {
         let a = post_as(&app, &t, "/v1/clients", body).await;
         assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text);
         assert_eq!(a.json()["error"]["field"], field);
     }
-    assert_eq!(call(&app, Method::POST, "/v1/clients", Some(r#"{"name":"#.into()), Some(&t)).await.status, StatusCode::BAD_REQUEST);
-    assert_eq!(call(&app, Method::POST, "/v1/clients", Some("{}".into()), None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        call(&app, Method::POST, "/v1/clients", Some(r#"{"name":"#.into()), Some(&t))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        call(&app, Method::POST, "/v1/clients", Some("{}".into()), None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(app.snapshot(), before, "refusals wrote nothing");
 }
 
@@ -82,7 +101,11 @@ async fn partner_managed_account_without_credentials_emails_the_signed_in_member
     assert!(acc.get("authorization_url").is_none());
 
     let mail = app.mailer.to(MEMBER).last().cloned().unwrap();
-    assert!(mail.text.contains("Acme IT") && mail.text.contains("Contoso Ltd"), "{}", mail.text);
+    assert!(
+        mail.text.contains("Acme IT") && mail.text.contains("Contoso Ltd"),
+        "{}",
+        mail.text
+    );
     assert!(mail.text.contains("User.Read.All"), "the access asked for is named");
     let path = link_path(&app, MEMBER);
     let token = path.trim_start_matches("/authorize/");
@@ -99,7 +122,10 @@ async fn partner_managed_account_without_credentials_emails_the_signed_in_member
     // Listed and readable.
     let id = acc["id"].as_str().unwrap();
     assert_eq!(get_as(&app, &t, "/v1/accounts").await.json()["items"][0]["id"], id);
-    assert_eq!(get_as(&app, &t, &format!("/v1/accounts/{id}")).await.json()["client_name"], "Contoso Ltd");
+    assert_eq!(
+        get_as(&app, &t, &format!("/v1/accounts/{id}")).await.json()["client_name"],
+        "Contoso Ltd"
+    );
 }
 
 #[tokio::test]
@@ -107,7 +133,14 @@ async fn recipients_follow_the_rules() {
     let app = TestApp::new();
     let t = partner(&app).await;
     // Client-managed: the client's contact.
-    let c = post_as(&app, &t, "/v1/clients", json!({"name": "Fabrikam", "contact_email": "admin@fabrikam.example"})).await.json();
+    let c = post_as(
+        &app,
+        &t,
+        "/v1/clients",
+        json!({"name": "Fabrikam", "contact_email": "admin@fabrikam.example"}),
+    )
+    .await
+    .json();
     let a = post_as(
         &app,
         &t,
@@ -115,14 +148,31 @@ async fn recipients_follow_the_rules() {
         json!({"client_id": c["id"], "platform": "microsoft365", "managed_by": "client", "has_admin_credentials": false}),
     )
     .await;
-    assert_eq!(a.json()["authorization"]["sent_to"], "admin@fabrikam.example", "{}", a.text);
+    assert_eq!(
+        a.json()["authorization"]["sent_to"],
+        "admin@fabrikam.example",
+        "{}",
+        a.text
+    );
     // A typed address wins.
-    let a = post_as(&app, &t, "/v1/accounts", account_body(json!({"managed_by": "client", "authorization_email": "Boss@Contoso.example"}))).await;
+    let a = post_as(
+        &app,
+        &t,
+        "/v1/accounts",
+        account_body(json!({"managed_by": "client", "authorization_email": "Boss@Contoso.example"})),
+    )
+    .await;
     assert_eq!(a.json()["authorization"]["sent_to"], "boss@contoso.example");
     assert_eq!(app.mailer.to("boss@contoso.example").len(), 1);
     // Client-managed with no contact and no typed address: nothing to send to.
     let before = app.snapshot();
-    let a = post_as(&app, &t, "/v1/accounts", account_body(json!({"managed_by": "client", "client_name": "NoContact"}))).await;
+    let a = post_as(
+        &app,
+        &t,
+        "/v1/accounts",
+        account_body(json!({"managed_by": "client", "client_name": "NoContact"})),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(a.json()["error"]["field"], "authorization_email");
     assert_eq!(app.snapshot(), before);
@@ -133,15 +183,35 @@ async fn with_admin_credentials_the_answer_carries_the_consent_url() {
     let app = TestApp::new();
     let t = partner(&app).await;
     let mails = app.mailer.messages().len();
-    let a = post_as(&app, &t, "/v1/accounts", account_body(json!({"has_admin_credentials": true, "tenant": "a.onmicrosoft.com"}))).await;
+    let a = post_as(
+        &app,
+        &t,
+        "/v1/accounts",
+        account_body(json!({"has_admin_credentials": true, "tenant": "a.onmicrosoft.com"})),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
     let url = a.json()["authorization_url"].as_str().unwrap().to_owned();
-    assert!(url.starts_with("https://login.fake/a.onmicrosoft.com/v2.0/adminconsent"), "pre-entered tenant in the URL: {url}");
+    assert!(
+        url.starts_with("https://login.fake/a.onmicrosoft.com/v2.0/adminconsent"),
+        "pre-entered tenant in the URL: {url}"
+    );
     assert!(url.contains("state="));
     assert_eq!(app.mailer.messages().len(), mails, "no email");
     // Without a pre-entered tenant: `organizations`.
-    let a = post_as(&app, &t, "/v1/accounts", account_body(json!({"has_admin_credentials": true, "client_name": "Other"}))).await;
-    assert!(a.json()["authorization_url"].as_str().unwrap().starts_with("https://login.fake/organizations/"));
+    let a = post_as(
+        &app,
+        &t,
+        "/v1/accounts",
+        account_body(json!({"has_admin_credentials": true, "client_name": "Other"})),
+    )
+    .await;
+    assert!(
+        a.json()["authorization_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://login.fake/organizations/")
+    );
 }
 
 #[tokio::test]
@@ -153,11 +223,23 @@ async fn invalid_accounts_are_refused_without_writes() {
         (account_body(json!({"platform": "dropbox"})), "platform"),
         (account_body(json!({"managed_by": "nobody"})), "managed_by"),
         (account_body(json!({"tenant": "not a tenant!"})), "tenant"),
-        (account_body(json!({"platform": "google_workspace", "tenant": "11111111-1111-4111-8111-111111111111"})), "tenant"),
-        (account_body(json!({"authorization_email": "bad@"})), "authorization_email"),
-        (account_body(json!({"client_name": "<b>x</b>\r\nBcc: a@b.c"})), "client_name"),
+        (
+            account_body(json!({"platform": "google_workspace", "tenant": "11111111-1111-4111-8111-111111111111"})),
+            "tenant",
+        ),
+        (
+            account_body(json!({"authorization_email": "bad@"})),
+            "authorization_email",
+        ),
+        (
+            account_body(json!({"client_name": "<b>x</b>\r\nBcc: a@b.c"})),
+            "client_name",
+        ),
         (account_body(json!({"client_name": "y".repeat(201)})), "client_name"),
-        (account_body(json!({"client_id": "00000000-0000-4000-8000-000000000000", "client_name": null})), "client_id"),
+        (
+            account_body(json!({"client_id": "00000000-0000-4000-8000-000000000000", "client_name": null})),
+            "client_id",
+        ),
         (account_body(json!({"surprise": true})), "surprise"),
     ] {
         let a = post_as(&app, &t, "/v1/accounts", body.clone()).await;
@@ -165,8 +247,24 @@ async fn invalid_accounts_are_refused_without_writes() {
         assert_eq!(a.json()["error"]["field"], field, "{body} -> {}", a.text);
     }
     let huge = json!({"client_name": "z".repeat(1024 * 1024)}).to_string();
-    assert_eq!(call(&app, Method::POST, "/v1/accounts", Some(huge), Some(&t)).await.status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(call(&app, Method::POST, "/v1/accounts", Some(r#"{"client_name": "#.into()), Some(&t)).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        call(&app, Method::POST, "/v1/accounts", Some(huge), Some(&t))
+            .await
+            .status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    assert_eq!(
+        call(
+            &app,
+            Method::POST,
+            "/v1/accounts",
+            Some(r#"{"client_name": "#.into()),
+            Some(&t)
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
     assert_eq!(app.snapshot(), before);
 }
 
@@ -174,13 +272,27 @@ async fn invalid_accounts_are_refused_without_writes() {
 async fn markup_in_names_is_escaped_in_the_email_and_the_page() {
     let app = TestApp::new();
     let t = registered(&app, "<script>alert(1)</script> & Co", MEMBER).await;
-    let a = post_as(&app, &t, "/v1/accounts", account_body(json!({"client_name": "\"Contoso\" <img src=x onerror=alert(2)>"}))).await;
+    let a = post_as(
+        &app,
+        &t,
+        "/v1/accounts",
+        account_body(json!({"client_name": "\"Contoso\" <img src=x onerror=alert(2)>"})),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
     let mail = app.mailer.to(MEMBER).last().cloned().unwrap();
-    assert!(!mail.html.contains("<script>") && !mail.html.contains("<img"), "{}", mail.html);
+    assert!(
+        !mail.html.contains("<script>") && !mail.html.contains("<img"),
+        "{}",
+        mail.html
+    );
     assert!(!mail.subject.contains('\n'));
     let page = call(&app, Method::GET, &link_path(&app, MEMBER), None, None).await;
-    assert!(!page.text.contains("<script>alert") && !page.text.contains("<img src=x"), "{}", page.text);
+    assert!(
+        !page.text.contains("<script>alert") && !page.text.contains("<img src=x"),
+        "{}",
+        page.text
+    );
 }
 
 #[tokio::test]
@@ -188,7 +300,10 @@ async fn another_partners_and_unknown_ids_are_not_found_and_change_nothing() {
     let app = TestApp::new();
     let t1 = partner(&app).await;
     let t2 = registered(&app, "Rival IT", "rival@other.example").await;
-    let id = post_as(&app, &t1, "/v1/accounts", account_body(json!({}))).await.json()["id"].as_str().unwrap().to_owned();
+    let id = post_as(&app, &t1, "/v1/accounts", account_body(json!({}))).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let before = app.snapshot();
     let mails = app.mailer.messages().len();
     for path in [
@@ -199,14 +314,28 @@ async fn another_partners_and_unknown_ids_are_not_found_and_change_nothing() {
         assert_eq!(get_as(&app, &t2, &path).await.status, StatusCode::NOT_FOUND, "{path}");
         let a = post_as(&app, &t2, &format!("{path}/authorization/check"), json!({})).await;
         assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.text);
-        let a = post_as(&app, &t2, &format!("{path}/authorization/resend"), json!({"email": "x@y.example"})).await;
+        let a = post_as(
+            &app,
+            &t2,
+            &format!("{path}/authorization/resend"),
+            json!({"email": "x@y.example"}),
+        )
+        .await;
         assert_eq!(a.status, StatusCode::NOT_FOUND);
         let a = post_as(&app, &t2, &format!("{path}/reauthorization"), json!({})).await;
         assert_eq!(a.status, StatusCode::NOT_FOUND);
     }
     let body = json!({"client_id": "00000000-0000-4000-8000-000000000000", "platform": "microsoft365", "managed_by": "partner", "has_admin_credentials": true});
-    assert_eq!(post_as(&app, &t2, "/v1/accounts", body).await.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(get_as(&app, &t2, "/v1/accounts").await.json()["items"].as_array().unwrap().is_empty());
+    assert_eq!(
+        post_as(&app, &t2, "/v1/accounts", body).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert!(
+        get_as(&app, &t2, "/v1/accounts").await.json()["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(app.snapshot(), before);
     assert_eq!(app.mailer.messages().len(), mails);
 }
@@ -215,18 +344,33 @@ async fn another_partners_and_unknown_ids_are_not_found_and_change_nothing() {
 async fn resend_replaces_the_link_and_refuses_bad_addresses() {
     let app = TestApp::new();
     let t = partner(&app).await;
-    let id = post_as(&app, &t, "/v1/accounts", account_body(json!({}))).await.json()["id"].as_str().unwrap().to_owned();
+    let id = post_as(&app, &t, "/v1/accounts", account_body(json!({}))).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let old = link_path(&app, MEMBER);
 
     let before = app.snapshot();
     for bad in ["", "nobody", "a@b", "x@y.example\r\nBcc: z@w.example"] {
-        let a = post_as(&app, &t, &format!("/v1/accounts/{id}/authorization/resend"), json!({"email": bad})).await;
+        let a = post_as(
+            &app,
+            &t,
+            &format!("/v1/accounts/{id}/authorization/resend"),
+            json!({"email": bad}),
+        )
+        .await;
         assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}: {}", a.text);
         assert_eq!(a.json()["error"]["field"], "email");
     }
     assert_eq!(app.snapshot(), before, "bad addresses wrote nothing");
 
-    let a = post_as(&app, &t, &format!("/v1/accounts/{id}/authorization/resend"), json!({"email": "Admin@Contoso.example"})).await;
+    let a = post_as(
+        &app,
+        &t,
+        &format!("/v1/accounts/{id}/authorization/resend"),
+        json!({"email": "Admin@Contoso.example"}),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text);
     assert_eq!(a.json()["sent_to"], "admin@contoso.example");
     let new = link_path(&app, "admin@contoso.example");
@@ -234,18 +378,31 @@ async fn resend_replaces_the_link_and_refuses_bad_addresses() {
     let page = call(&app, Method::GET, &old, None, None).await;
     assert_eq!(page.status, StatusCode::GONE, "the earlier link stops working");
     assert!(page.text.contains("newer link"));
-    assert_eq!(call(&app, Method::GET, &format!("{old}/start"), None, None).await.status, StatusCode::GONE);
+    assert_eq!(
+        call(&app, Method::GET, &format!("{old}/start"), None, None)
+            .await
+            .status,
+        StatusCode::GONE
+    );
     assert_eq!(call(&app, Method::GET, &new, None, None).await.status, StatusCode::OK);
-    assert_eq!(get_as(&app, &t, &format!("/v1/accounts/{id}")).await.json()["authorization"]["sent_to"], "admin@contoso.example");
+    assert_eq!(
+        get_as(&app, &t, &format!("/v1/accounts/{id}")).await.json()["authorization"]["sent_to"],
+        "admin@contoso.example"
+    );
 }
 
 #[tokio::test]
 async fn links_expire_and_check_replaces_an_expired_link() {
     let app = TestApp::new();
     let t = partner(&app).await;
-    let id = post_as(&app, &t, "/v1/accounts", account_body(json!({"authorization_email": "admin@contoso.example"})))
-        .await
-        .json()["id"]
+    let id = post_as(
+        &app,
+        &t,
+        "/v1/accounts",
+        account_body(json!({"authorization_email": "admin@contoso.example"})),
+    )
+    .await
+    .json()["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -258,7 +415,9 @@ async fn links_expire_and_check_replaces_an_expired_link() {
     assert_eq!(app.snapshot(), before);
 
     app.clock.advance(Duration::days(7) + Duration::minutes(1));
-    let t = post(&app, "/v1/sessions", json!({"email": MEMBER, "password": PASSWORD})).await.json()["token"]
+    let t = post(&app, "/v1/sessions", json!({"email": MEMBER, "password": PASSWORD}))
+        .await
+        .json()["token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -271,7 +430,11 @@ async fn links_expire_and_check_replaces_an_expired_link() {
     let a = post_as(&app, &t, &format!("/v1/accounts/{id}/authorization/check"), json!({})).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text);
     assert_eq!(a.json()["authorization"]["expired"], false);
-    assert_eq!(app.mailer.to("admin@contoso.example").len(), 2, "re-sent to its last recipient");
+    assert_eq!(
+        app.mailer.to("admin@contoso.example").len(),
+        2,
+        "re-sent to its last recipient"
+    );
     let new = link_path(&app, "admin@contoso.example");
     assert_ne!(new, old);
     assert_eq!(call(&app, Method::GET, &new, None, None).await.status, StatusCode::OK);
@@ -281,7 +444,12 @@ async fn links_expire_and_check_replaces_an_expired_link() {
 async fn forged_link_tokens_are_refused_before_any_read() {
     let app = TestApp::new();
     let before = app.snapshot();
-    for path in ["/authorize/forged", "/authorize/forged/start", "/authorize/a.b.c", "/authorize/done/forged"] {
+    for path in [
+        "/authorize/forged",
+        "/authorize/forged/start",
+        "/authorize/a.b.c",
+        "/authorize/done/forged",
+    ] {
         let a = call(&app, Method::GET, path, None, None).await;
         assert_eq!(a.status, StatusCode::NOT_FOUND, "{path}: {}", a.text);
         assert!(a.text.contains("<h1"), "an HTML page for people");

@@ -31,19 +31,37 @@ impl Flow {
         for (k, v) in body.as_object().unwrap() {
             b[k] = v.clone();
         }
-        let a = call(&self.app, Method::POST, "/v1/accounts", Some(b.to_string()), Some(&self.token)).await;
+        let a = call(
+            &self.app,
+            Method::POST,
+            "/v1/accounts",
+            Some(b.to_string()),
+            Some(&self.token),
+        )
+        .await;
         assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
         a.json()
     }
 
     async fn view(&self, id: &str) -> Value {
-        call(&self.app, Method::GET, &format!("/v1/accounts/{id}"), None, Some(&self.token)).await.json()
+        call(
+            &self.app,
+            Method::GET,
+            &format!("/v1/accounts/{id}"),
+            None,
+            Some(&self.token),
+        )
+        .await
+        .json()
     }
 
     /// Opens the newest link mailed to `to` and presses the button: the provider URL.
     async fn start(&self, to: &str) -> url::Url {
         let mail = self.app.mailer.to(to).last().cloned().expect("a link mail");
-        let path = link_in(&mail.text, "/authorize/").strip_prefix(BASE).unwrap().to_owned();
+        let path = link_in(&mail.text, "/authorize/")
+            .strip_prefix(BASE)
+            .unwrap()
+            .to_owned();
         let a = call(&self.app, Method::GET, &format!("{path}/start"), None, None).await;
         assert_eq!(a.status, StatusCode::FOUND, "{}", a.text);
         url::Url::parse(a.headers["location"].to_str().unwrap()).unwrap()
@@ -55,7 +73,10 @@ impl Flow {
 }
 
 fn state_of(u: &url::Url) -> String {
-    u.query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v.into_owned()).expect("a state")
+    u.query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("a state")
 }
 
 fn enc(s: &str) -> String {
@@ -63,7 +84,10 @@ fn enc(s: &str) -> String {
 }
 
 fn ms_callback(tenant: &str, state: &str) -> String {
-    format!("/v1/callback/microsoft?admin_consent=True&tenant={tenant}&state={}&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default", enc(state))
+    format!(
+        "/v1/callback/microsoft?admin_consent=True&tenant={tenant}&state={}&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
+        enc(state)
+    )
 }
 
 #[tokio::test]
@@ -72,7 +96,11 @@ async fn client_admin_consents_and_lands_on_the_setup_page() {
     let acc = f.account(json!({})).await;
     let id = acc["id"].as_str().unwrap();
     let consent = f.start(ADMIN).await;
-    assert!(consent.as_str().starts_with("https://login.fake/organizations/v2.0/adminconsent"));
+    assert!(
+        consent
+            .as_str()
+            .starts_with("https://login.fake/organizations/v2.0/adminconsent")
+    );
     let state = state_of(&consent);
 
     let before = f.app.snapshot();
@@ -101,7 +129,11 @@ async fn client_admin_consents_and_lands_on_the_setup_page() {
     // The client's page.
     let page = f.get(location.strip_prefix(BASE).unwrap()).await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.text.contains("being set up") && page.text.contains("Acme IT"), "{}", page.text);
+    assert!(
+        page.text.contains("being set up") && page.text.contains("Acme IT"),
+        "{}",
+        page.text
+    );
 
     // A browser refresh: the same redirect, nothing changes, no second email.
     let mails = f.app.mailer.messages().len();
@@ -113,34 +145,55 @@ async fn client_admin_consents_and_lands_on_the_setup_page() {
 
     // The link is used now.
     let mail = f.app.mailer.to(ADMIN).last().cloned().unwrap();
-    let path = link_in(&mail.text, "/authorize/").strip_prefix(BASE).unwrap().to_owned();
+    let path = link_in(&mail.text, "/authorize/")
+        .strip_prefix(BASE)
+        .unwrap()
+        .to_owned();
     assert_eq!(f.get(&path).await.status, StatusCode::GONE);
 }
 
 #[tokio::test]
 async fn partner_with_credentials_lands_on_the_console_account_page() {
     let f = Flow::new().await;
-    let acc = f.account(json!({"managed_by": "partner", "has_admin_credentials": true, "tenant": TENANT_B})).await;
+    let acc = f
+        .account(json!({"managed_by": "partner", "has_admin_credentials": true, "tenant": TENANT_B}))
+        .await;
     let url = url::Url::parse(acc["authorization_url"].as_str().unwrap()).unwrap();
-    assert!(url.path().starts_with(&format!("/{TENANT_B}/")), "pre-entered tenant in the consent URL");
+    assert!(
+        url.path().starts_with(&format!("/{TENANT_B}/")),
+        "pre-entered tenant in the consent URL"
+    );
     let a = f.get(&ms_callback(TENANT_B, &state_of(&url))).await;
     assert_eq!(a.status, StatusCode::FOUND, "{}", a.text);
-    assert_eq!(a.headers["location"], format!("{BASE}/console/accounts/{}", acc["id"].as_str().unwrap()).as_str());
+    assert_eq!(
+        a.headers["location"],
+        format!("{BASE}/console/accounts/{}", acc["id"].as_str().unwrap()).as_str()
+    );
 }
 
 #[tokio::test]
 async fn a_token_lacking_roles_records_the_missing_permissions() {
     let f = Flow::new().await;
     let acc = f.account(json!({})).await;
-    f.app.microsoft.grant_roles(TENANT_A, &["User.Read.All", "Group.Read.All"]);
+    f.app
+        .microsoft
+        .grant_roles(TENANT_A, &["User.Read.All", "Group.Read.All"]);
     let state = state_of(&f.start(ADMIN).await);
     let a = f.get(&ms_callback(TENANT_A, &state)).await;
     assert_eq!(a.status, StatusCode::FOUND, "{}", a.text);
     let v = f.view(acc["id"].as_str().unwrap()).await;
     assert_eq!(v["status"], "reauthorization_required");
-    assert_eq!(v["missing_permissions"], json!(["Sites.Read.All", "Mail.ReadWrite", "Files.ReadWrite.All"]));
-    let page = f.get(a.headers["location"].to_str().unwrap().strip_prefix(BASE).unwrap()).await;
-    assert!(page.text.contains("up to an hour"), "the page says permissions can take time");
+    assert_eq!(
+        v["missing_permissions"],
+        json!(["Sites.Read.All", "Mail.ReadWrite", "Files.ReadWrite.All"])
+    );
+    let page = f
+        .get(a.headers["location"].to_str().unwrap().strip_prefix(BASE).unwrap())
+        .await;
+    assert!(
+        page.text.contains("up to an hour"),
+        "the page says permissions can take time"
+    );
 }
 
 /// Runs a bad callback; asserts its status, a phrase of its page, and that nothing changed.
@@ -159,20 +212,62 @@ async fn forged_missing_and_cross_provider_states_are_refused() {
     let f = Flow::new().await;
     let acc = f.account(json!({})).await;
     let state = state_of(&f.start(ADMIN).await);
-    refused(&f, "/v1/callback/microsoft?admin_consent=True&tenant=x", StatusCode::BAD_REQUEST, "cannot be used").await;
+    refused(
+        &f,
+        "/v1/callback/microsoft?admin_consent=True&tenant=x",
+        StatusCode::BAD_REQUEST,
+        "cannot be used",
+    )
+    .await;
     refused(&f, "/v1/callback/microsoft", StatusCode::BAD_REQUEST, "cannot be used").await;
-    refused(&f, &ms_callback(TENANT_A, "forged.state.value"), StatusCode::BAD_REQUEST, "cannot be used").await;
+    refused(
+        &f,
+        &ms_callback(TENANT_A, "forged.state.value"),
+        StatusCode::BAD_REQUEST,
+        "cannot be used",
+    )
+    .await;
     // Tampering with any byte breaks the seal.
     let mut tampered = state.clone().into_bytes();
     tampered[3] = if tampered[3] == b'a' { b'b' } else { b'a' };
-    refused(&f, &ms_callback(TENANT_A, &String::from_utf8(tampered).unwrap()), StatusCode::BAD_REQUEST, "cannot be used").await;
+    refused(
+        &f,
+        &ms_callback(TENANT_A, &String::from_utf8(tampered).unwrap()),
+        StatusCode::BAD_REQUEST,
+        "cannot be used",
+    )
+    .await;
     // A Microsoft state on the Google callback.
-    refused(&f, &format!("/v1/callback/google?code=abc&state={}", enc(&state)), StatusCode::BAD_REQUEST, "cannot be used").await;
+    refused(
+        &f,
+        &format!("/v1/callback/google?code=abc&state={}", enc(&state)),
+        StatusCode::BAD_REQUEST,
+        "cannot be used",
+    )
+    .await;
     // Undecodable query.
-    refused(&f, "/v1/callback/microsoft?state=%ZZ", StatusCode::BAD_REQUEST, "cannot be used").await;
+    refused(
+        &f,
+        "/v1/callback/microsoft?state=%ZZ",
+        StatusCode::BAD_REQUEST,
+        "cannot be used",
+    )
+    .await;
     // No tenant, or not a GUID.
-    refused(&f, &format!("/v1/callback/microsoft?admin_consent=True&state={}", enc(&state)), StatusCode::BAD_REQUEST, "cannot be used").await;
-    refused(&f, &ms_callback("contoso.com", &state), StatusCode::BAD_REQUEST, "cannot be used").await;
+    refused(
+        &f,
+        &format!("/v1/callback/microsoft?admin_consent=True&state={}", enc(&state)),
+        StatusCode::BAD_REQUEST,
+        "cannot be used",
+    )
+    .await;
+    refused(
+        &f,
+        &ms_callback("contoso.com", &state),
+        StatusCode::BAD_REQUEST,
+        "cannot be used",
+    )
+    .await;
     // After all that, the genuine callback still works.
     assert_eq!(f.get(&ms_callback(TENANT_A, &state)).await.status, StatusCode::FOUND);
     assert_eq!(f.view(acc["id"].as_str().unwrap()).await["status"], "active");
@@ -183,12 +278,26 @@ async fn another_accounts_state_cannot_activate_this_one() {
     let f = Flow::new().await;
     let a = f.account(json!({"tenant": TENANT_A})).await;
     let state_a = state_of(&f.start(ADMIN).await);
-    let b = f.account(json!({"client_name": "Fabrikam", "authorization_email": "it@fabrikam.example"})).await;
+    let b = f
+        .account(json!({"client_name": "Fabrikam", "authorization_email": "it@fabrikam.example"}))
+        .await;
     let _ = f.start("it@fabrikam.example").await;
     // A's state names A only: it can't be pointed at B, and for B's tenant it's a mismatch.
-    refused(&f, &ms_callback(TENANT_B, &state_a), StatusCode::CONFLICT, "not the expected tenant").await;
-    assert_eq!(f.view(b["id"].as_str().unwrap()).await["status"], "waiting_for_authorization");
-    assert_eq!(f.view(a["id"].as_str().unwrap()).await["status"], "waiting_for_authorization");
+    refused(
+        &f,
+        &ms_callback(TENANT_B, &state_a),
+        StatusCode::CONFLICT,
+        "not the expected tenant",
+    )
+    .await;
+    assert_eq!(
+        f.view(b["id"].as_str().unwrap()).await["status"],
+        "waiting_for_authorization"
+    );
+    assert_eq!(
+        f.view(a["id"].as_str().unwrap()).await["status"],
+        "waiting_for_authorization"
+    );
 }
 
 #[tokio::test]
@@ -216,7 +325,13 @@ async fn expired_and_replayed_states() {
     let s1 = state_of(&f2.start(ADMIN).await);
     let s2 = state_of(&f2.start(ADMIN).await);
     assert_eq!(f2.get(&ms_callback(TENANT_A, &s1)).await.status, StatusCode::FOUND);
-    refused(&f2, &ms_callback(TENANT_B, &s2), StatusCode::CONFLICT, "not the expected tenant").await;
+    refused(
+        &f2,
+        &ms_callback(TENANT_B, &s2),
+        StatusCode::CONFLICT,
+        "not the expected tenant",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -225,19 +340,49 @@ async fn provider_errors_are_read_first_and_explained() {
     f.account(json!({})).await;
     let state = enc(&state_of(&f.start(ADMIN).await));
     let cases = [
-        ("error=access_denied&error_description=AADSTS65004%3A+User+declined", "not granted"),
-        ("admin_consent=True&tenant=11111111-1111-4111-8111-111111111111&error=access_denied&error_description=AADSTS65004", "not granted"),
-        ("error=invalid_request&error_description=AADSTS50020%3A+User+account+from+identity+provider", "private browser window"),
-        ("error=invalid_request&error_description=AADSTS90094%3A+admin", "global administrator"),
-        ("error=unauthorized_client&error_description=AADSTS700016%3A+Application+not+found", "not available"),
-        ("error=invalid_request&error_description=AADSTS90002%3A+Tenant+not+found", "disabled or deleted"),
+        (
+            "error=access_denied&error_description=AADSTS65004%3A+User+declined",
+            "not granted",
+        ),
+        (
+            "admin_consent=True&tenant=11111111-1111-4111-8111-111111111111&error=access_denied&error_description=AADSTS65004",
+            "not granted",
+        ),
+        (
+            "error=invalid_request&error_description=AADSTS50020%3A+User+account+from+identity+provider",
+            "private browser window",
+        ),
+        (
+            "error=invalid_request&error_description=AADSTS90094%3A+admin",
+            "global administrator",
+        ),
+        (
+            "error=unauthorized_client&error_description=AADSTS700016%3A+Application+not+found",
+            "not available",
+        ),
+        (
+            "error=invalid_request&error_description=AADSTS90002%3A+Tenant+not+found",
+            "disabled or deleted",
+        ),
         ("error=server_error", "did not complete"),
     ];
     for (q, phrase) in cases {
-        refused(&f, &format!("/v1/callback/microsoft?{q}&state={state}"), StatusCode::BAD_REQUEST, phrase).await;
+        refused(
+            &f,
+            &format!("/v1/callback/microsoft?{q}&state={state}"),
+            StatusCode::BAD_REQUEST,
+            phrase,
+        )
+        .await;
     }
     // Declined without any state at all still gets its page.
-    refused(&f, "/v1/callback/microsoft?error=access_denied&error_description=AADSTS65004", StatusCode::BAD_REQUEST, "not granted").await;
+    refused(
+        &f,
+        "/v1/callback/microsoft?error=access_denied&error_description=AADSTS65004",
+        StatusCode::BAD_REQUEST,
+        "not granted",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -246,16 +391,36 @@ async fn tenant_mismatch_and_tenant_already_owned_change_nothing() {
     // Pre-entered by domain: consent in another tenant is refused.
     f.account(json!({"tenant": "a.onmicrosoft.com"})).await;
     let state = state_of(&f.start(ADMIN).await);
-    refused(&f, &ms_callback(TENANT_B, &state), StatusCode::CONFLICT, "not the expected tenant").await;
+    refused(
+        &f,
+        &ms_callback(TENANT_B, &state),
+        StatusCode::CONFLICT,
+        "not the expected tenant",
+    )
+    .await;
     // The right tenant works.
     assert_eq!(f.get(&ms_callback(TENANT_A, &state)).await.status, StatusCode::FOUND);
 
     // Tenant A is owned now: another account (even another partner's) cannot take it.
     let other = registered(&f.app, "Rival IT", "rival@other.example").await;
     let body = json!({"client_name": "Contoso again", "platform": "microsoft365", "managed_by": "partner", "has_admin_credentials": true});
-    let acc = call(&f.app, Method::POST, "/v1/accounts", Some(body.to_string()), Some(&other)).await.json();
+    let acc = call(
+        &f.app,
+        Method::POST,
+        "/v1/accounts",
+        Some(body.to_string()),
+        Some(&other),
+    )
+    .await
+    .json();
     let url = url::Url::parse(acc["authorization_url"].as_str().unwrap()).unwrap();
-    refused(&f, &ms_callback(TENANT_A, &state_of(&url)), StatusCode::CONFLICT, "already protected").await;
+    refused(
+        &f,
+        &ms_callback(TENANT_A, &state_of(&url)),
+        StatusCode::CONFLICT,
+        "already protected",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -265,20 +430,28 @@ async fn token_endpoint_failures_say_try_again_and_trying_again_works() {
     let state = state_of(&f.start(ADMIN).await);
     let path = ms_callback(TENANT_A, &state);
 
-    f.app.microsoft.fail_with(Some(TokenError::Unavailable("503 from the token endpoint".into())));
+    f.app
+        .microsoft
+        .fail_with(Some(TokenError::Unavailable("503 from the token endpoint".into())));
     refused(&f, &path, StatusCode::BAD_GATEWAY, "Try again").await;
     let page = f.get(&path).await;
     assert!(page.text.contains("id=\"retry\""), "a retry button");
 
-    f.app.microsoft.fail_with(Some(TokenError::Unavailable("timeout".into())));
+    f.app
+        .microsoft
+        .fail_with(Some(TokenError::Unavailable("timeout".into())));
     refused(&f, &path, StatusCode::BAD_GATEWAY, "did not answer").await;
 
     // Consent not (yet) visible in the tenant: no activation.
-    f.app.microsoft.fail_with(Some(TokenError::NoConsent { code: "7000229".into() }));
+    f.app
+        .microsoft
+        .fail_with(Some(TokenError::NoConsent { code: "7000229".into() }));
     refused(&f, &path, StatusCode::FORBIDDEN, "could not be confirmed").await;
 
     // Our own secret refused: our fault, said so.
-    f.app.microsoft.fail_with(Some(TokenError::AppCredentials { code: "7000215".into() }));
+    f.app
+        .microsoft
+        .fail_with(Some(TokenError::AppCredentials { code: "7000215".into() }));
     refused(&f, &path, StatusCode::BAD_GATEWAY, "our fault").await;
 
     f.app.microsoft.fail_with(None);
@@ -290,18 +463,44 @@ async fn token_endpoint_failures_say_try_again_and_trying_again_works() {
 #[tokio::test]
 async fn google_workspace_consent_with_pkce_and_an_encrypted_refresh_token() {
     let f = Flow::new().await;
-    let acc = f.account(json!({"platform": "google_workspace", "tenant": "northwind.example"})).await;
+    let acc = f
+        .account(json!({"platform": "google_workspace", "tenant": "northwind.example"}))
+        .await;
     let url = f.start(ADMIN).await;
     assert!(url.as_str().starts_with("https://accounts.fake/"));
     assert!(url.query_pairs().any(|(k, v)| k == "hd" && v == "northwind.example"));
-    let challenge = url.query_pairs().find(|(k, _)| k == "code_challenge").unwrap().1.into_owned();
+    let challenge = url
+        .query_pairs()
+        .find(|(k, _)| k == "code_challenge")
+        .unwrap()
+        .1
+        .into_owned();
     let state = state_of(&url);
-    f.app.google.codes.lock().unwrap().insert("code-1".into(), "1//refresh-secret".into());
+    f.app
+        .google
+        .codes
+        .lock()
+        .unwrap()
+        .insert("code-1".into(), "1//refresh-secret".into());
 
-    refused(&f, &format!("/v1/callback/google?error=access_denied&state={}", enc(&state)), StatusCode::BAD_REQUEST, "not granted").await;
-    refused(&f, &format!("/v1/callback/google?code=wrong&state={}", enc(&state)), StatusCode::FORBIDDEN, "could not be confirmed").await;
+    refused(
+        &f,
+        &format!("/v1/callback/google?error=access_denied&state={}", enc(&state)),
+        StatusCode::BAD_REQUEST,
+        "not granted",
+    )
+    .await;
+    refused(
+        &f,
+        &format!("/v1/callback/google?code=wrong&state={}", enc(&state)),
+        StatusCode::FORBIDDEN,
+        "could not be confirmed",
+    )
+    .await;
 
-    let a = f.get(&format!("/v1/callback/google?code=code-1&state={}", enc(&state))).await;
+    let a = f
+        .get(&format!("/v1/callback/google?code=code-1&state={}", enc(&state)))
+        .await;
     assert_eq!(a.status, StatusCode::FOUND, "{}", a.text);
     // The verifier sent matches the challenge in the URL (S256).
     let verifier = f.app.google.verifiers.lock().unwrap().last().cloned().unwrap();
@@ -315,15 +514,30 @@ async fn google_workspace_consent_with_pkce_and_an_encrypted_refresh_token() {
     assert_eq!(v["tenant_id"], "C01fake");
     assert_eq!(v["tenant_domain"], "northwind.example");
     let stored = format!("{:?}", f.app.snapshot());
-    assert!(!stored.contains("refresh-secret"), "the refresh token is stored encrypted");
+    assert!(
+        !stored.contains("refresh-secret"),
+        "the refresh token is stored encrypted"
+    );
     assert!(stored.contains("refresh_token_enc"));
 }
 
 #[tokio::test]
 async fn google_workspace_of_another_domain_is_a_mismatch() {
     let f = Flow::new().await;
-    f.account(json!({"platform": "google_workspace", "tenant": "contoso.example"})).await;
+    f.account(json!({"platform": "google_workspace", "tenant": "contoso.example"}))
+        .await;
     let state = state_of(&f.start(ADMIN).await);
-    f.app.google.codes.lock().unwrap().insert("code-2".into(), "1//r".into());
-    refused(&f, &format!("/v1/callback/google?code=code-2&state={}", enc(&state)), StatusCode::CONFLICT, "not the expected tenant").await;
+    f.app
+        .google
+        .codes
+        .lock()
+        .unwrap()
+        .insert("code-2".into(), "1//r".into());
+    refused(
+        &f,
+        &format!("/v1/callback/google?code=code-2&state={}", enc(&state)),
+        StatusCode::CONFLICT,
+        "not the expected tenant",
+    )
+    .await;
 }

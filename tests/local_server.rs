@@ -22,7 +22,11 @@ impl Drop for Server {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn start(data_dir: &Path) -> Server {
@@ -38,16 +42,22 @@ async fn start(data_dir: &Path) -> Server {
         .stdout(Stdio::null())
         .spawn()
         .expect("the onboarding binary starts");
-    let server = Server { child, base: format!("http://127.0.0.1:{port}") };
+    let server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     let client = reqwest::Client::new();
     loop {
-        if let Ok(r) = client.get(format!("{}/health", server.base)).send().await {
-            if r.status() == 200 {
-                return server;
-            }
+        if let Ok(r) = client.get(format!("{}/health", server.base)).send().await
+            && r.status() == 200
+        {
+            return server;
         }
-        assert!(Instant::now() < deadline, "the local server did not answer /health within 30 s");
+        assert!(
+            Instant::now() < deadline,
+            "the local server did not answer /health within 30 s"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -89,7 +99,15 @@ async fn cargo_run_walkthrough_survives_a_restart() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let token = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
-    let me: Value = client.get(format!("{base}/v1/me")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let me: Value = client
+        .get(format!("{base}/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["partner"]["name"], "Acme IT");
 
     // Graceful stop on SIGTERM (Ctrl-C is handled the same way).
@@ -100,7 +118,12 @@ async fn cargo_run_walkthrough_survives_a_restart() {
 
     let server = start(dir.path()).await;
     let base = server.base.clone();
-    let me = client.get(format!("{base}/v1/me")).bearer_auth(&token).send().await.unwrap();
+    let me = client
+        .get(format!("{base}/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(me.status(), 200, "the session survives a restart");
     let r = client
         .post(format!("{base}/v1/sessions"))

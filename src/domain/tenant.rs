@@ -84,7 +84,10 @@ impl<'de> Deserialize<'de> for TenantRef {
 impl TenantRef {
     pub fn parse(field: &'static str, raw: &str, platform: Platform) -> Result<Self, FieldError> {
         if raw.chars().any(char::is_control) {
-            return Err(FieldError::new(field, "must not contain line breaks or control characters"));
+            return Err(FieldError::new(
+                field,
+                "must not contain line breaks or control characters",
+            ));
         }
         let s = raw.trim().to_lowercase();
         if let Some(id) = TenantId::parse(&s) {
@@ -105,7 +108,10 @@ impl TenantRef {
         if ok {
             Ok(Self::Domain(s))
         } else {
-            Err(FieldError::new(field, "must be a tenant ID (GUID) or a domain such as contoso.onmicrosoft.com"))
+            Err(FieldError::new(
+                field,
+                "must be a tenant ID (GUID) or a domain such as contoso.onmicrosoft.com",
+            ))
         }
     }
 
@@ -132,9 +138,16 @@ mod tests {
 
     #[test]
     fn tenant_refs() {
-        let id = TenantRef::parse("tenant", " 7F3C2A10-0000-4000-8000-00000000C0DE ", Platform::Microsoft365).unwrap();
+        let id = TenantRef::parse(
+            "tenant",
+            " 7F3C2A10-0000-4000-8000-00000000C0DE ",
+            Platform::Microsoft365,
+        )
+        .unwrap();
         assert_eq!(id.as_str(), "7f3c2a10-0000-4000-8000-00000000c0de");
-        assert!(matches!(TenantRef::parse("t", "Contoso.OnMicrosoft.com", Platform::Microsoft365), Ok(TenantRef::Domain(d)) if d == "contoso.onmicrosoft.com"));
+        assert!(
+            matches!(TenantRef::parse("t", "Contoso.OnMicrosoft.com", Platform::Microsoft365), Ok(TenantRef::Domain(d)) if d == "contoso.onmicrosoft.com")
+        );
         for bad in ["", "contoso", "a b.com", "x/../y.com", "-a.com", "evil.com\r\n"] {
             assert!(TenantRef::parse("t", bad, Platform::Microsoft365).is_err(), "{bad:?}");
         }

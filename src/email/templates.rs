@@ -98,8 +98,24 @@ pub fn authorization_request(to: &EmailAddress, r: &AuthorizationRequest<'_>, ur
     EmailMessage {
         to: to.clone(),
         subject: format!("Authorization needed to back up your {platform} data"),
-        text: render(&AuthorizationRequestText { partner, client, platform, tenant, permissions, url, expires }),
-        html: render(&AuthorizationRequestHtml { partner, client, platform, tenant, permissions, url, expires }),
+        text: render(&AuthorizationRequestText {
+            partner,
+            client,
+            platform,
+            tenant,
+            permissions,
+            url,
+            expires,
+        }),
+        html: render(&AuthorizationRequestHtml {
+            partner,
+            client,
+            platform,
+            tenant,
+            permissions,
+            url,
+            expires,
+        }),
         links: vec![url.to_owned()],
     }
 }
@@ -115,8 +131,20 @@ pub fn account_authorized(
     EmailMessage {
         to: to.clone(),
         subject: format!("{platform} tenant authorized"),
-        text: render(&AccountAuthorizedText { client, platform, tenant, missing, url }),
-        html: render(&AccountAuthorizedHtml { client, platform, tenant, missing, url }),
+        text: render(&AccountAuthorizedText {
+            client,
+            platform,
+            tenant,
+            missing,
+            url,
+        }),
+        html: render(&AccountAuthorizedHtml {
+            client,
+            platform,
+            tenant,
+            missing,
+            url,
+        }),
         links: vec![url.to_owned()],
     }
 }

@@ -21,18 +21,24 @@ impl From<AccountError> for ApiError {
         match e {
             AccountError::Invalid(f) => Self::invalid(f.field, &f.message),
             AccountError::NotFound => Self::not_found(),
-            AccountError::Conflict(why) => Self::new(StatusCode::CONFLICT, "conflict", format!("{}.", capitalized(why))),
-            AccountError::Store(e) => e.into(),
-            AccountError::Mail(e) => {
-                Self::unavailable("mail_unavailable", "The email could not be sent right now; try again in a minute.", e)
+            AccountError::Conflict(why) => {
+                Self::new(StatusCode::CONFLICT, "conflict", format!("{}.", capitalized(why)))
             }
+            AccountError::Store(e) => e.into(),
+            AccountError::Mail(e) => Self::unavailable(
+                "mail_unavailable",
+                "The email could not be sent right now; try again in a minute.",
+                e,
+            ),
         }
     }
 }
 
 fn capitalized(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -52,7 +58,12 @@ pub struct ClientOut {
 
 impl From<ClientItem> for ClientOut {
     fn from(c: ClientItem) -> Self {
-        Self { id: c.id.to_string(), name: c.name, contact_email: c.contact_email, created_at: c.created_at }
+        Self {
+            id: c.id.to_string(),
+            name: c.name,
+            contact_email: c.contact_email,
+            created_at: c.created_at,
+        }
     }
 }
 
@@ -66,7 +77,11 @@ pub async fn create_client(
 }
 
 pub async fn list_clients(State(s): State<AppState>, who: Principal) -> Result<Json<serde_json::Value>, ApiError> {
-    let items: Vec<ClientOut> = accounts::list_clients(&s, &who).await?.into_iter().map(ClientOut::from).collect();
+    let items: Vec<ClientOut> = accounts::list_clients(&s, &who)
+        .await?
+        .into_iter()
+        .map(ClientOut::from)
+        .collect();
     Ok(Json(json!({ "items": items })))
 }
 
@@ -92,7 +107,11 @@ pub async fn get_account(
     Ok(Json(accounts::get_account(&s, &who, &id).await?))
 }
 
-pub async fn check(State(s): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<Json<AccountView>, ApiError> {
+pub async fn check(
+    State(s): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
     Ok(Json(authorization::check(&s, &who, &id).await?))
 }
 
@@ -115,7 +134,11 @@ pub async fn resend(
     ApiJson(b): ApiJson<EmailBody>,
 ) -> Result<Response, ApiError> {
     let (sent_to, expires_at) = authorization::resend(&s, &who, &id, &b.email).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "sent_to": sent_to, "expires_at": expires_at }))).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "sent_to": sent_to, "expires_at": expires_at })),
+    )
+        .into_response())
 }
 
 pub async fn reauthorize(
@@ -130,17 +153,25 @@ pub async fn reauthorize(
     } else {
         serde_json::from_slice(&body).map_err(|e| {
             if e.is_syntax() || e.is_eof() {
-                ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", "The request body is not valid JSON.")
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_json",
+                    "The request body is not valid JSON.",
+                )
             } else {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("The request body does not fit: {e}."))
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_field",
+                    format!("The request body does not fit: {e}."),
+                )
             }
         })?
     };
     let (url, sent) = authorization::reauthorize(&s, &who, &id, b.email.as_deref()).await?;
     let mut out = json!({ "authorization_url": url });
-    if let Some((to, expires_at)) = sent {
-        out["sent_to"] = json!(to);
-        out["expires_at"] = json!(expires_at);
+    if let Some(sent) = sent {
+        out["sent_to"] = json!(sent.to);
+        out["expires_at"] = json!(sent.expires_at);
     }
     Ok(Json(out))
 }

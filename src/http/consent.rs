@@ -63,10 +63,23 @@ fn link_problem(e: LinkError) -> Response {
         }
         LinkError::Mail(e) => {
             tracing::error!(cause = %e, "mail failed on an authorization link");
-            (StatusCode::SERVICE_UNAVAILABLE, "Something went wrong", "An email could not be sent.", "Try again in a minute.")
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Something went wrong",
+                "An email could not be sent.",
+                "Try again in a minute.",
+            )
         }
     };
-    private(page(status, &Problem { title, cause, fix, retry: None }))
+    private(page(
+        status,
+        &Problem {
+            title,
+            cause,
+            fix,
+            retry: None,
+        },
+    ))
 }
 
 /// `GET /authorize/{token}`: who asks, for which tenant, what access, one button.
@@ -122,7 +135,9 @@ fn consent_answer(result: Result<Redirect, ConsentError>, uri: &OriginalUri) -> 
                 | ConsentError::ForgedState
                 | ConsentError::Incomplete => StatusCode::BAD_REQUEST,
                 ConsentError::ExpiredState | ConsentError::ReplayedState => StatusCode::GONE,
-                ConsentError::TenantMismatch | ConsentError::TenantOwned | ConsentError::Conflict => StatusCode::CONFLICT,
+                ConsentError::TenantMismatch | ConsentError::TenantOwned | ConsentError::Conflict => {
+                    StatusCode::CONFLICT
+                }
                 ConsentError::NotProven => StatusCode::FORBIDDEN,
                 ConsentError::ProviderUnavailable | ConsentError::ServiceMisconfigured => StatusCode::BAD_GATEWAY,
                 ConsentError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -135,7 +150,15 @@ fn consent_answer(result: Result<Redirect, ConsentError>, uri: &OriginalUri) -> 
             let x = e.explain();
             // The same callback again: its state was left unconsumed.
             let retry = x.retry.then(|| uri.0.to_string());
-            private(page(status, &Problem { title: x.title, cause: x.cause, fix: x.fix, retry: retry.as_deref() }))
+            private(page(
+                status,
+                &Problem {
+                    title: x.title,
+                    cause: x.cause,
+                    fix: x.fix,
+                    retry: retry.as_deref(),
+                },
+            ))
         }
     }
 }
@@ -143,13 +166,17 @@ fn consent_answer(result: Result<Redirect, ConsentError>, uri: &OriginalUri) -> 
 /// `GET /v1/callback/microsoft`. Unknown query parameters are ignored (Microsoft adds some).
 pub async fn microsoft(State(s): State<AppState>, uri: OriginalUri) -> Response {
     // An undecodable query is treated as an empty one: the page then says the state is missing.
-    let cb = Query::<MicrosoftCallback>::try_from_uri(&uri.0).map(|Query(q)| q).unwrap_or_default();
+    let cb = Query::<MicrosoftCallback>::try_from_uri(&uri.0)
+        .map(|Query(q)| q)
+        .unwrap_or_default();
     consent_answer(consent::microsoft(&s, &cb).await, &uri)
 }
 
 /// `GET /v1/callback/google`.
 pub async fn google(State(s): State<AppState>, uri: OriginalUri) -> Response {
-    let cb = Query::<GoogleCallback>::try_from_uri(&uri.0).map(|Query(q)| q).unwrap_or_default();
+    let cb = Query::<GoogleCallback>::try_from_uri(&uri.0)
+        .map(|Query(q)| q)
+        .unwrap_or_default();
     consent_answer(consent::google(&s, &cb).await, &uri)
 }
 
@@ -167,7 +194,15 @@ pub async fn setup_started(State(s): State<AppState>, Path(token): Path<String>)
         )),
         Err(e) => {
             let x = e.explain();
-            private(page(StatusCode::NOT_FOUND, &Problem { title: x.title, cause: x.cause, fix: x.fix, retry: None }))
+            private(page(
+                StatusCode::NOT_FOUND,
+                &Problem {
+                    title: x.title,
+                    cause: x.cause,
+                    fix: x.fix,
+                    retry: None,
+                },
+            ))
         }
     }
 }

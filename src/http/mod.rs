@@ -52,7 +52,10 @@ fn routes(function: Function) -> Router<AppState> {
         .route("/v1/signup/activate", get(signup::activate));
     let api = Router::new()
         .route("/v1/clients", post(accounts::create_client).get(accounts::list_clients))
-        .route("/v1/accounts", post(accounts::create_account).get(accounts::list_accounts))
+        .route(
+            "/v1/accounts",
+            post(accounts::create_account).get(accounts::list_accounts),
+        )
         .route("/v1/accounts/{id}", get(accounts::get_account))
         .route("/v1/accounts/{id}/reauthorization", post(accounts::reauthorize));
     let resend = Router::new()
@@ -66,7 +69,12 @@ fn routes(function: Function) -> Router<AppState> {
         .route("/v1/callback/google", get(consent::google));
     let common = Router::new().route("/health", get(health));
     match function {
-        Function::All => common.merge(signup).merge(confirm).merge(api).merge(resend).merge(callback),
+        Function::All => common
+            .merge(signup)
+            .merge(confirm)
+            .merge(api)
+            .merge(resend)
+            .merge(callback),
         Function::Signup => common.merge(signup),
         Function::Confirm => common.merge(confirm),
         Function::Api => common.merge(api),

@@ -9,8 +9,13 @@ use secrecy::SecretString;
 
 /// The application permissions (Graph app roles) the service needs in a Microsoft tenant now.
 /// A token lacking any of them means `reauthorization_required`.
-pub const REQUIRED_MICROSOFT_ROLES: [&str; 5] =
-    ["User.Read.All", "Group.Read.All", "Sites.Read.All", "Mail.ReadWrite", "Files.ReadWrite.All"];
+pub const REQUIRED_MICROSOFT_ROLES: [&str; 5] = [
+    "User.Read.All",
+    "Group.Read.All",
+    "Sites.Read.All",
+    "Mail.ReadWrite",
+    "Files.ReadWrite.All",
+];
 
 /// The Google scopes the service asks for.
 pub const GOOGLE_SCOPES: [&str; 1] = ["https://www.googleapis.com/auth/admin.directory.user.readonly"];
@@ -28,7 +33,10 @@ pub struct AppToken {
 
 impl std::fmt::Debug for AppToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppToken").field("tenant_id", &self.tenant_id).field("roles", &self.roles).finish_non_exhaustive()
+        f.debug_struct("AppToken")
+            .field("tenant_id", &self.tenant_id)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
     }
 }
 

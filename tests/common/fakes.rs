@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use chrono::{Duration, Utc};
-use onboarding::identity::{AppToken, Google, GoogleCustomer, GoogleGrant, Microsoft, REQUIRED_MICROSOFT_ROLES, TokenError};
+use onboarding::identity::{
+    AppToken, Google, GoogleCustomer, GoogleGrant, Microsoft, REQUIRED_MICROSOFT_ROLES, TokenError,
+};
 use secrecy::SecretString;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -23,7 +25,10 @@ impl Default for FakeMicrosoft {
     fn default() -> Self {
         let all: Vec<String> = REQUIRED_MICROSOFT_ROLES.iter().map(|r| (*r).to_owned()).collect();
         Self {
-            consented: Mutex::new(HashMap::from([(TENANT_A.to_owned(), all.clone()), (TENANT_B.to_owned(), all)])),
+            consented: Mutex::new(HashMap::from([
+                (TENANT_A.to_owned(), all.clone()),
+                (TENANT_B.to_owned(), all),
+            ])),
             domains: Mutex::new(HashMap::from([
                 ("a.onmicrosoft.com".to_owned(), TENANT_A.to_owned()),
                 ("b.onmicrosoft.com".to_owned(), TENANT_B.to_owned()),
@@ -40,7 +45,10 @@ impl FakeMicrosoft {
     }
 
     pub fn grant_roles(&self, tenant: &str, roles: &[&str]) {
-        self.consented.lock().unwrap().insert(tenant.to_owned(), roles.iter().map(|r| (*r).to_owned()).collect());
+        self.consented
+            .lock()
+            .unwrap()
+            .insert(tenant.to_owned(), roles.iter().map(|r| (*r).to_owned()).collect());
     }
 }
 
@@ -52,7 +60,9 @@ impl Microsoft for FakeMicrosoft {
             tenant.unwrap_or("organizations")
         ))
         .unwrap();
-        u.query_pairs_mut().append_pair("client_id", "fake").append_pair("state", state);
+        u.query_pairs_mut()
+            .append_pair("client_id", "fake")
+            .append_pair("state", state);
         u.to_string()
     }
 
@@ -61,7 +71,13 @@ impl Microsoft for FakeMicrosoft {
         if let Some(e) = self.failure.lock().unwrap().clone() {
             return Err(e);
         }
-        let tid = self.domains.lock().unwrap().get(tenant).cloned().unwrap_or_else(|| tenant.to_owned());
+        let tid = self
+            .domains
+            .lock()
+            .unwrap()
+            .get(tenant)
+            .cloned()
+            .unwrap_or_else(|| tenant.to_owned());
         let roles = self
             .consented
             .lock()
@@ -90,7 +106,10 @@ impl Default for FakeGoogle {
     fn default() -> Self {
         Self {
             codes: Mutex::new(HashMap::new()),
-            customer: Mutex::new(GoogleCustomer { customer_id: "C01fake".into(), domain: "northwind.example".into() }),
+            customer: Mutex::new(GoogleCustomer {
+                customer_id: "C01fake".into(),
+                domain: "northwind.example".into(),
+            }),
             failure: Mutex::new(None),
             verifiers: Mutex::new(Vec::new()),
         }
@@ -101,7 +120,9 @@ impl Default for FakeGoogle {
 impl Google for FakeGoogle {
     fn authorize_url(&self, state: &str, code_challenge: &str, domain_hint: Option<&str>) -> String {
         let mut u = url::Url::parse("https://accounts.fake/o/oauth2/v2/auth").unwrap();
-        u.query_pairs_mut().append_pair("state", state).append_pair("code_challenge", code_challenge);
+        u.query_pairs_mut()
+            .append_pair("state", state)
+            .append_pair("code_challenge", code_challenge);
         if let Some(d) = domain_hint {
             u.query_pairs_mut().append_pair("hd", d);
         }
@@ -113,17 +134,24 @@ impl Google for FakeGoogle {
             return Err(e);
         }
         self.verifiers.lock().unwrap().push(code_verifier.to_owned());
-        let refresh = self.codes.lock().unwrap().remove(code).ok_or(TokenError::NoConsent { code: "invalid_grant".into() })?;
+        let refresh = self.codes.lock().unwrap().remove(code).ok_or(TokenError::NoConsent {
+            code: "invalid_grant".into(),
+        })?;
         Ok(GoogleGrant {
             access_token: SecretString::from("fake-google-access"),
             refresh_token: Some(SecretString::from(refresh)),
             expires_at: Utc::now() + Duration::hours(1),
-            scopes: onboarding::identity::GOOGLE_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+            scopes: onboarding::identity::GOOGLE_SCOPES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
         })
     }
 
     async fn refresh(&self, _: &SecretString) -> Result<GoogleGrant, TokenError> {
-        Err(TokenError::NoConsent { code: "invalid_grant".into() })
+        Err(TokenError::NoConsent {
+            code: "invalid_grant".into(),
+        })
     }
 
     async fn probe_directory(&self, _: &SecretString) -> Result<GoogleCustomer, TokenError> {

@@ -8,15 +8,15 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt as _;
 use onboarding::app::{AppState, Links, Services};
-use onboarding::http::router;
-use serde_json::{Value, json};
-use tower::ServiceExt as _;
 use onboarding::clock::ManualClock;
 use onboarding::email::memory::MemoryMailer;
-use onboarding::store::embedded::EmbeddedStore;
+use onboarding::http::router;
 use onboarding::store::Item;
+use onboarding::store::embedded::EmbeddedStore;
 use secrecy::SecretSlice;
+use serde_json::{Value, json};
 use std::sync::Arc;
+use tower::ServiceExt as _;
 
 pub const BASE: &str = "http://127.0.0.1:3000";
 
@@ -41,11 +41,21 @@ impl TestApp {
             mailer.clone(),
             clock.clone(),
             SecretSlice::from(vec![42u8; 32]),
-            Links { public_base_url: BASE.into(), console_url: format!("{BASE}/console") },
+            Links {
+                public_base_url: BASE.into(),
+                console_url: format!("{BASE}/console"),
+            },
         )
         .with_identity(microsoft.clone(), google.clone())
         .into_state();
-        Self { state, store, mailer, clock, microsoft, google }
+        Self {
+            state,
+            store,
+            mailer,
+            clock,
+            microsoft,
+            google,
+        }
     }
 
     /// Every stored item (for "nothing was written" checks).
@@ -63,13 +73,16 @@ pub fn dynamodb_endpoint() -> String {
 
 /// moto's endpoint (SES v2 emulator), started by `scripts/test`.
 pub fn moto_url() -> String {
-    std::env::var("MOTO_URL").expect("MOTO_URL is not set: run the suite with `scripts/test`, which starts moto's server")
+    std::env::var("MOTO_URL")
+        .expect("MOTO_URL is not set: run the suite with `scripts/test`, which starts moto's server")
 }
 
 pub async fn aws_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
         .load()
         .await
 }
@@ -82,7 +95,10 @@ pub fn code_in(text: &str) -> String {
 
 /// Extracts the first URL containing `needle` from a text.
 pub fn link_in(text: &str, needle: &str) -> String {
-    text.split_whitespace().find(|w| w.contains(needle)).expect("a link in the mail").to_owned()
+    text.split_whitespace()
+        .find(|w| w.contains(needle))
+        .expect("a link in the mail")
+        .to_owned()
 }
 
 pub struct Answer {
@@ -114,7 +130,11 @@ pub async fn call(app: &TestApp, method: Method, path: &str, body: Option<String
     let status = res.status();
     let headers = res.headers().clone();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    Answer { status, headers, text: String::from_utf8_lossy(&bytes).into_owned() }
+    Answer {
+        status,
+        headers,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    }
 }
 
 pub async fn post(app: &TestApp, path: &str, body: Value) -> Answer {
@@ -124,7 +144,12 @@ pub async fn post(app: &TestApp, path: &str, body: Value) -> Answer {
 pub const PASSWORD: &str = "correct horse battery staple";
 
 pub async fn sign_up(app: &TestApp, org: &str, email: &str) -> Answer {
-    post(app, "/v1/signup", json!({"organization": org, "email": email, "password": PASSWORD})).await
+    post(
+        app,
+        "/v1/signup",
+        json!({"organization": org, "email": email, "password": PASSWORD}),
+    )
+    .await
 }
 
 pub fn last_code(app: &TestApp, email: &str) -> String {
@@ -142,4 +167,3 @@ pub async fn registered(app: &TestApp, org: &str, email: &str) -> String {
     assert_eq!(a.status, StatusCode::OK, "{}", a.text);
     a.json()["token"].as_str().unwrap().to_owned()
 }
-
