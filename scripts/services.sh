@@ -12,6 +12,7 @@ set -euo pipefail
 
 DYNAMODB_LOCAL_VERSION=11.1.0
 MOTO_VERSION=5.2.5
+PLAYWRIGHT_VERSION=1.56.1
 
 TOOLS_DIR="${ONBOARDING_TOOLS_DIR:-$HOME/.cache/onboarding-tools}"
 RUN_DIR="${ONBOARDING_RUN_DIR:-${TMPDIR:-/tmp}/onboarding-services-$$}"
@@ -65,13 +66,35 @@ install_moto() {
   echo "$venv/bin/moto_server"
 }
 
+# The browser test drives Debian's Chromium with npm's playwright-core (no browser download).
+install_browser() {
+  if [ ! -x /usr/bin/chromium ]; then
+    log "installing Debian's chromium"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    (DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium >&2 \
+      || { $sudo apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium >&2; }) \
+      || die "apt-get install chromium failed"
+  fi
+  local dir="$TOOLS_DIR/playwright-core-$PLAYWRIGHT_VERSION"
+  if [ ! -f "$dir/.installed" ]; then
+    log "installing playwright-core@$PLAYWRIGHT_VERSION into $dir"
+    mkdir -p "$dir"
+    (cd "$dir" && npm install --silent --no-audit --no-fund --no-save "playwright-core@$PLAYWRIGHT_VERSION" >&2) \
+      || die "npm install playwright-core failed"
+    touch "$dir/.installed"
+  fi
+  echo "$dir/node_modules"
+}
+
 start() {
   command -v java >/dev/null || die "java is required to run DynamoDB Local"
   command -v curl >/dev/null || die "curl is required"
   mkdir -p "$RUN_DIR"
-  local jar moto ddb_port moto_port
+  local jar moto ddb_port moto_port node_modules
   jar=$(install_dynamodb_local)
   moto=$(install_moto)
+  node_modules=$(install_browser)
 
   ddb_port=$(free_port)
   (cd "$(dirname "$jar")" && exec java -Xmx512m -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \
@@ -95,6 +118,8 @@ export AWS_ACCESS_KEY_ID=test
 export AWS_SECRET_ACCESS_KEY=test
 export AWS_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
+export NODE_PATH=$node_modules
+export CHROMIUM_PATH=/usr/bin/chromium
 ENV
   cat "$RUN_DIR/env"
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fakes;
+pub mod server;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};

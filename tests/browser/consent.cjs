@@ -1,0 +1,40 @@
+// Drives headless Chromium (Debian's, via playwright-core) through the consent flow a client's
+// administrator walks: open the emailed link, press the button, accept at the (sandbox)
+// provider, land on the result page. Prints one JSON line: {"url", "title", "text"}.
+// Usage: node consent.cjs <authorization-link> <screenshot.png>
+// CommonJS so that NODE_PATH (set by scripts/services.sh) finds playwright-core.
+const { chromium } = require('playwright-core');
+
+const [link, screenshot] = process.argv.slice(2);
+if (!link || !screenshot) {
+  console.error('usage: node consent.cjs <authorization-link> <screenshot.png>');
+  process.exit(2);
+}
+
+(async () => {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+  try {
+    const page = await browser.newPage();
+    page.setDefaultTimeout(15000);
+    await page.goto(link);
+    await page.click('#authorize');
+    await page.waitForSelector('#accept');
+    await page.click('#accept');
+    await page.waitForLoadState('load');
+    await page.waitForSelector('h1');
+    await page.screenshot({ path: screenshot, fullPage: true });
+    const text = await page.innerText('body');
+    console.log(JSON.stringify({ url: page.url(), title: await page.title(), text }));
+  } finally {
+    await browser.close();
+  }
+})().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
