@@ -229,6 +229,16 @@ impl Encryptor {
     }
 }
 
+/// Makes aws-lc-rs (the AWS SDK's TLS crypto) the process's rustls provider, so HTTP clients
+/// built with reqwest share the SDK's one TLS stack. Idempotent; call before building one.
+pub fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err means another provider was installed first: that one is used, which is fine.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,14 +291,4 @@ mod tests {
         assert!(!h.verify(SecretString::from("wrong horse"), phc).await);
         assert!(!h.verify(SecretString::from("x"), "garbage".into()).await);
     }
-}
-
-/// Makes aws-lc-rs (the AWS SDK's TLS crypto) the process's rustls provider, so HTTP clients
-/// built with reqwest share the SDK's one TLS stack. Idempotent; call before building one.
-pub fn install_tls_provider() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // Err means another provider was installed first: that one is used, which is fine.
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    });
 }
