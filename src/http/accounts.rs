@@ -34,6 +34,13 @@ impl From<AccountError> for ApiError {
     }
 }
 
+/// Names the account on the request's span (so on every log line of the request).
+fn on_account(id: &str) {
+    if uuid::Uuid::parse_str(id).is_ok() {
+        tracing::Span::current().record("account_id", id);
+    }
+}
+
 fn capitalized(s: &str) -> String {
     let mut c = s.chars();
     c.next()
@@ -104,6 +111,7 @@ pub async fn get_account(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
+    on_account(&id);
     Ok(Json(accounts::get_account(&s, &who, &id).await?))
 }
 
@@ -112,6 +120,7 @@ pub async fn check(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
+    on_account(&id);
     Ok(Json(authorization::check(&s, &who, &id).await?))
 }
 
@@ -133,6 +142,7 @@ pub async fn resend(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<EmailBody>,
 ) -> Result<Response, ApiError> {
+    on_account(&id);
     let (sent_to, expires_at) = authorization::resend(&s, &who, &id, &b.email).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -147,6 +157,7 @@ pub async fn reauthorize(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    on_account(&id);
     // The body is optional: none (or `{}`) asks for a URL only.
     let b: OptionalEmailBody = if body.iter().all(u8::is_ascii_whitespace) {
         OptionalEmailBody::default()

@@ -104,7 +104,7 @@ pub fn router_for(function: Function, state: AppState) -> Router {
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
                 let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
                 let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                tracing::info_span!("request", method = %req.method(), route, request_id = id, partner_id = tracing::field::Empty)
+                tracing::info_span!("request", method = %req.method(), route, request_id = id, partner_id = tracing::field::Empty, account_id = tracing::field::Empty)
             }),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
