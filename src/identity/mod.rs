@@ -3,6 +3,8 @@
 //! from configuration, so the real providers, the built-in sandbox (`crate::sandbox`) and test
 //! fakes run the same code. Facts these follow: `shared/protocols.md`.
 
+pub mod http;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
