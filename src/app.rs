@@ -6,11 +6,12 @@ use crate::crypto::{Encryptor, PasswordHasher, Signer, random_bytes};
 use crate::email::Mailer;
 use crate::email::outbox::OutboxMailer;
 use crate::email::ses::SesMailer;
+use crate::identity::http::{EntraClient, GoogleClient, GoogleSettings, MicrosoftSettings, http_client};
 use crate::identity::{Google, Microsoft};
 use crate::store::Store;
 use crate::store::dynamo::{DynamoStore, create_table_if_missing};
 use crate::store::embedded::EmbeddedStore;
-use secrecy::SecretSlice;
+use secrecy::{SecretSlice, SecretString};
 use std::sync::Arc;
 
 /// Base URLs used to build links.
@@ -134,8 +135,8 @@ impl Services {
             hasher: PasswordHasher::owasp(),
             signer: Signer::new(signing_key),
             encryptor: Encryptor::new(encryption_key),
-            microsoft: Arc::new(crate::identity::Unconfigured),
-            google: Arc::new(crate::identity::Unconfigured),
+            microsoft: microsoft(config),
+            google: google(config),
             links: Links {
                 public_base_url: config.public_base_url.clone(),
                 console_url: config.console_url.clone(),
@@ -146,6 +147,64 @@ impl Services {
         }))
     }
 }
+
+/// The Entra app when configured; locally without credentials, the sandbox (same client code,
+/// sandbox URLs); on Lambda without credentials, unconfigured.
+fn microsoft(config: &Config) -> Arc<dyn Microsoft> {
+    let redirect_uri = format!("{}/v1/callback/microsoft", config.public_base_url);
+    let settings = match (&config.microsoft, config.runtime) {
+        (Some(app), _) => MicrosoftSettings {
+            client_id: app.client_id.clone(),
+            client_secret: app.client_secret.clone(),
+            login_url: config.microsoft_login_url.clone(),
+            graph_url: config.microsoft_graph_url.clone(),
+            redirect_uri,
+        },
+        (None, Runtime::Local) => {
+            let urls = crate::sandbox::urls(&config.public_base_url);
+            MicrosoftSettings {
+                client_id: crate::sandbox::CLIENT_ID.to_owned(),
+                client_secret: SecretString::from(crate::sandbox::CLIENT_SECRET),
+                login_url: urls.microsoft_login_url,
+                graph_url: urls.microsoft_graph_url,
+                redirect_uri,
+            }
+        }
+        (None, Runtime::Lambda) => return Arc::new(crate::identity::Unconfigured),
+    };
+    Arc::new(EntraClient::new(settings, http_client(IDENTITY_TIMEOUT)))
+}
+
+/// Like [`microsoft`], for Google.
+fn google(config: &Config) -> Arc<dyn Google> {
+    let redirect_uri = format!("{}/v1/callback/google", config.public_base_url);
+    let settings = match (&config.google, config.runtime) {
+        (Some(app), _) => GoogleSettings {
+            client_id: app.client_id.clone(),
+            client_secret: app.client_secret.clone(),
+            auth_url: config.google_auth_url.clone(),
+            token_url: config.google_token_url.clone(),
+            admin_url: config.google_admin_url.clone(),
+            redirect_uri,
+        },
+        (None, Runtime::Local) => {
+            let urls = crate::sandbox::urls(&config.public_base_url);
+            GoogleSettings {
+                client_id: crate::sandbox::GOOGLE_CLIENT_ID.to_owned(),
+                client_secret: SecretString::from(crate::sandbox::GOOGLE_CLIENT_SECRET),
+                auth_url: urls.google_auth_url,
+                token_url: urls.google_token_url,
+                admin_url: urls.google_admin_url,
+                redirect_uri,
+            }
+        }
+        (None, Runtime::Lambda) => return Arc::new(crate::identity::Unconfigured),
+    };
+    Arc::new(GoogleClient::new(settings, http_client(IDENTITY_TIMEOUT)))
+}
+
+/// Longest wait for a provider call made while a person waits on a page.
+const IDENTITY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A random key generated once per data dir and kept there (local runs only), so links
 /// survive a restart.

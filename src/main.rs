@@ -9,7 +9,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     telemetry::init_local();
     let config = Config::from_env(Runtime::Local)?;
     let state = Services::from_config(&config).await?;
-    let app = http::router(state).merge(http::pages::console_placeholder());
+    let mut app = http::router(state).merge(http::pages::console_placeholder());
+    if config.serves_sandbox() {
+        app = app.merge(onboarding::sandbox::router(onboarding::sandbox::Sandbox::new()));
+        tracing::warn!(
+            url = %format!("{}/sandbox/", config.public_base_url),
+            "no Microsoft/Google credentials: serving the SANDBOX identity provider (not real tenants)"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(config.listen_addr).await?;
     let store = match config.store {
         StoreKind::Embedded => format!("embedded ({})", config.data_dir.join("store.redb").display()),

@@ -61,17 +61,18 @@ pub fn page(status: StatusCode, t: &impl Template) -> Response {
     }
 }
 
-/// Locally there is no partner console: `/console` explains where links lead and what to use.
+/// Locally there is no partner console: `/console` (and the account pages partners are sent
+/// to after consent, `/console/accounts/{id}`) explain where links lead and what to use.
 pub fn console_placeholder() -> axum::Router {
-    axum::Router::new().route(
-        "/console",
-        axum::routing::get(|| async {
-            Html(
-                "<!doctype html><meta charset=utf-8><title>Console</title>\
-                 <h1>Partner console (placeholder)</h1>\
-                 <p>The partner web console is a separate application. Locally, use the HTTP API \
-                 (see the README's walk-through): <code>POST /v1/sessions</code> to sign in.</p>",
-            )
-        }),
-    )
+    async fn placeholder() -> Html<&'static str> {
+        Html(
+            "<!doctype html><meta charset=utf-8><title>Console</title>\
+             <h1>Partner console (placeholder)</h1>\
+             <p>The partner web console is a separate application. Locally, use the HTTP API \
+             (see the README's walk-through): <code>GET /v1/accounts/{id}</code> shows this account.</p>",
+        )
+    }
+    axum::Router::new()
+        .route("/console", axum::routing::get(placeholder))
+        .route("/console/{*rest}", axum::routing::get(placeholder))
 }
