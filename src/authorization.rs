@@ -369,7 +369,10 @@ pub async fn reauthorize(
             s.store.transact(vec![state_op]).await?;
             let link = replace_link(s, &item, &mut account, &to, audience).await?;
             send_link(s, &account, &to, &link).await?;
-            Some(Sent { to: to.to_string(), expires_at: link.expires_at })
+            Some(Sent {
+                to: to.to_string(),
+                expires_at: link.expires_at,
+            })
         }
     };
     tracing::info!(account_id = %account.id, emailed = sent.is_some(), "reauthorization requested");

@@ -353,7 +353,11 @@ pub async fn microsoft(s: &Services, cb: &MicrosoftCallback) -> Result<Redirect,
         .as_deref()
         .and_then(TenantId::parse)
         .ok_or(ConsentError::Incomplete)?;
-    let token = s.microsoft.app_token(claimed.as_str()).await.map_err(token_failure)?;
+    let token = s
+        .microsoft
+        .fresh_app_token(claimed.as_str())
+        .await
+        .map_err(token_failure)?;
     if !token.tenant_id.eq_ignore_ascii_case(claimed.as_str()) {
         tracing::warn!("token tenant differs from the callback's tenant");
         return Err(ConsentError::TenantMismatch);
@@ -362,7 +366,7 @@ pub async fn microsoft(s: &Services, cb: &MicrosoftCallback) -> Result<Redirect,
         Some(TenantRef::Id(id)) if id != &claimed => return Err(ConsentError::TenantMismatch),
         Some(TenantRef::Domain(domain)) => {
             // The pre-entered domain must resolve to the consenting tenant.
-            match s.microsoft.app_token(domain).await {
+            match s.microsoft.fresh_app_token(domain).await {
                 Ok(t) if t.tenant_id.eq_ignore_ascii_case(claimed.as_str()) => {}
                 Ok(_) | Err(TokenError::NoConsent { .. } | TokenError::TenantGone { .. }) => {
                     return Err(ConsentError::TenantMismatch);

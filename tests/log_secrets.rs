@@ -32,7 +32,13 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
 }
 
 fn state_of(u: &str) -> String {
-    url::Url::parse(u).unwrap().query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned()
+    url::Url::parse(u)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned()
 }
 
 fn enc(s: &str) -> String {
@@ -53,15 +59,28 @@ async fn a_whole_flow_logs_no_secret_and_tags_every_request_line() {
     secrets.push(code.clone());
     let activate = link_in(&app.mailer.to(email)[0].text, "token=");
     secrets.push(activate.split("token=").nth(1).unwrap().to_owned());
-    let session = confirm(&app, email, &code).await.json()["token"].as_str().unwrap().to_owned();
+    let session = confirm(&app, email, &code).await.json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     secrets.push(session.clone());
-    let signed_in = post(&app, "/v1/sessions", json!({"email": email, "password": PASSWORD})).await.json();
+    let signed_in = post(&app, "/v1/sessions", json!({"email": email, "password": PASSWORD}))
+        .await
+        .json();
     secrets.push(signed_in["token"].as_str().unwrap().to_owned());
 
     // Microsoft: an emailed link, started, consented.
     let body = json!({"client_name": "Contoso", "platform": "microsoft365", "managed_by": "client",
                       "has_admin_credentials": false, "authorization_email": "admin@contoso.example"});
-    let acc: Value = call(&app, Method::POST, "/v1/accounts", Some(body.to_string()), Some(&session)).await.json();
+    let acc: Value = call(
+        &app,
+        Method::POST,
+        "/v1/accounts",
+        Some(body.to_string()),
+        Some(&session),
+    )
+    .await
+    .json();
     let id = acc["id"].as_str().unwrap().to_owned();
     let link = link_in(&app.mailer.to("admin@contoso.example")[0].text, "/authorize/");
     let link_path = link.strip_prefix(BASE).unwrap().to_owned();
@@ -69,23 +88,64 @@ async fn a_whole_flow_logs_no_secret_and_tags_every_request_line() {
     let start = call(&app, Method::GET, &format!("{link_path}/start"), None, None).await;
     let state = state_of(start.headers["location"].to_str().unwrap());
     secrets.push(state.clone());
-    let cb = format!("/v1/callback/microsoft?admin_consent=True&tenant={TENANT_A}&state={}", enc(&state));
+    let cb = format!(
+        "/v1/callback/microsoft?admin_consent=True&tenant={TENANT_A}&state={}",
+        enc(&state)
+    );
     let done = call(&app, Method::GET, &cb, None, None).await;
     assert_eq!(done.status, StatusCode::FOUND, "{}", done.text);
-    let done_token = done.headers["location"].to_str().unwrap().rsplit('/').next().unwrap().to_owned();
+    let done_token = done.headers["location"]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
     secrets.push(done_token);
     assert_eq!(call(&app, Method::GET, &cb, None, None).await.status, StatusCode::FOUND);
-    let check = call(&app, Method::POST, &format!("/v1/accounts/{id}/authorization/check"), None, Some(&session)).await;
+    let check = call(
+        &app,
+        Method::POST,
+        &format!("/v1/accounts/{id}/authorization/check"),
+        None,
+        Some(&session),
+    )
+    .await;
     assert_eq!(check.json()["status"], "active");
 
     // Google: with admin credentials, consent URL now, code exchanged, refresh token stored.
     let body = json!({"client_name": "Northwind", "platform": "google_workspace", "managed_by": "partner", "has_admin_credentials": true});
-    let acc: Value = call(&app, Method::POST, "/v1/accounts", Some(body.to_string()), Some(&session)).await.json();
+    let acc: Value = call(
+        &app,
+        Method::POST,
+        "/v1/accounts",
+        Some(body.to_string()),
+        Some(&session),
+    )
+    .await
+    .json();
     let gstate = state_of(acc["authorization_url"].as_str().unwrap());
     secrets.push(gstate.clone());
-    app.google.codes.lock().unwrap().insert("4/0AQlEd8x-google-code".into(), "1//0refresh-token-value".into());
-    secrets.extend(["4/0AQlEd8x-google-code".to_owned(), "1//0refresh-token-value".to_owned()]);
-    let g = call(&app, Method::GET, &format!("/v1/callback/google?code=4%2F0AQlEd8x-google-code&state={}", enc(&gstate)), None, None).await;
+    app.google
+        .codes
+        .lock()
+        .unwrap()
+        .insert("4/0AQlEd8x-google-code".into(), "1//0refresh-token-value".into());
+    secrets.extend([
+        "4/0AQlEd8x-google-code".to_owned(),
+        "1//0refresh-token-value".to_owned(),
+    ]);
+    let g = call(
+        &app,
+        Method::GET,
+        &format!(
+            "/v1/callback/google?code=4%2F0AQlEd8x-google-code&state={}",
+            enc(&gstate)
+        ),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(g.status, StatusCode::FOUND, "{}", g.text);
     secrets.extend(app.google.verifiers.lock().unwrap().iter().cloned());
 
@@ -98,7 +158,10 @@ async fn a_whole_flow_logs_no_secret_and_tags_every_request_line() {
     assert!(logs.lines().count() > 10, "the flow logged: {logs}");
     for secret in &secrets {
         assert!(secret.len() >= 6, "a real secret: {secret}");
-        assert!(!logs.contains(secret.as_str()), "a secret leaked into the logs: {secret}\n{logs}");
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a secret leaked into the logs: {secret}\n{logs}"
+        );
     }
 
     let mut request_lines = 0;
@@ -106,18 +169,38 @@ async fn a_whole_flow_logs_no_secret_and_tags_every_request_line() {
     for line in logs.lines() {
         let v: Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON line: {line}"));
         let spans = v["spans"].as_array().cloned().unwrap_or_default();
-        let Some(request) = spans.iter().find(|s| s["name"] == "request") else { continue };
+        let Some(request) = spans.iter().find(|s| s["name"] == "request") else {
+            continue;
+        };
         request_lines += 1;
-        assert!(request["request_id"].as_str().is_some_and(|r| !r.is_empty()), "request ID on {line}");
+        assert!(
+            request["request_id"].as_str().is_some_and(|r| !r.is_empty()),
+            "request ID on {line}"
+        );
         let route = request["route"].as_str().unwrap_or_default();
         // The request's first line comes before the session is read: it can't name the partner.
         if route.starts_with("/v1/accounts/{id}") && v["target"] != "tower_http::trace::on_request" {
             account_lines += 1;
-            assert_eq!(request["partner_id"].as_str().map(str::len), Some(36), "partner ID on {line}");
-            assert_eq!(request["account_id"].as_str(), Some(id.as_str()), "account ID on {line}");
+            assert_eq!(
+                request["partner_id"].as_str().map(str::len),
+                Some(36),
+                "partner ID on {line}"
+            );
+            assert_eq!(
+                request["account_id"].as_str(),
+                Some(id.as_str()),
+                "account ID on {line}"
+            );
         }
-        if route.starts_with("/v1/callback/") && v["fields"]["message"].as_str().is_some_and(|m| m.contains("authorized")) {
-            assert!(spans.iter().any(|s| s["account_id"].is_string()), "account ID on {line}");
+        if route.starts_with("/v1/callback/")
+            && v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("authorized"))
+        {
+            assert!(
+                spans.iter().any(|s| s["account_id"].is_string()),
+                "account ID on {line}"
+            );
         }
     }
     assert!(request_lines > 5 && account_lines > 0, "{logs}");

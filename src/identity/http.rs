@@ -2,7 +2,7 @@
 //! protocol): Microsoft Entra ID ([`EntraClient`]) and Google ([`GoogleClient`]). Token
 //! requests go through the `oauth2` crate on a reqwest client that follows no redirects.
 
-use super::{AppToken, Google, GoogleCustomer, GoogleGrant, Microsoft, TokenError, GOOGLE_SCOPES};
+use super::{AppToken, GOOGLE_SCOPES, Google, GoogleCustomer, GoogleGrant, Microsoft, TokenError};
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -43,7 +43,10 @@ struct Claims {
 }
 
 fn claims(jwt: &str) -> Result<Claims, TokenError> {
-    let payload = jwt.split('.').nth(1).ok_or_else(|| TokenError::Refused("the access token is not a JWT".into()))?;
+    let payload = jwt
+        .split('.')
+        .nth(1)
+        .ok_or_else(|| TokenError::Refused("the access token is not a JWT".into()))?;
     let bytes = B64
         .decode(payload.trim_end_matches('='))
         .map_err(|_| TokenError::Refused("the access token's claims are not base64url".into()))?;
@@ -55,7 +58,9 @@ type OAuthError = RequestTokenError<HttpClientError<reqwest::Error>, BasicErrorR
 /// The AADSTS number in an error description (`AADSTS7000229: ...`), if any.
 fn aadsts(description: &str) -> Option<&str> {
     let at = description.find("AADSTS")? + "AADSTS".len();
-    let digits = description[at..].find(|c: char| !c.is_ascii_digit()).map_or(&description[at..], |end| &description[at..at + end]);
+    let digits = description[at..]
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or(&description[at..], |end| &description[at..at + end]);
     (!digits.is_empty()).then_some(digits)
 }
 
@@ -87,7 +92,10 @@ fn classify(e: OAuthError) -> TokenError {
 }
 
 fn expiry(expires_in: Option<std::time::Duration>) -> DateTime<Utc> {
-    Utc::now() + expires_in.and_then(|d| Duration::from_std(d).ok()).unwrap_or_else(|| Duration::minutes(55))
+    Utc::now()
+        + expires_in
+            .and_then(|d| Duration::from_std(d).ok())
+            .unwrap_or_else(|| Duration::minutes(55))
 }
 
 /// The multi-tenant Entra app's settings.
@@ -118,7 +126,11 @@ impl std::fmt::Debug for EntraClient {
 
 impl EntraClient {
     pub fn new(settings: MicrosoftSettings, http: reqwest::Client) -> Self {
-        Self { settings, http, cache: Mutex::new(HashMap::new()) }
+        Self {
+            settings,
+            http,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn graph_url(&self) -> &str {
@@ -127,15 +139,24 @@ impl EntraClient {
 
     fn cached(&self, tenant: &str) -> Option<AppToken> {
         let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        cache.get(tenant).filter(|t| t.expires_at - Duration::minutes(5) > Utc::now()).cloned()
+        cache
+            .get(tenant)
+            .filter(|t| t.expires_at - Duration::minutes(5) > Utc::now())
+            .cloned()
     }
 }
 
 fn tenant_segment(tenant: &str) -> Result<&str, TokenError> {
     let ok = !tenant.is_empty()
         && tenant.len() <= 253
-        && tenant.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-    if ok { Ok(tenant) } else { Err(TokenError::Refused("not a tenant ID or domain".into())) }
+        && tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if ok {
+        Ok(tenant)
+    } else {
+        Err(TokenError::Refused("not a tenant ID or domain".into()))
+    }
 }
 
 #[async_trait]
@@ -154,6 +175,11 @@ impl Microsoft for EntraClient {
         url.into()
     }
 
+    async fn fresh_app_token(&self, tenant: &str) -> Result<AppToken, TokenError> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).remove(tenant);
+        self.app_token(tenant).await
+    }
+
     async fn app_token(&self, tenant: &str) -> Result<AppToken, TokenError> {
         let tenant = tenant_segment(tenant)?;
         if let Some(t) = self.cached(tenant) {
@@ -162,7 +188,9 @@ impl Microsoft for EntraClient {
         let token_url = TokenUrl::new(format!("{}/{tenant}/oauth2/v2.0/token", self.settings.login_url))
             .map_err(|_| TokenError::Refused("bad token URL".into()))?;
         let client = BasicClient::new(ClientId::new(self.settings.client_id.clone()))
-            .set_client_secret(ClientSecret::new(self.settings.client_secret.expose_secret().to_owned()))
+            .set_client_secret(ClientSecret::new(
+                self.settings.client_secret.expose_secret().to_owned(),
+            ))
             .set_auth_type(oauth2::AuthType::RequestBody)
             .set_token_uri(token_url);
         let answer = client
@@ -176,10 +204,15 @@ impl Microsoft for EntraClient {
         let token = AppToken {
             access_token: SecretString::from(secret.to_owned()),
             expires_at: expiry(answer.expires_in()),
-            tenant_id: c.tid.ok_or_else(|| TokenError::Refused("the token names no tenant".into()))?,
+            tenant_id: c
+                .tid
+                .ok_or_else(|| TokenError::Refused("the token names no tenant".into()))?,
             roles: c.roles,
         };
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(tenant.to_owned(), token.clone());
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(tenant.to_owned(), token.clone());
         Ok(token)
     }
 }
@@ -194,6 +227,20 @@ pub struct GoogleSettings {
     pub redirect_uri: String,
 }
 
+/// The oauth2 client with a token endpoint (and no other endpoint) set.
+type GoogleOAuth = oauth2::Client<
+    BasicErrorResponse,
+    oauth2::basic::BasicTokenResponse,
+    oauth2::basic::BasicTokenIntrospectionResponse,
+    oauth2::StandardRevocableToken,
+    oauth2::basic::BasicRevocationErrorResponse,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointSet,
+>;
+
 /// Google: authorization code with PKCE and offline access, refresh, one Directory call.
 pub struct GoogleClient {
     settings: GoogleSettings,
@@ -202,7 +249,9 @@ pub struct GoogleClient {
 
 impl std::fmt::Debug for GoogleClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GoogleClient").field("client_id", &self.settings.client_id).finish_non_exhaustive()
+        f.debug_struct("GoogleClient")
+            .field("client_id", &self.settings.client_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -215,26 +264,12 @@ impl GoogleClient {
         &self.settings.admin_url
     }
 
-    fn oauth(
-        &self,
-    ) -> Result<
-        oauth2::Client<
-            BasicErrorResponse,
-            oauth2::basic::BasicTokenResponse,
-            oauth2::basic::BasicTokenIntrospectionResponse,
-            oauth2::StandardRevocableToken,
-            oauth2::basic::BasicRevocationErrorResponse,
-            oauth2::EndpointNotSet,
-            oauth2::EndpointNotSet,
-            oauth2::EndpointNotSet,
-            oauth2::EndpointNotSet,
-            oauth2::EndpointSet,
-        >,
-        TokenError,
-    > {
+    fn oauth(&self) -> Result<GoogleOAuth, TokenError> {
         let bad = |_| TokenError::Refused("bad Google URL".into());
         Ok(BasicClient::new(ClientId::new(self.settings.client_id.clone()))
-            .set_client_secret(ClientSecret::new(self.settings.client_secret.expose_secret().to_owned()))
+            .set_client_secret(ClientSecret::new(
+                self.settings.client_secret.expose_secret().to_owned(),
+            ))
             .set_auth_type(oauth2::AuthType::RequestBody)
             .set_redirect_uri(RedirectUrl::new(self.settings.redirect_uri.clone()).map_err(bad)?)
             .set_token_uri(TokenUrl::new(self.settings.token_url.clone()).map_err(bad)?))
@@ -243,9 +278,14 @@ impl GoogleClient {
     fn grant(answer: &oauth2::basic::BasicTokenResponse) -> GoogleGrant {
         GoogleGrant {
             access_token: SecretString::from(answer.access_token().secret().to_owned()),
-            refresh_token: answer.refresh_token().map(|r| SecretString::from(r.secret().to_owned())),
+            refresh_token: answer
+                .refresh_token()
+                .map(|r| SecretString::from(r.secret().to_owned())),
             expires_at: expiry(answer.expires_in()),
-            scopes: answer.scopes().map(|s| s.iter().map(|s| s.to_string()).collect()).unwrap_or_default(),
+            scopes: answer
+                .scopes()
+                .map(|s| s.iter().map(|s| s.to_string()).collect())
+                .unwrap_or_default(),
         }
     }
 }
@@ -300,12 +340,20 @@ impl Google for GoogleClient {
 
     async fn refresh(&self, refresh_token: &SecretString) -> Result<GoogleGrant, TokenError> {
         let token = RefreshToken::new(refresh_token.expose_secret().to_owned());
-        let answer = self.oauth()?.exchange_refresh_token(&token).request_async(&self.http).await.map_err(classify)?;
+        let answer = self
+            .oauth()?
+            .exchange_refresh_token(&token)
+            .request_async(&self.http)
+            .await
+            .map_err(classify)?;
         Ok(Self::grant(&answer))
     }
 
     async fn probe_directory(&self, access_token: &SecretString) -> Result<GoogleCustomer, TokenError> {
-        let url = format!("{}/admin/directory/v1/users?customer=my_customer&maxResults=1", self.settings.admin_url);
+        let url = format!(
+            "{}/admin/directory/v1/users?customer=my_customer&maxResults=1",
+            self.settings.admin_url
+        );
         let res = self
             .http
             .get(url)
@@ -315,16 +363,30 @@ impl Google for GoogleClient {
             .map_err(|e| TokenError::Unavailable(format!("directory: {e}")))?;
         let status = res.status();
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-            return Err(TokenError::NoConsent { code: format!("directory {status}") });
+            return Err(TokenError::NoConsent {
+                code: format!("directory {status}"),
+            });
         }
         if !status.is_success() {
             return Err(TokenError::Unavailable(format!("directory answered {status}")));
         }
-        let body: DirectoryUsers =
-            res.json().await.map_err(|_| TokenError::Unavailable("unreadable directory answer".into()))?;
-        let user = body.users.first().ok_or_else(|| TokenError::Refused("the directory has no users".into()))?;
-        let domain = user.primary_email.rsplit_once('@').map(|(_, d)| d.to_lowercase()).unwrap_or_default();
-        Ok(GoogleCustomer { customer_id: user.customer_id.clone().unwrap_or_else(|| "my_customer".into()), domain })
+        let body: DirectoryUsers = res
+            .json()
+            .await
+            .map_err(|_| TokenError::Unavailable("unreadable directory answer".into()))?;
+        let user = body
+            .users
+            .first()
+            .ok_or_else(|| TokenError::Refused("the directory has no users".into()))?;
+        let domain = user
+            .primary_email
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_lowercase())
+            .unwrap_or_default();
+        Ok(GoogleCustomer {
+            customer_id: user.customer_id.clone().unwrap_or_else(|| "my_customer".into()),
+            domain,
+        })
     }
 }
 
@@ -334,7 +396,10 @@ mod tests {
 
     #[test]
     fn aadsts_codes_are_read_from_descriptions() {
-        assert_eq!(aadsts("AADSTS7000229: The client application x is missing"), Some("7000229"));
+        assert_eq!(
+            aadsts("AADSTS7000229: The client application x is missing"),
+            Some("7000229")
+        );
         assert_eq!(aadsts("Trace: AADSTS90002: Tenant"), Some("90002"));
         assert_eq!(aadsts("no code"), None);
     }
@@ -363,8 +428,14 @@ mod tests {
         let u = c.admin_consent_url(None, "a.b+c");
         assert!(u.starts_with("https://login.example/organizations/v2.0/adminconsent?client_id=app&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"));
         assert!(u.contains("state=a.b%2Bc"));
-        assert!(c.admin_consent_url(Some("contoso.onmicrosoft.com"), "s").starts_with("https://login.example/contoso.onmicrosoft.com/"));
-        assert!(c.admin_consent_url(Some("../evil"), "s").contains("/organizations/"), "no path injection");
+        assert!(
+            c.admin_consent_url(Some("contoso.onmicrosoft.com"), "s")
+                .starts_with("https://login.example/contoso.onmicrosoft.com/")
+        );
+        assert!(
+            c.admin_consent_url(Some("../evil"), "s").contains("/organizations/"),
+            "no path injection"
+        );
         assert!(!format!("{c:?}").contains("s3cret"));
     }
 }

@@ -73,6 +73,12 @@ pub trait Microsoft: Send + Sync {
 
     /// A client-credentials token for `tenant` (ID or domain): the only proof of consent.
     async fn app_token(&self, tenant: &str) -> Result<AppToken, TokenError>;
+
+    /// A token requested now, never from a cache: what a consent callback proves consent
+    /// with (a cached token would show the roles of an earlier consent).
+    async fn fresh_app_token(&self, tenant: &str) -> Result<AppToken, TokenError> {
+        self.app_token(tenant).await
+    }
 }
 
 /// What a Google code exchange or refresh gives.

@@ -141,11 +141,22 @@ fn uuid_from(seed: &str) -> String {
 
 fn tenant(id: &str, domain: &str, name: &str, users: usize) -> Tenant {
     let short = domain.split('.').next().unwrap_or(domain);
-    let people = ["Adele Vance", "Alex Wilber", "Diego Siciliani", "Grady Archie", "Isaiah Langer", "Johanna Lorenz"];
+    let people = [
+        "Adele Vance",
+        "Alex Wilber",
+        "Diego Siciliani",
+        "Grady Archie",
+        "Isaiah Langer",
+        "Johanna Lorenz",
+    ];
     let users = (0..users)
         .map(|i| {
             let base = people[i % people.len()];
-            let display_name = if i < people.len() { base.to_owned() } else { format!("{base} {}", i / people.len() + 1) };
+            let display_name = if i < people.len() {
+                base.to_owned()
+            } else {
+                format!("{base} {}", i / people.len() + 1)
+            };
             let login = display_name.to_lowercase().replace(' ', ".");
             DirectoryUser {
                 id: uuid_from(&format!("{id}/user/{i}")),
@@ -155,26 +166,58 @@ fn tenant(id: &str, domain: &str, name: &str, users: usize) -> Tenant {
             }
         })
         .collect();
-    let groups = ["All Company", "Sales", "Marketing", "Engineering", "Finance", "Project Falcon"]
-        .iter()
-        .enumerate()
-        .map(|(i, n)| Group { id: uuid_from(&format!("{id}/group/{i}")), name: (*n).to_owned(), team: i == 1 || i == 5 })
-        .collect();
-    let sites = ["Intranet", "Sales Hub", "Engineering Docs", "Finance Records", "Adele's OneDrive"]
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            let personal = i == 4;
-            let host = if personal { format!("{short}-my.sharepoint.com") } else { format!("{short}.sharepoint.com") };
-            Site {
-                id: format!("{host},{},{}", uuid_from(&format!("{id}/site/{i}")), uuid_from(&format!("{id}/web/{i}"))),
-                name: (*n).to_owned(),
-                url: format!("https://{host}/sites/{}", n.to_lowercase().replace([' ', '\''], "")),
-                personal,
-            }
-        })
-        .collect();
-    Tenant { id: id.to_owned(), domain: domain.to_owned(), name: name.to_owned(), users, groups, sites }
+    let groups = [
+        "All Company",
+        "Sales",
+        "Marketing",
+        "Engineering",
+        "Finance",
+        "Project Falcon",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, n)| Group {
+        id: uuid_from(&format!("{id}/group/{i}")),
+        name: (*n).to_owned(),
+        team: i == 1 || i == 5,
+    })
+    .collect();
+    let sites = [
+        "Intranet",
+        "Sales Hub",
+        "Engineering Docs",
+        "Finance Records",
+        "Adele's OneDrive",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, n)| {
+        let personal = i == 4;
+        let host = if personal {
+            format!("{short}-my.sharepoint.com")
+        } else {
+            format!("{short}.sharepoint.com")
+        };
+        Site {
+            id: format!(
+                "{host},{},{}",
+                uuid_from(&format!("{id}/site/{i}")),
+                uuid_from(&format!("{id}/web/{i}"))
+            ),
+            name: (*n).to_owned(),
+            url: format!("https://{host}/sites/{}", n.to_lowercase().replace([' ', '\''], "")),
+            personal,
+        }
+    })
+    .collect();
+    Tenant {
+        id: id.to_owned(),
+        domain: domain.to_owned(),
+        name: name.to_owned(),
+        users,
+        groups,
+        sites,
+    }
 }
 
 impl Sandbox {
@@ -190,7 +233,10 @@ impl Sandbox {
             google_users: google,
             ..Inner::default()
         };
-        Arc::new(Self { key: crate::crypto::random_bytes::<32>(), inner: Mutex::new(inner) })
+        Arc::new(Self {
+            key: crate::crypto::random_bytes::<32>(),
+            inner: Mutex::new(inner),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -226,7 +272,12 @@ impl Sandbox {
         let mut inner = self.lock();
         let t = inner.tenants.iter_mut().find(|t| t.id == tenant_id)?;
         let id = uuid_from(&format!("{tenant_id}/added/{mail}"));
-        t.users.push(DirectoryUser { id: id.clone(), display_name: display_name.into(), mail: mail.into(), enabled: true });
+        t.users.push(DirectoryUser {
+            id: id.clone(),
+            display_name: display_name.into(),
+            mail: mail.into(),
+            enabled: true,
+        });
         Some(id)
     }
 
@@ -242,7 +293,11 @@ impl Sandbox {
 
     fn find_tenant(&self, raw: &str) -> Option<Tenant> {
         let raw = raw.to_lowercase();
-        self.lock().tenants.iter().find(|t| t.id == raw || t.domain == raw).cloned()
+        self.lock()
+            .tenants
+            .iter()
+            .find(|t| t.id == raw || t.domain == raw)
+            .cloned()
     }
 
     fn sign(&self, claims: &Value) -> String {
@@ -303,8 +358,16 @@ fn html(status: StatusCode, page: &impl Template) -> Response {
 }
 
 fn problem(status: StatusCode, text: &str) -> Response {
-    let t = askama::filters::escape(text, askama::filters::Html).map(|e| e.to_string()).unwrap_or_default();
-    (status, Html(format!("<!doctype html><title>Sandbox error</title><p><strong>Sandbox identity provider</strong></p><h1>{t}</h1>"))).into_response()
+    let t = askama::filters::escape(text, askama::filters::Html)
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    (
+        status,
+        Html(format!(
+            "<!doctype html><title>Sandbox error</title><p><strong>Sandbox identity provider</strong></p><h1>{t}</h1>"
+        )),
+    )
+        .into_response()
 }
 
 /// `redirect_uri?pairs`, the way providers append their answer.
@@ -322,36 +385,67 @@ fn back_to(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
 }
 
 fn granted_roles(faults: &Faults) -> Vec<String> {
-    faults
-        .granted_roles
-        .clone()
-        .unwrap_or_else(|| crate::identity::REQUIRED_MICROSOFT_ROLES.iter().map(|r| (*r).to_owned()).collect())
+    faults.granted_roles.clone().unwrap_or_else(|| {
+        crate::identity::REQUIRED_MICROSOFT_ROLES
+            .iter()
+            .map(|r| (*r).to_owned())
+            .collect()
+    })
 }
 
-async fn ms_consent_page(State(sb): S, Path(tenant): Path<String>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn ms_consent_page(
+    State(sb): S,
+    Path(tenant): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let get = |k: &str| q.get(k).cloned().unwrap_or_default();
     let (client_id, redirect_uri, state) = (get("client_id"), get("redirect_uri"), get("state"));
     if client_id != CLIENT_ID {
-        return problem(StatusCode::BAD_REQUEST, "AADSTS700016: Application not found in the directory.");
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "AADSTS700016: Application not found in the directory.",
+        );
     }
     let (tenant_name, choices) = match tenant.as_str() {
         "organizations" | "common" => {
             let tenants = sb.lock().tenants.clone();
-            (None, tenants.iter().map(|t| (t.id.clone(), format!("{} ({})", t.name, t.domain))).collect())
+            (
+                None,
+                tenants
+                    .iter()
+                    .map(|t| (t.id.clone(), format!("{} ({})", t.name, t.domain)))
+                    .collect(),
+            )
         }
         other => match sb.find_tenant(other) {
             Some(t) => (Some(format!("{} ({})", t.name, t.domain)), Vec::new()),
             None => {
-                let d = format!("AADSTS90002: Tenant '{other}' not found. Check to make sure you have the correct tenant ID.");
-                return back_to(&redirect_uri, &[("error", "invalid_request"), ("error_description", &d), ("state", &state)]);
+                let d = format!(
+                    "AADSTS90002: Tenant '{other}' not found. Check to make sure you have the correct tenant ID."
+                );
+                return back_to(
+                    &redirect_uri,
+                    &[
+                        ("error", "invalid_request"),
+                        ("error_description", &d),
+                        ("state", &state),
+                    ],
+                );
             }
         },
     };
-    let mut hidden = vec![("client_id", client_id), ("redirect_uri", redirect_uri), ("state", state)];
+    let mut hidden = vec![
+        ("client_id", client_id),
+        ("redirect_uri", redirect_uri),
+        ("state", state),
+    ];
     if choices.is_empty() {
         hidden.push(("tenant", tenant));
     }
-    let permissions = granted_roles(&sb.faults()).into_iter().map(|r| format!("Microsoft Graph: {r} (application)")).collect();
+    let permissions = granted_roles(&sb.faults())
+        .into_iter()
+        .map(|r| format!("Microsoft Graph: {r} (application)"))
+        .collect();
     html(
         StatusCode::OK,
         &ConsentPage {
@@ -384,7 +478,10 @@ async fn ms_consent(State(sb): S, Form(f): Form<ConsentForm>) -> Response {
             &f.redirect_uri,
             &[
                 ("error", "access_denied"),
-                ("error_description", "AADSTS65004: User declined to consent to access the app."),
+                (
+                    "error_description",
+                    "AADSTS65004: User declined to consent to access the app.",
+                ),
                 ("state", &f.state),
             ],
         );
@@ -394,11 +491,23 @@ async fn ms_consent(State(sb): S, Form(f): Form<ConsentForm>) -> Response {
     };
     let roles = granted_roles(&sb.faults());
     sb.lock().consents.insert(t.id.clone(), roles);
-    back_to(&f.redirect_uri, &[("admin_consent", "True"), ("tenant", &t.id), ("scope", crate::identity::http::GRAPH_DEFAULT_SCOPE), ("state", &f.state)])
+    back_to(
+        &f.redirect_uri,
+        &[
+            ("admin_consent", "True"),
+            ("tenant", &t.id),
+            ("scope", crate::identity::http::GRAPH_DEFAULT_SCOPE),
+            ("state", &f.state),
+        ],
+    )
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    (status, Json(json!({ "error": error, "error_description": description }))).into_response()
+    (
+        status,
+        Json(json!({ "error": error, "error_description": description })),
+    )
+        .into_response()
 }
 
 /// The token endpoints' injected faults: a delay, then maybe an HTML error page.
@@ -421,19 +530,38 @@ async fn ms_token(State(sb): S, Path(tenant): Path<String>, Form(f): Form<HashMa
     }
     let get = |k: &str| f.get(k).map(String::as_str).unwrap_or_default();
     if get("grant_type") != "client_credentials" {
-        return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "AADSTS70003: unsupported grant type.");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "AADSTS70003: unsupported grant type.",
+        );
     }
     if get("client_id") != CLIENT_ID {
-        return oauth_error(StatusCode::BAD_REQUEST, "unauthorized_client", "AADSTS700016: Application not found in the directory.");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            "AADSTS700016: Application not found in the directory.",
+        );
     }
     if get("client_secret") != CLIENT_SECRET {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "AADSTS7000215: Invalid client secret provided.");
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "AADSTS7000215: Invalid client secret provided.",
+        );
     }
     let Some(t) = sb.find_tenant(&tenant) else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &format!("AADSTS90002: Tenant '{tenant}' not found."));
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            &format!("AADSTS90002: Tenant '{tenant}' not found."),
+        );
     };
     let Some(roles) = sb.lock().consents.get(&t.id).cloned() else {
-        let d = format!("AADSTS7000229: The client application {CLIENT_ID} is missing service principal in the tenant {}.", t.id);
+        let d = format!(
+            "AADSTS7000229: The client application {CLIENT_ID} is missing service principal in the tenant {}.",
+            t.id
+        );
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_client", &d);
     };
     let now = chrono::Utc::now().timestamp();
@@ -441,7 +569,8 @@ async fn ms_token(State(sb): S, Path(tenant): Path<String>, Form(f): Form<HashMa
         "aud": "https://graph.microsoft.com", "iss": format!("https://sts.windows.net/{}/", t.id),
         "tid": t.id, "roles": roles, "appid": CLIENT_ID, "iat": now, "nbf": now, "exp": now + 3599,
     }));
-    Json(json!({ "token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": jwt })).into_response()
+    Json(json!({ "token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": jwt }))
+        .into_response()
 }
 
 fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -449,45 +578,77 @@ fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
         "innerError": { "request-id": uuid::Uuid::new_v4().to_string(), "date": chrono::Utc::now().to_rfc3339() } } });
     let mut res = (status, Json(body)).into_response();
     if status == StatusCode::TOO_MANY_REQUESTS {
-        res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     res
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
 }
 
 /// The tenant a Graph call may read, after the faults, the token and the role checks.
-fn graph_tenant(sb: &Sandbox, headers: &HeaderMap, role: &str) -> Result<Tenant, Response> {
+fn graph_tenant(sb: &Sandbox, headers: &HeaderMap, role: &str) -> Result<Tenant, Box<Response>> {
     if let Some(s) = sb.faults().graph_status.and_then(|s| StatusCode::from_u16(s).ok()) {
-        return Err(graph_error(s, "serviceNotAvailable", "Injected by the sandbox."));
+        return Err(Box::new(graph_error(
+            s,
+            "serviceNotAvailable",
+            "Injected by the sandbox.",
+        )));
     }
     let claims = bearer(headers).and_then(|t| sb.verify(t)).ok_or_else(|| {
-        graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Access token validation failure.")
+        Box::new(graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token validation failure.",
+        ))
     })?;
     let tid = claims["tid"].as_str().unwrap_or_default();
     let granted = sb.lock().consents.get(tid).cloned();
     let has_role = granted.is_some_and(|r| r.iter().any(|g| g == role));
     if !has_role {
-        return Err(graph_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."));
+        return Err(Box::new(graph_error(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        )));
     }
-    sb.find_tenant(tid).ok_or_else(|| graph_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound", "No such tenant."))
+    sb.find_tenant(tid).ok_or_else(|| {
+        Box::new(graph_error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            "No such tenant.",
+        ))
+    })
 }
 
 /// One page of `items` with `@odata.nextLink` built from the request's own address.
 fn graph_page(headers: &HeaderMap, path: &str, q: &HashMap<String, String>, items: Vec<Value>) -> Response {
-    let top = q.get("$top").and_then(|t| t.parse::<usize>().ok()).unwrap_or(100).clamp(1, 999);
+    let top = q
+        .get("$top")
+        .and_then(|t| t.parse::<usize>().ok())
+        .unwrap_or(100)
+        .clamp(1, 999);
     let skip = q.get("$skiptoken").and_then(|t| t.parse::<usize>().ok()).unwrap_or(0);
     let page: Vec<Value> = items.iter().skip(skip).take(top).cloned().collect();
     let mut body = json!({ "value": page });
     if skip + top < items.len() {
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("127.0.0.1");
         let mut next = url::Url::parse(&format!("http://{host}{path}")).expect("a URL");
         for (k, v) in q.iter().filter(|(k, _)| *k != "$skiptoken") {
             next.query_pairs_mut().append_pair(k, v);
         }
-        next.query_pairs_mut().append_pair("$top", &top.to_string()).append_pair("$skiptoken", &(skip + top).to_string());
+        next.query_pairs_mut()
+            .append_pair("$top", &top.to_string())
+            .append_pair("$skiptoken", &(skip + top).to_string());
         body["@odata.nextLink"] = json!(next.as_str());
     }
     Json(body).into_response()
@@ -496,13 +657,15 @@ fn graph_page(headers: &HeaderMap, path: &str, q: &HashMap<String, String>, item
 async fn graph_users(State(sb): S, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
     let t = match graph_tenant(&sb, &headers, "User.Read.All") {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let items = t
         .users
         .iter()
-        .map(|u| json!({ "id": u.id, "displayName": u.display_name, "mail": u.mail, "userPrincipalName": u.mail,
-                          "accountEnabled": u.enabled, "assignedLicenses": [] }))
+        .map(|u| {
+            json!({ "id": u.id, "displayName": u.display_name, "mail": u.mail, "userPrincipalName": u.mail,
+                          "accountEnabled": u.enabled, "assignedLicenses": [] })
+        })
         .collect();
     graph_page(&headers, "/sandbox/graph/v1.0/users", &q, items)
 }
@@ -510,7 +673,7 @@ async fn graph_users(State(sb): S, headers: HeaderMap, Query(q): Query<HashMap<S
 async fn graph_groups(State(sb): S, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
     let t = match graph_tenant(&sb, &headers, "Group.Read.All") {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let teams_only = q.get("$filter").is_some_and(|f| f.contains("'Team'"));
     let items = t
@@ -526,7 +689,7 @@ async fn graph_groups(State(sb): S, headers: HeaderMap, Query(q): Query<HashMap<
 async fn graph_sites(State(sb): S, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
     let t = match graph_tenant(&sb, &headers, "Sites.Read.All") {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let items = t
         .sites
@@ -539,12 +702,22 @@ async fn graph_sites(State(sb): S, headers: HeaderMap, Query(q): Query<HashMap<S
 async fn google_consent_page(Query(q): Query<HashMap<String, String>>) -> Response {
     let get = |k: &str| q.get(k).cloned().unwrap_or_default();
     if get("client_id") != GOOGLE_CLIENT_ID {
-        return problem(StatusCode::BAD_REQUEST, "Error 401: invalid_client. The OAuth client was not found.");
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "Error 401: invalid_client. The OAuth client was not found.",
+        );
     }
     if get("code_challenge_method") != "S256" || get("code_challenge").is_empty() {
-        return back_to(&get("redirect_uri"), &[("error", "invalid_request"), ("state", &get("state"))]);
+        return back_to(
+            &get("redirect_uri"),
+            &[("error", "invalid_request"), ("state", &get("state"))],
+        );
     }
-    let scopes = get("scope").split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    let scopes = get("scope")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
     let hidden = vec![
         ("redirect_uri", get("redirect_uri")),
         ("state", get("state")),
@@ -574,14 +747,27 @@ async fn google_consent(State(sb): S, Form(f): Form<ConsentForm>) -> Response {
     let code = format!("4/sandbox-{}", uuid::Uuid::new_v4().simple());
     sb.lock().google_codes.insert(
         code.clone(),
-        GoogleCode { challenge: f.code_challenge, redirect_uri: f.redirect_uri.clone(), offline: f.access_type == "offline" },
+        GoogleCode {
+            challenge: f.code_challenge,
+            redirect_uri: f.redirect_uri.clone(),
+            offline: f.access_type == "offline",
+        },
     );
-    back_to(&f.redirect_uri, &[("code", &code), ("scope", &crate::identity::GOOGLE_SCOPES.join(" ")), ("state", &f.state)])
+    back_to(
+        &f.redirect_uri,
+        &[
+            ("code", &code),
+            ("scope", &crate::identity::GOOGLE_SCOPES.join(" ")),
+            ("state", &f.state),
+        ],
+    )
 }
 
 fn google_access_token(sb: &Sandbox) -> String {
     let token = format!("ya29.sandbox-{}", uuid::Uuid::new_v4().simple());
-    sb.lock().google_access.insert(token.clone(), chrono::Utc::now().timestamp() + 3599);
+    sb.lock()
+        .google_access
+        .insert(token.clone(), chrono::Utc::now().timestamp() + 3599);
     token
 }
 
@@ -591,7 +777,11 @@ async fn google_token(State(sb): S, Form(f): Form<HashMap<String, String>>) -> R
     }
     let get = |k: &str| f.get(k).map(String::as_str).unwrap_or_default();
     if get("client_id") != GOOGLE_CLIENT_ID || get("client_secret") != GOOGLE_CLIENT_SECRET {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "The OAuth client was not found.");
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "The OAuth client was not found.",
+        );
     }
     let scope = crate::identity::GOOGLE_SCOPES.join(" ");
     match get("grant_type") {
@@ -604,7 +794,8 @@ async fn google_token(State(sb): S, Form(f): Form<HashMap<String, String>>) -> R
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid code verifier.");
             }
             let access = google_access_token(&sb);
-            let mut body = json!({ "access_token": access, "expires_in": 3599, "scope": scope, "token_type": "Bearer" });
+            let mut body =
+                json!({ "access_token": access, "expires_in": 3599, "scope": scope, "token_type": "Bearer" });
             if code.offline {
                 let refresh = format!("1//sandbox-{}", uuid::Uuid::new_v4().simple());
                 sb.lock().google_refresh.insert(refresh.clone(), ());
@@ -614,10 +805,15 @@ async fn google_token(State(sb): S, Form(f): Form<HashMap<String, String>>) -> R
         }
         "refresh_token" => {
             if !sb.lock().google_refresh.contains_key(get("refresh_token")) {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Token has been expired or revoked.");
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "Token has been expired or revoked.",
+                );
             }
             let access = google_access_token(&sb);
-            Json(json!({ "access_token": access, "expires_in": 3599, "scope": scope, "token_type": "Bearer" })).into_response()
+            Json(json!({ "access_token": access, "expires_in": 3599, "scope": scope, "token_type": "Bearer" }))
+                .into_response()
         }
         _ => oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "Invalid grant_type."),
     }
@@ -625,15 +821,28 @@ async fn google_token(State(sb): S, Form(f): Form<HashMap<String, String>>) -> R
 
 async fn google_users(State(sb): S, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
     if let Some(s) = sb.faults().graph_status.and_then(|s| StatusCode::from_u16(s).ok()) {
-        return (s, Json(json!({ "error": { "code": s.as_u16(), "message": "Injected by the sandbox." } }))).into_response();
-    }
-    let now = chrono::Utc::now().timestamp();
-    let valid = bearer(&headers).and_then(|t| sb.lock().google_access.get(t).copied()).is_some_and(|exp| exp > now);
-    if !valid {
-        return (StatusCode::UNAUTHORIZED, Json(json!({ "error": { "code": 401, "message": "Invalid Credentials" } })))
+        return (
+            s,
+            Json(json!({ "error": { "code": s.as_u16(), "message": "Injected by the sandbox." } })),
+        )
             .into_response();
     }
-    let max = q.get("maxResults").and_then(|m| m.parse::<usize>().ok()).unwrap_or(100).clamp(1, 500);
+    let now = chrono::Utc::now().timestamp();
+    let valid = bearer(&headers)
+        .and_then(|t| sb.lock().google_access.get(t).copied())
+        .is_some_and(|exp| exp > now);
+    if !valid {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": { "code": 401, "message": "Invalid Credentials" } })),
+        )
+            .into_response();
+    }
+    let max = q
+        .get("maxResults")
+        .and_then(|m| m.parse::<usize>().ok())
+        .unwrap_or(100)
+        .clamp(1, 500);
     let skip = q.get("pageToken").and_then(|t| t.parse::<usize>().ok()).unwrap_or(0);
     let users = sb.lock().google_users.clone();
     let page: Vec<Value> = users
@@ -641,9 +850,11 @@ async fn google_users(State(sb): S, headers: HeaderMap, Query(q): Query<HashMap<
         .skip(skip)
         .take(max)
         .enumerate()
-        .map(|(i, u)| json!({ "id": u.id, "primaryEmail": u.mail,
+        .map(|(i, u)| {
+            json!({ "id": u.id, "primaryEmail": u.mail,
                                "name": { "fullName": u.display_name }, "suspended": !u.enabled,
-                               "customerId": GOOGLE_CUSTOMER_ID, "isAdmin": skip + i == 0 }))
+                               "customerId": GOOGLE_CUSTOMER_ID, "isAdmin": skip + i == 0 })
+        })
         .collect();
     let mut body = json!({ "kind": "admin#directory#users", "users": page });
     if skip + max < users.len() {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fakes;
+pub mod live;
 pub mod server;
 
 use axum::body::Body;

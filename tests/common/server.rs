@@ -72,7 +72,6 @@ pub fn newest_mail_text(outbox: &Path) -> String {
     message.body_text(0).unwrap().into_owned()
 }
 
-
 /// A plain HTTP client for talking to the local server.
 pub fn http() -> reqwest::Client {
     onboarding::crypto::install_tls_provider();

@@ -1,0 +1,183 @@
+//! The whole router and the sandbox served on a real loopback port, with the production HTTP
+//! identity clients pointed at the sandbox: the exact code paths of `cargo run`.
+
+use super::{BASE, PASSWORD};
+use onboarding::app::{AppState, Links, Services};
+use onboarding::clock::ManualClock;
+use onboarding::email::memory::MemoryMailer;
+use onboarding::identity::http::{EntraClient, GoogleClient, GoogleSettings, MicrosoftSettings, http_client};
+use onboarding::sandbox::{self, Sandbox};
+use onboarding::store::embedded::EmbeddedStore;
+use secrecy::{SecretSlice, SecretString};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub struct Live {
+    pub base: String,
+    pub state: AppState,
+    pub store: Arc<EmbeddedStore>,
+    pub mailer: Arc<MemoryMailer>,
+    pub clock: Arc<ManualClock>,
+    pub sandbox: Arc<Sandbox>,
+    /// A browser-like client: no redirects followed, so each hop is checked.
+    pub http: reqwest::Client,
+}
+
+impl Live {
+    pub async fn start() -> Self {
+        let _ = BASE;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let urls = sandbox::urls(&base);
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let store = Arc::new(EmbeddedStore::in_memory(clock.clone()));
+        let mailer = Arc::new(MemoryMailer::default());
+        let microsoft = EntraClient::new(
+            MicrosoftSettings {
+                client_id: sandbox::CLIENT_ID.into(),
+                client_secret: SecretString::from(sandbox::CLIENT_SECRET),
+                login_url: urls.microsoft_login_url,
+                graph_url: urls.microsoft_graph_url,
+                redirect_uri: format!("{base}/v1/callback/microsoft"),
+            },
+            http_client(std::time::Duration::from_secs(2)),
+        );
+        let google = GoogleClient::new(
+            GoogleSettings {
+                client_id: sandbox::GOOGLE_CLIENT_ID.into(),
+                client_secret: SecretString::from(sandbox::GOOGLE_CLIENT_SECRET),
+                auth_url: urls.google_auth_url,
+                token_url: urls.google_token_url,
+                admin_url: urls.google_admin_url,
+                redirect_uri: format!("{base}/v1/callback/google"),
+            },
+            http_client(std::time::Duration::from_secs(2)),
+        );
+        let state = Services::new(
+            store.clone(),
+            mailer.clone(),
+            clock.clone(),
+            SecretSlice::from(vec![7u8; 32]),
+            Links {
+                public_base_url: base.clone(),
+                console_url: format!("{base}/console"),
+            },
+        )
+        .with_identity(Arc::new(microsoft), Arc::new(google))
+        .into_state();
+        let sandbox = Sandbox::new();
+        let app = onboarding::http::router(state.clone())
+            .merge(onboarding::http::pages::console_placeholder())
+            .merge(sandbox::router(sandbox.clone()));
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let http = http_client(std::time::Duration::from_secs(10));
+        Self {
+            base,
+            state,
+            store,
+            mailer,
+            clock,
+            sandbox,
+            http,
+        }
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> reqwest::Response {
+        let mut req = self.http.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn get(&self, url: &str) -> reqwest::Response {
+        let url = if url.starts_with("http") {
+            url.to_owned()
+        } else {
+            format!("{}{url}", self.base)
+        };
+        self.http.get(url).send().await.unwrap()
+    }
+
+    /// A confirmed partner; answers its session token.
+    pub async fn partner(&self, org: &str, email: &str) -> String {
+        let r = self
+            .post(
+                "/v1/signup",
+                None,
+                json!({"organization": org, "email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status(), 202);
+        let code = super::code_in(&self.mailer.to(email).last().unwrap().text);
+        let r = self
+            .post("/v1/signup/confirm", None, json!({"email": email, "code": code}))
+            .await;
+        r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
+    }
+
+    /// The newest authorization link mailed to `to`.
+    pub fn link_to(&self, to: &str) -> String {
+        super::link_in(&self.mailer.to(to).last().expect("a link mail").text, "/authorize/")
+    }
+
+    /// Follows a consent from the emailed link's button to the provider's redirect back:
+    /// answers the callback URL the browser is sent to (not yet followed).
+    pub async fn consent_via_link(&self, link: &str, decision: &str) -> String {
+        let start = self.get(&format!("{link}/start")).await;
+        assert_eq!(start.status(), 302, "{}", start.text().await.unwrap());
+        let consent_page = start.headers()["location"].to_str().unwrap().to_owned();
+        self.consent_at(&consent_page, decision).await
+    }
+
+    /// At a sandbox consent page: reads its form and presses the button.
+    pub async fn consent_at(&self, consent_page: &str, decision: &str) -> String {
+        let page = self.get(consent_page).await;
+        assert_eq!(page.status(), 200, "{consent_page}");
+        let html = page.text().await.unwrap();
+        assert!(html.contains("Sandbox identity provider"), "labelled as the sandbox");
+        let action = attr_after(&html, "<form method=\"post\" action=\"", "\"");
+        let mut form: Vec<(String, String)> = Vec::new();
+        let mut rest = html.as_str();
+        while let Some(i) = rest.find("<input type=\"hidden\" name=\"") {
+            rest = &rest[i..];
+            let name = attr_after(rest, "name=\"", "\"");
+            let value = html_unescape(&attr_after(rest, "value=\"", "\""));
+            form.push((name, value));
+            rest = &rest[10..];
+        }
+        if html.contains("<select name=\"tenant\">") {
+            form.push(("tenant".into(), attr_after(&html, "<option value=\"", "\"")));
+        }
+        form.push(("decision".into(), decision.into()));
+        let r = self
+            .http
+            .post(format!("{}{action}", self.base))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 302);
+        r.headers()["location"].to_str().unwrap().to_owned()
+    }
+}
+
+fn attr_after(s: &str, prefix: &str, end: &str) -> String {
+    let i = s.find(prefix).unwrap_or_else(|| panic!("{prefix} in page")) + prefix.len();
+    let j = s[i..].find(end).unwrap() + i;
+    s[i..j].to_owned()
+}
+
+fn html_unescape(s: &str) -> String {
+    s.replace("&#43;", "+")
+        .replace("&#61;", "=")
+        .replace("&#47;", "/")
+        .replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
