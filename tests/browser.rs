@@ -27,11 +27,22 @@ async fn an_admin_authorizes_from_the_emailed_link_in_a_browser() {
         .unwrap();
     assert_eq!(r.status(), 202);
     let code = common::code_in(&newest_mail_text(&outbox));
-    let r = client.post(format!("{base}/v1/signup/confirm")).json(&json!({"email": "owner@msp.example", "code": code})).send().await.unwrap();
+    let r = client
+        .post(format!("{base}/v1/signup/confirm"))
+        .json(&json!({"email": "owner@msp.example", "code": code}))
+        .send()
+        .await
+        .unwrap();
     let session = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
     let body = json!({"client_name": "Contoso", "platform": "microsoft365", "managed_by": "client",
                       "has_admin_credentials": false, "authorization_email": "admin@contoso.example"});
-    let r = client.post(format!("{base}/v1/accounts")).bearer_auth(&session).json(&body).send().await.unwrap();
+    let r = client
+        .post(format!("{base}/v1/accounts"))
+        .bearer_auth(&session)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     let account: Value = r.json().await.unwrap();
     let link = common::link_in(&newest_mail_text(&outbox), "/authorize/");
@@ -41,15 +52,36 @@ async fn an_admin_authorizes_from_the_emailed_link_in_a_browser() {
     let screenshot = artifacts.join("consent-result.png");
     let _ = std::fs::remove_file(&screenshot);
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/consent.cjs");
-    let out = Command::new("node").arg(&script).arg(&link).arg(&screenshot).env("NODE_PATH", node_path).output().expect("node runs");
-    assert!(out.status.success(), "browser run failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("node")
+        .arg(&script)
+        .arg(&link)
+        .arg(&screenshot)
+        .env("NODE_PATH", node_path)
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "browser run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let result: Value = serde_json::from_slice(&out.stdout).expect("the script's JSON line");
     assert!(result["url"].as_str().unwrap().contains("/authorize/done/"), "{result}");
     assert!(result["text"].as_str().unwrap().contains("being set up"), "{result}");
-    assert!(std::fs::metadata(&screenshot).unwrap().len() > 1000, "a screenshot was kept");
+    assert!(
+        std::fs::metadata(&screenshot).unwrap().len() > 1000,
+        "a screenshot was kept"
+    );
 
     let id = account["id"].as_str().unwrap();
-    let v: Value = client.get(format!("{base}/v1/accounts/{id}")).bearer_auth(&session).send().await.unwrap().json().await.unwrap();
+    let v: Value = client
+        .get(format!("{base}/v1/accounts/{id}"))
+        .bearer_auth(&session)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["status"], "active", "{v}");
     assert_eq!(v["tenant_id"], onboarding::sandbox::CONTOSO_TENANT_ID);
 }
