@@ -5,7 +5,8 @@
 use super::{EmailMessage, MailError, Mailer};
 use async_trait::async_trait;
 use lettre::Message;
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone)]
@@ -28,6 +29,19 @@ impl OutboxMailer {
     }
 }
 
+/// One part, 8-bit encoded when its lines allow (so links stay whole and greppable in the
+/// file; quoted-printable would fold them), else lettre's own choice.
+fn part(content_type: ContentType, body: &str) -> SinglePart {
+    let crlf = body.replace("\r\n", "\n").replace('\n', "\r\n");
+    // RFC 5322: lines of at most 998 bytes, no NUL; then 8-bit needs no encoding at all.
+    if crlf.split("\r\n").all(|l| l.len() <= 998) && !crlf.contains('\0') {
+        let body = Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::EightBit);
+        SinglePart::builder().header(content_type).body(body)
+    } else {
+        SinglePart::builder().header(content_type).body(body.to_owned())
+    }
+}
+
 /// Builds the RFC 5322 form of a message (also used by tests to check the wire format).
 pub fn to_rfc5322(from: &Mailbox, message: &EmailMessage) -> Result<Vec<u8>, MailError> {
     let to: Mailbox = message
@@ -39,10 +53,11 @@ pub fn to_rfc5322(from: &Mailbox, message: &EmailMessage) -> Result<Vec<u8>, Mai
         .from(from.clone())
         .to(to)
         .subject(message.subject.clone())
-        .multipart(MultiPart::alternative_plain_html(
-            message.text.clone(),
-            message.html.clone(),
-        ))
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(part(ContentType::TEXT_PLAIN, &message.text))
+                .singlepart(part(ContentType::TEXT_HTML, &message.html)),
+        )
         .map_err(|e| MailError::Build(e.to_string()))?;
     Ok(built.formatted())
 }
