@@ -19,25 +19,9 @@ use tower::ServiceExt as _;
 
 const PASSWORD: &str = "correct horse battery staple";
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn report(name: &str, mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    let (p50, p99) = (percentile(&samples, 0.5), percentile(&samples, 0.99));
-    println!(
-        "{name:<34} n={:<5} p50 {:>8.2} ms   p99 {:>8.2} ms",
-        samples.len(),
-        ms(p50),
-        ms(p99)
-    );
-    p50
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
+#[path = "support.rs"]
+mod support;
+use support::report;
 
 async fn call(state: &AppState, path: &str, body: Value) -> (StatusCode, Value) {
     let req = Request::post(path)

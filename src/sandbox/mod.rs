@@ -268,6 +268,14 @@ impl Sandbox {
         self.lock().consents.insert(tenant_id.to_owned(), roles);
     }
 
+    /// A new empty-ish tenant (5 users) named `name`; answers its ID (`name.onmicrosoft.com`).
+    pub fn add_tenant(&self, name: &str) -> String {
+        let id = uuid_from(&format!("tenant/{name}"));
+        let domain = format!("{}.onmicrosoft.com", name.to_lowercase());
+        self.lock().tenants.push(tenant(&id, &domain, name, 5));
+        id
+    }
+
     pub fn add_user(&self, tenant_id: &str, display_name: &str, mail: &str) -> Option<String> {
         let mut inner = self.lock();
         let t = inner.tenants.iter_mut().find(|t| t.id == tenant_id)?;
