@@ -23,6 +23,8 @@ pub enum AccountError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Mail(#[from] MailError),
+    #[error("the identity provider did not answer")]
+    Provider,
 }
 
 impl From<LinkError> for AccountError {

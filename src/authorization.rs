@@ -268,7 +268,20 @@ pub async fn start(s: &Services, token: &str) -> Result<String, LinkError> {
 #[tracing::instrument(skip_all, fields(partner_id = %who.partner_id))]
 pub async fn check(s: &Services, who: &Principal, id: &str) -> Result<AccountView, AccountError> {
     let item = get_account_item(s, who, id).await?;
-    let mut account: AccountItem = item.record()?;
+    // Consent given but never reported back (a closed tab): a token proves it.
+    let mut account = crate::consent::probe(s, &item).await.map_err(|e| match e {
+        crate::consent::ConsentError::Store(e) => AccountError::Store(e),
+        crate::consent::ConsentError::TenantOwned => {
+            AccountError::Conflict("this tenant is already protected under another account")
+        }
+        crate::consent::ConsentError::TenantMismatch => {
+            AccountError::Conflict("the consent found is for another tenant than the one entered")
+        }
+        crate::consent::ConsentError::ProviderUnavailable | crate::consent::ConsentError::ServiceMisconfigured => {
+            AccountError::Provider
+        }
+        _ => AccountError::Conflict("the account changed meanwhile; try again"),
+    })?;
     let now = s.clock.now();
     let expired = account.status == AccountStatus::WaitingForAuthorization
         && account.link_expires_at.is_some_and(|t| t <= now)

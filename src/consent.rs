@@ -376,11 +376,7 @@ pub async fn microsoft(s: &Services, cb: &MicrosoftCallback) -> Result<Redirect,
         }
         _ => {}
     }
-    let missing = REQUIRED_MICROSOFT_ROLES
-        .iter()
-        .filter(|r| !token.roles.iter().any(|g| g.eq_ignore_ascii_case(r)))
-        .map(|r| (*r).to_owned())
-        .collect();
+    let missing = missing_roles(&token.roles);
     let domain = match &open.account.tenant {
         Some(TenantRef::Domain(d)) => Some(d.clone()),
         _ => None,
@@ -472,41 +468,10 @@ async fn finish(s: &Services, open: OpenState, proven: Proven) -> Result<Redirec
         mut account,
     } = open;
     let platform = account.platform;
-    if let Some(existing) = &account.tenant_id
-        && existing != &proven.tenant_id
-    {
-        // Already authorized for one tenant: a consent elsewhere must not move it.
-        return Err(ConsentError::TenantMismatch);
-    }
-    let owner_key = keys::tenant_owner(platform, &proven.tenant_id);
-    let owner_condition = match s.store.get(&owner_key).await? {
-        Some(item) => {
-            let owner: TenantOwnerItem = item.record()?;
-            if owner.account_id != account.id {
-                return Err(ConsentError::TenantOwned);
-            }
-            None
-        }
-        None => Some(Condition::NotExists),
-    };
-
+    let owner_condition = ownership(s, &account, &proven).await?;
     let now = s.clock.now();
     let redirect = redirect_for(s, &state, &account);
-    account.status = if proven.missing.is_empty() {
-        AccountStatus::Active
-    } else {
-        AccountStatus::ReauthorizationRequired
-    };
-    account.tenant_id = Some(proven.tenant_id.clone());
-    if proven.tenant_domain.is_some() {
-        account.tenant_domain = proven.tenant_domain.clone();
-    }
-    account.missing_permissions = proven.missing.clone();
-    account.authorized_at = Some(now);
-    account.discovery_due_at = Some(now);
-    if proven.refresh_token_enc.is_some() {
-        account.refresh_token_enc = proven.refresh_token_enc.clone();
-    }
+    authorize(&mut account, &proven, now);
 
     let mut consumed = state.clone();
     consumed.consumed_at = Some(now);
@@ -517,31 +482,11 @@ async fn finish(s: &Services, open: OpenState, proven: Proven) -> Result<Redirec
     state_item.expires_at = Some(state.expires_at.timestamp() + 24 * 3600);
     state_item.version = version + 1;
 
-    let mut updated = Item::from_record(account_item.key.clone(), &account)?
-        .with_gsi1(keys::account_by_tenant(platform, &proven.tenant_id));
-    updated.version = account_item.version + 1;
-
-    let mut ops = vec![
-        WriteOp::Put {
-            item: state_item,
-            condition: Condition::VersionIs(version),
-        },
-        WriteOp::Put {
-            item: updated,
-            condition: Condition::VersionIs(account_item.version),
-        },
-    ];
-    if let Some(condition) = owner_condition {
-        let owner = TenantOwnerItem {
-            partner_id: account.partner_id.clone(),
-            account_id: account.id.clone(),
-            since: now,
-        };
-        ops.push(WriteOp::Put {
-            item: Item::from_record(owner_key, &owner)?,
-            condition,
-        });
-    }
+    let mut ops = vec![WriteOp::Put {
+        item: state_item,
+        condition: Condition::VersionIs(version),
+    }];
+    ops.extend(account_ops(&account_item, &account, owner_condition, now)?);
     if let Some(link) = &state.link_hash {
         ops.push(WriteOp::Update {
             key: keys::authorization_link(link),
@@ -577,6 +522,136 @@ async fn finish(s: &Services, open: OpenState, proven: Proven) -> Result<Redirec
     );
     notify_partner(s, &account).await;
     Ok(redirect)
+}
+
+/// Checks the tenant may be this account's: not another tenant than the one it was
+/// authorized for, not owned by another account. Answers the condition for claiming it
+/// (`None`: already this account's).
+async fn ownership(s: &Services, account: &AccountItem, proven: &Proven) -> Result<Option<Condition>, ConsentError> {
+    if let Some(existing) = &account.tenant_id
+        && existing != &proven.tenant_id
+    {
+        // Already authorized for one tenant: a consent elsewhere must not move it.
+        return Err(ConsentError::TenantMismatch);
+    }
+    match s
+        .store
+        .get(&keys::tenant_owner(account.platform, &proven.tenant_id))
+        .await?
+    {
+        Some(item) if item.record::<TenantOwnerItem>()?.account_id != account.id => Err(ConsentError::TenantOwned),
+        Some(_) => Ok(None),
+        None => Ok(Some(Condition::NotExists)),
+    }
+}
+
+/// The account as proven consent leaves it.
+fn authorize(account: &mut AccountItem, proven: &Proven, now: chrono::DateTime<chrono::Utc>) {
+    account.status = if proven.missing.is_empty() {
+        AccountStatus::Active
+    } else {
+        AccountStatus::ReauthorizationRequired
+    };
+    account.tenant_id = Some(proven.tenant_id.clone());
+    if proven.tenant_domain.is_some() {
+        account.tenant_domain = proven.tenant_domain.clone();
+    }
+    account.missing_permissions = proven.missing.clone();
+    account.authorized_at = Some(now);
+    account.discovery_due_at = Some(now);
+    if proven.refresh_token_enc.is_some() {
+        account.refresh_token_enc = proven.refresh_token_enc.clone();
+    }
+}
+
+/// The account's conditional update and, when unclaimed, the tenant's owner record.
+fn account_ops(
+    account_item: &Item,
+    account: &AccountItem,
+    owner_condition: Option<Condition>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<WriteOp>, ConsentError> {
+    let tenant_id = account.tenant_id.as_deref().unwrap_or_default();
+    let mut updated = Item::from_record(account_item.key.clone(), account)?
+        .with_gsi1(keys::account_by_tenant(account.platform, tenant_id));
+    updated.version = account_item.version + 1;
+    let mut ops = vec![WriteOp::Put {
+        item: updated,
+        condition: Condition::VersionIs(account_item.version),
+    }];
+    if let Some(condition) = owner_condition {
+        let owner = TenantOwnerItem {
+            partner_id: account.partner_id.clone(),
+            account_id: account.id.clone(),
+            since: now,
+        };
+        ops.push(WriteOp::Put {
+            item: Item::from_record(keys::tenant_owner(account.platform, tenant_id), &owner)?,
+            condition,
+        });
+    }
+    Ok(ops)
+}
+
+/// `authorization/check` for a Microsoft account still waiting, whose tenant was pre-entered:
+/// a fresh token for that tenant proves a consent whose browser never came back (closed tab,
+/// lost redirect). Answers the account as it is now; no consent yet changes nothing.
+pub async fn probe(s: &Services, account_item: &Item) -> Result<AccountItem, ConsentError> {
+    let mut account: AccountItem = account_item.record()?;
+    let Some(tenant) = account.tenant.clone() else {
+        return Ok(account);
+    };
+    if account.platform != Platform::Microsoft365 || account.status != AccountStatus::WaitingForAuthorization {
+        return Ok(account);
+    }
+    let token = match s.microsoft.fresh_app_token(tenant.as_str()).await {
+        Ok(t) => t,
+        Err(TokenError::NoConsent { .. }) => return Ok(account),
+        Err(e) => return Err(token_failure(e)),
+    };
+    if let TenantRef::Id(id) = &tenant
+        && !id.as_str().eq_ignore_ascii_case(&token.tenant_id)
+    {
+        return Err(ConsentError::TenantMismatch);
+    }
+    let missing = missing_roles(&token.roles);
+    let domain = match &tenant {
+        TenantRef::Domain(d) => Some(d.clone()),
+        TenantRef::Id(_) => None,
+    };
+    let proven = Proven {
+        tenant_id: token.tenant_id.to_lowercase(),
+        tenant_domain: domain,
+        missing,
+        refresh_token_enc: None,
+    };
+    let owner_condition = ownership(s, &account, &proven).await?;
+    let now = s.clock.now();
+    authorize(&mut account, &proven, now);
+    let mut ops = account_ops(account_item, &account, owner_condition, now)?;
+    if let Some(link) = &account.current_link_hash {
+        ops.push(WriteOp::Update {
+            key: keys::authorization_link(link),
+            update: Update::default().set("used_at", now),
+            condition: Condition::Exists,
+        });
+    }
+    match s.store.transact(ops).await {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => return Err(ConsentError::Conflict),
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(account_id = %account.id, "consent found by check; account authorized");
+    notify_partner(s, &account).await;
+    Ok(account)
+}
+
+fn missing_roles(granted: &[String]) -> Vec<String> {
+    REQUIRED_MICROSOFT_ROLES
+        .iter()
+        .filter(|r| !granted.iter().any(|g| g.eq_ignore_ascii_case(r)))
+        .map(|r| (*r).to_owned())
+        .collect()
 }
 
 /// Partners land on the console's account page; clients on the "being set up" page.

@@ -541,3 +541,42 @@ async fn google_workspace_of_another_domain_is_a_mismatch() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn check_finds_a_consent_whose_browser_never_came_back() {
+    let f = Flow::new().await;
+    f.app.microsoft.consented.lock().unwrap().remove(TENANT_B);
+    let acc = f.account(json!({"tenant": "b.onmicrosoft.com"})).await;
+    let id = acc["id"].as_str().unwrap();
+    let check = format!("/v1/accounts/{id}/authorization/check");
+
+    // Not consented yet: nothing changes.
+    let before = f.app.snapshot();
+    let a = call(&f.app, Method::POST, &check, None, Some(&f.token)).await;
+    assert_eq!(a.json()["status"], "waiting_for_authorization");
+    assert_eq!(f.app.snapshot(), before);
+
+    // The provider is down: 502, nothing changes.
+    f.app.microsoft.fail_with(Some(TokenError::Unavailable("503".into())));
+    let a = call(&f.app, Method::POST, &check, None, Some(&f.token)).await;
+    assert_eq!(a.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(a.error_code(), "provider_unavailable");
+    assert_eq!(f.app.snapshot(), before);
+    f.app.microsoft.fail_with(None);
+
+    // The admin consented at Microsoft, but the redirect never reached us.
+    f.app
+        .microsoft
+        .grant_roles(TENANT_B, &onboarding::identity::REQUIRED_MICROSOFT_ROLES);
+    let a = call(&f.app, Method::POST, &check, None, Some(&f.token)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(a.json()["status"], "active");
+    assert_eq!(a.json()["tenant_id"], TENANT_B);
+    assert!(f.app.mailer.to(MEMBER).last().unwrap().subject.contains("authorized"));
+    let mail = f.app.mailer.to(ADMIN).last().cloned().unwrap();
+    let path = link_in(&mail.text, "/authorize/")
+        .strip_prefix(BASE)
+        .unwrap()
+        .to_owned();
+    assert_eq!(f.get(&path).await.status, StatusCode::GONE, "the link is used");
+}

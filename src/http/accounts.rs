@@ -25,6 +25,11 @@ impl From<AccountError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "conflict", format!("{}.", capitalized(why)))
             }
             AccountError::Store(e) => e.into(),
+            AccountError::Provider => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "provider_unavailable",
+                "The identity provider did not answer; try again in a minute.",
+            ),
             AccountError::Mail(e) => Self::unavailable(
                 "mail_unavailable",
                 "The email could not be sent right now; try again in a minute.",
