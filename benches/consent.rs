@@ -87,7 +87,10 @@ fn post(path: &str, token: Option<&str>, body: Value) -> Request<Body> {
 
 fn main() {
     let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(200);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -96,7 +99,10 @@ fn main() {
         tokio::spawn(async move { axum::serve(listener, sb_router).await.unwrap() });
         let urls = sandbox::urls(&base);
         let clock = Arc::new(SystemClock);
-        let store = Arc::new(Counting { inner: EmbeddedStore::in_memory(clock.clone()), writes: AtomicUsize::new(0) });
+        let store = Arc::new(Counting {
+            inner: EmbeddedStore::in_memory(clock.clone()),
+            writes: AtomicUsize::new(0),
+        });
         let microsoft = EntraClient::new(
             MicrosoftSettings {
                 client_id: sandbox::CLIENT_ID.into(),
@@ -113,7 +119,10 @@ fn main() {
             mailer.clone(),
             clock,
             SecretSlice::from(vec![9u8; 32]),
-            Links { public_base_url: base.clone(), console_url: format!("{base}/console") },
+            Links {
+                public_base_url: base.clone(),
+                console_url: format!("{base}/console"),
+            },
         )
         .with_identity(Arc::new(microsoft), Arc::new(onboarding::identity::Unconfigured))
         .into_state();
@@ -121,11 +130,23 @@ fn main() {
         let browser = http_client(Duration::from_secs(5));
 
         let (email, pw) = ("b@bench.example", "correct horse battery staple");
-        request(&app, post("/v1/signup", None, json!({"organization": "Bench IT", "email": email, "password": pw}))).await;
+        request(
+            &app,
+            post(
+                "/v1/signup",
+                None,
+                json!({"organization": "Bench IT", "email": email, "password": pw}),
+            ),
+        )
+        .await;
         let text = mailer.to(email)[0].text.clone();
         let at = text.find("code is: ").unwrap() + "code is: ".len();
         let code = &text[at..at + 6];
-        let (_, _, s) = request(&app, post("/v1/signup/confirm", None, json!({"email": email, "code": code}))).await;
+        let (_, _, s) = request(
+            &app,
+            post("/v1/signup/confirm", None, json!({"email": email, "code": code})),
+        )
+        .await;
         let session = s["token"].as_str().unwrap().to_owned();
 
         let mut samples = Vec::with_capacity(n);
@@ -138,14 +159,24 @@ fn main() {
             let (status, _, acc) = request(&app, post("/v1/accounts", Some(&session), body)).await;
             assert_eq!(status, 201, "{acc}");
             let consent = url::Url::parse(acc["authorization_url"].as_str().unwrap()).unwrap();
-            let state = consent.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
+            let state = consent
+                .query_pairs()
+                .find(|(k, _)| k == "state")
+                .unwrap()
+                .1
+                .into_owned();
             let form = [
                 ("decision", "accept"),
                 ("tenant", tenant.as_str()),
                 ("redirect_uri", &format!("{base}/v1/callback/microsoft")),
                 ("state", &state),
             ];
-            let r = browser.post(format!("{base}/sandbox/microsoft/consent")).form(&form).send().await.unwrap();
+            let r = browser
+                .post(format!("{base}/sandbox/microsoft/consent"))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
             let callback = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
             let path = format!("{}?{}", callback.path(), callback.query().unwrap());
 
@@ -163,7 +194,11 @@ fn main() {
         println!("consent callback (Microsoft, sandbox token over loopback, embedded store in memory)");
         support::report("GET /v1/callback/microsoft", samples);
         writes.sort();
-        println!("store writes per successful callback: min {} max {} (one transaction)", writes[0], writes[writes.len() - 1]);
+        println!(
+            "store writes per successful callback: min {} max {} (one transaction)",
+            writes[0],
+            writes[writes.len() - 1]
+        );
         println!("sandbox token requests: {}", sandbox.token_requests());
     });
 }

@@ -21,4 +21,3 @@ pub fn report(name: &str, mut samples: Vec<Duration>) -> Duration {
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
-

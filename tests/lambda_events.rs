@@ -12,15 +12,8 @@ use tower::ServiceExt as _;
 
 /// Loads `events/<name>`, replaces placeholders, and runs it through `function`'s router.
 async fn invoke(app: &TestApp, function: Function, name: &str, replace: &[(&str, &str)]) -> (StatusCode, String) {
-    let mut event = std::fs::read_to_string(format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    for (from, to) in replace {
-        event = event.replace(from, to);
-    }
-    let request = lambda_http::request::from_str(&event).expect("a valid API Gateway v2 event");
-    let response = router_for(function, app.state.clone()).oneshot(request).await.unwrap();
-    let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
+    let (status, _, body) = invoke_redirect(app, function, name, replace).await;
+    (status, body)
 }
 
 #[tokio::test]
