@@ -486,14 +486,13 @@ async fn finish(s: &Services, open: OpenState, proven: Proven) -> Result<Redirec
         item: state_item,
         condition: Condition::VersionIs(version),
     }];
-    ops.extend(account_ops(&account_item, &account, owner_condition, now)?);
-    if let Some(link) = &state.link_hash {
-        ops.push(WriteOp::Update {
-            key: keys::authorization_link(link),
-            update: Update::default().set("used_at", now),
-            condition: Condition::Exists,
-        });
-    }
+    ops.extend(account_ops(
+        &account_item,
+        &account,
+        owner_condition,
+        state.link_hash.as_deref(),
+        now,
+    )?);
     match s.store.transact(ops).await {
         Ok(()) => {}
         Err(StoreError::ConditionFailed) => {
@@ -564,11 +563,13 @@ fn authorize(account: &mut AccountItem, proven: &Proven, now: chrono::DateTime<c
     }
 }
 
-/// The account's conditional update and, when unclaimed, the tenant's owner record.
+/// The account's conditional update, the tenant's owner record when unclaimed, and the
+/// link the consent came through marked used.
 fn account_ops(
     account_item: &Item,
     account: &AccountItem,
     owner_condition: Option<Condition>,
+    link_hash: Option<&str>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<WriteOp>, ConsentError> {
     let tenant_id = account.tenant_id.as_deref().unwrap_or_default();
@@ -588,6 +589,13 @@ fn account_ops(
         ops.push(WriteOp::Put {
             item: Item::from_record(keys::tenant_owner(account.platform, tenant_id), &owner)?,
             condition,
+        });
+    }
+    if let Some(link) = link_hash {
+        ops.push(WriteOp::Update {
+            key: keys::authorization_link(link),
+            update: Update::default().set("used_at", now),
+            condition: Condition::Exists,
         });
     }
     Ok(ops)
@@ -628,14 +636,13 @@ pub async fn probe(s: &Services, account_item: &Item) -> Result<AccountItem, Con
     let owner_condition = ownership(s, &account, &proven).await?;
     let now = s.clock.now();
     authorize(&mut account, &proven, now);
-    let mut ops = account_ops(account_item, &account, owner_condition, now)?;
-    if let Some(link) = &account.current_link_hash {
-        ops.push(WriteOp::Update {
-            key: keys::authorization_link(link),
-            update: Update::default().set("used_at", now),
-            condition: Condition::Exists,
-        });
-    }
+    let ops = account_ops(
+        account_item,
+        &account,
+        owner_condition,
+        account.current_link_hash.as_deref(),
+        now,
+    )?;
     match s.store.transact(ops).await {
         Ok(()) => {}
         Err(StoreError::ConditionFailed) => return Err(ConsentError::Conflict),
