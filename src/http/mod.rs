@@ -6,6 +6,7 @@ mod accounts;
 mod consent;
 pub mod error;
 pub mod extract;
+pub mod openapi;
 pub mod pages;
 mod signup;
 
@@ -57,7 +58,8 @@ fn routes(function: Function) -> Router<AppState> {
             post(accounts::create_account).get(accounts::list_accounts),
         )
         .route("/v1/accounts/{id}", get(accounts::get_account))
-        .route("/v1/accounts/{id}/reauthorization", post(accounts::reauthorize));
+        .route("/v1/accounts/{id}/reauthorization", post(accounts::reauthorize))
+        .route("/openapi.json", get(openapi::serve));
     let resend = Router::new()
         .route("/v1/accounts/{id}/authorization/check", post(accounts::check))
         .route("/v1/accounts/{id}/authorization/resend", post(accounts::resend));

@@ -1,0 +1,340 @@
+//! `GET /openapi.json`: the HTTP contract (`shared/api.md`) as OpenAPI 3.1, generated with
+//! utoipa from the operation descriptions below. The wire shapes are described here, next to
+//! one another, rather than by deriving schemas on domain types (which know nothing of HTTP).
+//! `tests/openapi.rs` fails when a route of the contract is missing from the document or when
+//! a documented route is not served.
+#![allow(dead_code)]
+
+use chrono::{DateTime, Utc};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// Every error answer: `{"error": {"code", "message", "field"?}}`.
+#[derive(ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(ToSchema)]
+pub struct ErrorDetail {
+    /// snake_case, stable: `malformed_json`, `invalid_field`, `unauthorized`, `not_found`,
+    /// `conflict`, `payload_too_large`, `rate_limited`, `invalid_code`, `code_expired`, ...
+    code: String,
+    /// A human sentence.
+    message: String,
+    /// The field at fault (422).
+    field: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct SignupBody {
+    organization: String,
+    email: String,
+    /// 12 to 128 characters, not a common password.
+    password: String,
+}
+
+#[derive(ToSchema)]
+pub struct EmailBody {
+    email: String,
+}
+
+#[derive(ToSchema)]
+pub struct OptionalEmailBody {
+    email: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct ConfirmBody {
+    email: String,
+    /// Six digits.
+    code: String,
+}
+
+#[derive(ToSchema)]
+pub struct SignInBody {
+    email: String,
+    password: String,
+}
+
+#[derive(ToSchema)]
+pub struct Accepted {
+    status: String,
+}
+
+#[derive(ToSchema)]
+pub struct Session {
+    token: String,
+    expires_at: DateTime<Utc>,
+    partner_id: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct Me {
+    partner: serde_json::Value,
+    member: serde_json::Value,
+}
+
+#[derive(ToSchema)]
+pub struct NewClient {
+    name: String,
+    contact_email: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct Client {
+    id: String,
+    name: String,
+    contact_email: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(ToSchema)]
+pub struct ClientList {
+    items: Vec<Client>,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum Platform {
+    Microsoft365,
+    GoogleWorkspace,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ManagedBy {
+    Partner,
+    Client,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum AccountStatus {
+    WaitingForAuthorization,
+    Active,
+    ReauthorizationRequired,
+    AccessRevoked,
+    Disabled,
+}
+
+#[derive(ToSchema)]
+pub struct NewAccount {
+    /// An existing client, or `client_name` to create one.
+    client_id: Option<String>,
+    client_name: Option<String>,
+    platform: Platform,
+    managed_by: ManagedBy,
+    has_admin_credentials: bool,
+    /// Tenant ID (GUID) or domain (Microsoft), primary domain (Google).
+    tenant: Option<String>,
+    authorization_email: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct Authorization {
+    sent_to: Option<String>,
+    expires_at: Option<DateTime<Utc>>,
+    expired: bool,
+    authorized_at: Option<DateTime<Utc>>,
+    /// On creation: `sent` or `failed`.
+    delivery: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct Discovery {
+    status: String,
+    due_at: Option<DateTime<Utc>>,
+    last_run_at: Option<DateTime<Utc>>,
+    users: u64,
+    groups: u64,
+    teams: u64,
+    sites: u64,
+}
+
+#[derive(ToSchema)]
+pub struct Account {
+    id: String,
+    client_id: String,
+    client_name: String,
+    platform: Platform,
+    managed_by: ManagedBy,
+    status: AccountStatus,
+    tenant: Option<String>,
+    tenant_id: Option<String>,
+    tenant_domain: Option<String>,
+    authorization: Authorization,
+    missing_permissions: Vec<String>,
+    discovery: Discovery,
+    auto_add: Option<serde_json::Value>,
+    created_at: DateTime<Utc>,
+    /// With admin credentials: the provider's consent page, to open now.
+    authorization_url: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct AccountList {
+    items: Vec<Account>,
+}
+
+#[derive(ToSchema)]
+pub struct LinkSent {
+    sent_to: String,
+    expires_at: DateTime<Utc>,
+}
+
+#[derive(ToSchema)]
+pub struct Reauthorization {
+    authorization_url: String,
+    sent_to: Option<String>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+#[utoipa::path(get, path = "/health", tag = "service", responses((status = 200, description = "Up")))]
+fn health() {}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "service", responses((status = 200, description = "This document")))]
+fn openapi_json() {}
+
+#[utoipa::path(post, path = "/v1/signup", tag = "signup", request_body = SignupBody, responses(
+    (status = 202, body = Accepted, description = "Code and activate link mailed (same answer for a registered address)"),
+    (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+    (status = 422, body = ErrorBody, description = "invalid_field or weak_password"),
+    (status = 429, body = ErrorBody, headers(("Retry-After" = u32)))))]
+fn sign_up() {}
+
+#[utoipa::path(post, path = "/v1/signup/resend", tag = "signup", request_body = EmailBody, responses(
+    (status = 202, body = Accepted), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody),
+    (status = 429, body = ErrorBody, headers(("Retry-After" = u32)))))]
+fn resend_code() {}
+
+#[utoipa::path(post, path = "/v1/signup/confirm", tag = "signup", request_body = ConfirmBody, responses(
+    (status = 200, body = Session), (status = 400, body = ErrorBody), (status = 410, body = ErrorBody),
+    (status = 422, body = ErrorBody, description = "invalid_code"), (status = 429, body = ErrorBody)))]
+fn confirm() {}
+
+#[utoipa::path(get, path = "/v1/signup/activate", tag = "signup", params(("token" = String, Query)), responses(
+    (status = 200, content_type = "text/html", description = "Activated"),
+    (status = 404, content_type = "text/html"), (status = 410, content_type = "text/html")))]
+fn activate() {}
+
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = SignInBody, responses(
+    (status = 200, body = Session), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+fn sign_in() {}
+
+#[utoipa::path(delete, path = "/v1/sessions/current", tag = "sessions", security(("bearer" = [])), responses(
+    (status = 204), (status = 401, body = ErrorBody)))]
+fn sign_out() {}
+
+#[utoipa::path(get, path = "/v1/me", tag = "sessions", security(("bearer" = [])), responses(
+    (status = 200, body = Me), (status = 401, body = ErrorBody)))]
+fn me() {}
+
+#[utoipa::path(post, path = "/v1/clients", tag = "accounts", security(("bearer" = [])), request_body = NewClient, responses(
+    (status = 201, body = Client), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+fn create_client() {}
+
+#[utoipa::path(get, path = "/v1/clients", tag = "accounts", security(("bearer" = [])), responses(
+    (status = 200, body = ClientList), (status = 401, body = ErrorBody)))]
+fn list_clients() {}
+
+#[utoipa::path(post, path = "/v1/accounts", tag = "accounts", security(("bearer" = [])), request_body = NewAccount, responses(
+    (status = 201, body = Account), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+fn create_account() {}
+
+#[utoipa::path(get, path = "/v1/accounts", tag = "accounts", security(("bearer" = [])), responses(
+    (status = 200, body = AccountList), (status = 401, body = ErrorBody)))]
+fn list_accounts() {}
+
+#[utoipa::path(get, path = "/v1/accounts/{id}", tag = "accounts", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = Account), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+fn get_account() {}
+
+#[utoipa::path(post, path = "/v1/accounts/{id}/authorization/check", tag = "authorization", security(("bearer" = [])),
+    params(("id" = String, Path)), responses(
+    (status = 200, body = Account, description = "Re-evaluated; an expired unused link is replaced and re-sent"),
+    (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    (status = 502, body = ErrorBody)))]
+fn check() {}
+
+#[utoipa::path(post, path = "/v1/accounts/{id}/authorization/resend", tag = "authorization", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = EmailBody, responses(
+    (status = 202, body = LinkSent), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+    (status = 503, body = ErrorBody)))]
+fn resend() {}
+
+#[utoipa::path(post, path = "/v1/accounts/{id}/reauthorization", tag = "authorization", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body(content = OptionalEmailBody, description = "optional"), responses(
+    (status = 200, body = Reauthorization), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+fn reauthorize() {}
+
+#[utoipa::path(get, path = "/authorize/{token}", tag = "pages", params(("token" = String, Path)), responses(
+    (status = 200, content_type = "text/html", description = "Who asks, for which tenant, what access, one button"),
+    (status = 404, content_type = "text/html"), (status = 410, content_type = "text/html", description = "Expired, replaced or used")))]
+fn landing() {}
+
+#[utoipa::path(get, path = "/authorize/{token}/start", tag = "pages", params(("token" = String, Path)), responses(
+    (status = 302, description = "To Microsoft admin consent or Google OAuth", headers(("Location" = String))),
+    (status = 404, content_type = "text/html"), (status = 410, content_type = "text/html")))]
+fn start() {}
+
+#[utoipa::path(get, path = "/authorize/done/{token}", tag = "pages", params(("token" = String, Path)), responses(
+    (status = 200, content_type = "text/html", description = "Protection is being set up"),
+    (status = 404, content_type = "text/html")))]
+fn done() {}
+
+#[utoipa::path(get, path = "/v1/callback/microsoft", tag = "pages", params(
+    ("admin_consent" = Option<String>, Query), ("tenant" = Option<String>, Query), ("state" = Option<String>, Query),
+    ("error" = Option<String>, Query), ("error_description" = Option<String>, Query)), responses(
+    (status = 302, description = "Partners: CONSOLE_URL/accounts/{id}; clients: the setup page", headers(("Location" = String))),
+    (status = 400, content_type = "text/html", description = "Declined, wrong account, forged or missing state..."),
+    (status = 403, content_type = "text/html"), (status = 409, content_type = "text/html", description = "Tenant mismatch or owned"),
+    (status = 410, content_type = "text/html", description = "Expired or used state"),
+    (status = 502, content_type = "text/html", description = "Provider unavailable: try again")))]
+fn callback_microsoft() {}
+
+#[utoipa::path(get, path = "/v1/callback/google", tag = "pages", params(
+    ("code" = Option<String>, Query), ("state" = Option<String>, Query), ("error" = Option<String>, Query)), responses(
+    (status = 302, headers(("Location" = String))), (status = 400, content_type = "text/html"),
+    (status = 403, content_type = "text/html"), (status = 409, content_type = "text/html"),
+    (status = 410, content_type = "text/html"), (status = 502, content_type = "text/html")))]
+fn callback_google() {}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Onboarding API", description = "Partner signup, client tenants' consent, discovery."),
+    paths(
+        health, openapi_json, sign_up, resend_code, confirm, activate, sign_in, sign_out, me, create_client,
+        list_clients, create_account, list_accounts, get_account, check, resend, reauthorize, landing, start, done,
+        callback_microsoft, callback_google
+    ),
+    modifiers(&BearerAuth)
+)]
+struct Doc;
+
+/// The whole contract.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = Doc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}
+
+pub async fn serve() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(openapi())
+}

@@ -1,0 +1,92 @@
+//! `GET /openapi.json` against the contract of `shared/api.md`: every route of the contract is
+//! in the document with its method, every documented route is served by the router, errors
+//! have one schema, and every bearer-protected operation documents 401.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::*;
+use serde_json::Value;
+
+/// The contract (`shared/api.md`): method and path of every route.
+const CONTRACT: &[(&str, &str)] = &[
+    ("get", "/health"),
+    ("get", "/openapi.json"),
+    ("post", "/v1/signup"),
+    ("post", "/v1/signup/confirm"),
+    ("get", "/v1/signup/activate"),
+    ("post", "/v1/signup/resend"),
+    ("post", "/v1/sessions"),
+    ("delete", "/v1/sessions/current"),
+    ("get", "/v1/me"),
+    ("post", "/v1/clients"),
+    ("get", "/v1/clients"),
+    ("post", "/v1/accounts"),
+    ("get", "/v1/accounts"),
+    ("get", "/v1/accounts/{id}"),
+    ("post", "/v1/accounts/{id}/authorization/check"),
+    ("post", "/v1/accounts/{id}/authorization/resend"),
+    ("post", "/v1/accounts/{id}/reauthorization"),
+    ("get", "/authorize/{token}"),
+    ("get", "/authorize/{token}/start"),
+    ("get", "/authorize/done/{token}"),
+    ("get", "/v1/callback/microsoft"),
+    ("get", "/v1/callback/google"),
+];
+
+async fn spec(app: &TestApp) -> Value {
+    let a = call(app, Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(a.status, StatusCode::OK);
+    a.json()
+}
+
+#[tokio::test]
+async fn every_contract_route_is_documented() {
+    let app = TestApp::new();
+    let doc = spec(&app).await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for (method, path) in CONTRACT {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{} {path} is missing from /openapi.json",
+            method.to_uppercase()
+        );
+    }
+    let error = &doc["components"]["schemas"]["ErrorBody"];
+    assert!(error["properties"]["error"].is_object(), "one error schema: {error}");
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+}
+
+#[tokio::test]
+async fn every_documented_route_is_served_and_protected_ones_document_401() {
+    let app = TestApp::new();
+    let doc = spec(&app).await;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        let concrete = path
+            .replace("{id}", "00000000-0000-4000-8000-000000000000")
+            .replace("{token}", "x");
+        // A routed path answers another method with 405; an unrouted one falls back to 404.
+        let a = call(&app, Method::PATCH, &concrete, None, None).await;
+        assert_eq!(
+            a.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{path} is documented but not served"
+        );
+        for (method, op) in ops.as_object().unwrap() {
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let a = call(&app, m, &concrete, None, None).await;
+            assert_ne!(
+                a.status,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path} is documented but not served"
+            );
+            if op["security"].is_array() {
+                assert!(
+                    op["responses"]["401"].is_object(),
+                    "{method} {path} needs a session: document 401"
+                );
+                assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{method} {path} without a session");
+            }
+        }
+    }
+}
