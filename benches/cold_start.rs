@@ -1,0 +1,149 @@
+//! Cold start of each Lambda function: a minimal Lambda Runtime API emulator on loopback
+//! serves one API Gateway event (`GET /health`) to a freshly spawned release bootstrap, and
+//! the time from process spawn to the first `next` call (init) and to the posted response
+//! (first handled event) is reported. Builds the host release binaries first.
+//! Run with `cargo bench --bench cold_start` (optionally `-- <runs per function>`).
+
+#[path = "support.rs"]
+mod support;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+const FUNCTIONS: [&str; 5] = ["signup", "confirm", "api", "resend", "consent-callback"];
+
+#[derive(Debug)]
+enum Seen {
+    Next,
+    Response(String),
+    Error(String),
+}
+
+#[derive(Clone)]
+struct Emulator {
+    tx: mpsc::UnboundedSender<Seen>,
+    served: Arc<Mutex<bool>>,
+}
+
+fn event() -> String {
+    let raw = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/events/me.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    v["rawPath"] = "/health".into();
+    v["routeKey"] = "GET /health".into();
+    v["requestContext"]["http"]["path"] = "/health".into();
+    v["requestContext"]["routeKey"] = "GET /health".into();
+    v.to_string()
+}
+
+async fn next(State(e): State<Emulator>) -> impl IntoResponse {
+    let _ = e.tx.send(Seen::Next);
+    let first = std::mem::replace(&mut *e.served.lock().unwrap(), true);
+    if first {
+        // One event per process: later polls wait until the process is killed.
+        std::future::pending::<()>().await;
+    }
+    let mut h = HeaderMap::new();
+    h.insert("lambda-runtime-aws-request-id", "req-1".parse().unwrap());
+    h.insert("lambda-runtime-deadline-ms", (chrono::Utc::now().timestamp_millis() + 30_000).to_string().parse().unwrap());
+    h.insert(
+        "lambda-runtime-invoked-function-arn",
+        "arn:aws:lambda:us-east-1:123456789012:function:bench".parse().unwrap(),
+    );
+    h.insert("lambda-runtime-trace-id", "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700".parse().unwrap());
+    (h, event())
+}
+
+async fn response(State(e): State<Emulator>, Path(_id): Path<String>, body: String) -> &'static str {
+    let _ = e.tx.send(Seen::Response(body));
+    "{}"
+}
+
+async fn error(State(e): State<Emulator>, body: String) -> &'static str {
+    let _ = e.tx.send(Seen::Error(body));
+    "{}"
+}
+
+fn main() {
+    let runs: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(20);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.args(["build", "--release", "--quiet"]);
+    for f in FUNCTIONS {
+        build.args(["-p", f]);
+    }
+    assert!(build.status().expect("cargo runs").success(), "release build of the functions");
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/target").into());
+
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async move {
+        println!("cold start, host release bootstraps, {runs} runs each (spawn -> first `next` = init; -> response = first event)");
+        for f in FUNCTIONS {
+            let bin = format!("{target}/release/{f}");
+            let size = std::fs::metadata(&bin).map(|m| m.len()).unwrap_or(0);
+            let (mut inits, mut firsts) = (Vec::new(), Vec::new());
+            for _ in 0..runs {
+                let (tx, mut rx) = mpsc::unbounded_channel();
+                let emulator = Emulator { tx, served: Arc::new(Mutex::new(false)) };
+                let app = Router::new()
+                    .route("/2018-06-01/runtime/invocation/next", get(next))
+                    .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+                    .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+                    .route("/2018-06-01/runtime/init/error", post(error))
+                    .with_state(emulator);
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                let server = tokio::spawn(async move { axum::serve(listener, app).await });
+                let t0 = Instant::now();
+                let mut child = Command::new(&bin)
+                    .env_clear()
+                    .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+                    .env("AWS_LAMBDA_FUNCTION_NAME", f)
+                    .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+                    .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+                    .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+                    .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+                    .env("AWS_REGION", "us-east-1")
+                    .env("AWS_ACCESS_KEY_ID", "bench")
+                    .env("AWS_SECRET_ACCESS_KEY", "bench")
+                    .env("AWS_EC2_METADATA_DISABLED", "true")
+                    .env("PUBLIC_BASE_URL", "https://api.example.com")
+                    .env("SENDER_EMAIL", "no-reply@example.com")
+                    .env("SIGNING_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+                    .env("ENCRYPTION_KEY", "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=")
+                    .env("RUST_LOG", "warn")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::inherit())
+                    .spawn()
+                    .expect("the bootstrap starts");
+                let mut init = None;
+                loop {
+                    match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+                        Ok(Some(Seen::Next)) if init.is_none() => init = Some(t0.elapsed()),
+                        Ok(Some(Seen::Next)) => {}
+                        Ok(Some(Seen::Response(body))) => {
+                            assert!(body.contains("200") || body.contains("ok"), "{f}: {body}");
+                            firsts.push(t0.elapsed());
+                            break;
+                        }
+                        Ok(Some(Seen::Error(body))) => panic!("{f} reported an error: {body}"),
+                        Ok(None) | Err(_) => panic!("{f} did not answer within 10 s"),
+                    }
+                }
+                inits.push(init.unwrap());
+                let _ = child.kill();
+                let _ = child.wait();
+                server.abort();
+            }
+            println!("{f} (binary {:.1} MB)", size as f64 / 1_048_576.0);
+            support::report("  init (spawn -> first next)", inits);
+            support::report("  first event (spawn -> response)", firsts);
+        }
+    });
+}
