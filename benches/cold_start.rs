@@ -51,12 +51,21 @@ async fn next(State(e): State<Emulator>) -> impl IntoResponse {
     }
     let mut h = HeaderMap::new();
     h.insert("lambda-runtime-aws-request-id", "req-1".parse().unwrap());
-    h.insert("lambda-runtime-deadline-ms", (chrono::Utc::now().timestamp_millis() + 30_000).to_string().parse().unwrap());
+    h.insert(
+        "lambda-runtime-deadline-ms",
+        (chrono::Utc::now().timestamp_millis() + 30_000)
+            .to_string()
+            .parse()
+            .unwrap(),
+    );
     h.insert(
         "lambda-runtime-invoked-function-arn",
         "arn:aws:lambda:us-east-1:123456789012:function:bench".parse().unwrap(),
     );
-    h.insert("lambda-runtime-trace-id", "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700".parse().unwrap());
+    h.insert(
+        "lambda-runtime-trace-id",
+        "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700".parse().unwrap(),
+    );
     (h, event())
 }
 
@@ -78,10 +87,17 @@ fn main() {
     for f in FUNCTIONS {
         build.args(["-p", f]);
     }
-    assert!(build.status().expect("cargo runs").success(), "release build of the functions");
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/target").into());
+    assert!(
+        build.status().expect("cargo runs").success(),
+        "release build of the functions"
+    );
+    let target =
+        std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/target").into());
 
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         println!("cold start, host release bootstraps, {runs} runs each (spawn -> first `next` = init; -> response = first event)");
         for f in FUNCTIONS {

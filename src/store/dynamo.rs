@@ -180,6 +180,11 @@ impl Expr {
         let text = match condition {
             Condition::Always if must_exist => format!("attribute_exists(pk) AND {LIVE}"),
             Condition::Always => return self,
+            // An update needs a live item, which `NotExists` rules out: it never holds (as in
+            // the embedded store), rather than updating an expired item or failing validation.
+            Condition::NotExists if must_exist => {
+                format!("attribute_exists(pk) AND {LIVE} AND attribute_not_exists(pk)")
+            }
             Condition::NotExists => "attribute_not_exists(pk) OR #ttl <= :now".to_owned(),
             Condition::Exists => format!("attribute_exists(pk) AND {LIVE}"),
             Condition::VersionIs(v) => {
