@@ -25,6 +25,8 @@ pub enum AccountError {
     Mail(#[from] MailError),
     #[error("the identity provider did not answer")]
     Provider,
+    #[error("too many requests")]
+    RateLimited { retry_after: i64 },
 }
 
 impl From<LinkError> for AccountError {

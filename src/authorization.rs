@@ -341,11 +341,23 @@ pub async fn resend(
     if account.status == AccountStatus::Disabled {
         return Err(AccountError::Conflict("this account is disabled"));
     }
+    // The same address at most once a minute: a double click or a script must not flood an
+    // inbox (another address is fine: the partner corrected a typo).
+    if let (Some(last_to), Some(expires)) = (&account.link_sent_to, account.link_expires_at) {
+        let sent_at = expires - Duration::days(s.link_days);
+        let wait = (sent_at + Duration::seconds(RESEND_COOLDOWN_SECONDS) - s.clock.now()).num_seconds();
+        if last_to == to.as_str() && wait > 0 {
+            return Err(AccountError::RateLimited { retry_after: wait });
+        }
+    }
     let audience = audience_for(account.managed_by);
     let link = replace_link(s, &item, &mut account, &to, audience).await?;
     send_link(s, &account, &to, &link).await?;
     Ok((to.to_string(), link.expires_at))
 }
+
+/// Least time between two links sent to the same address for one account.
+pub const RESEND_COOLDOWN_SECONDS: i64 = 60;
 
 /// Where a link went and until when it works.
 pub struct Sent {

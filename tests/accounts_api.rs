@@ -375,6 +375,22 @@ async fn resend_replaces_the_link_and_refuses_bad_addresses() {
     assert_eq!(a.json()["sent_to"], "admin@contoso.example");
     let new = link_path(&app, "admin@contoso.example");
     assert_ne!(old, new);
+
+    // The same address again within a minute: 429 with Retry-After, nothing written or sent.
+    let before = app.snapshot();
+    let mails = app.mailer.messages().len();
+    let again = post_as(
+        &app,
+        &t,
+        &format!("/v1/accounts/{id}/authorization/resend"),
+        json!({"email": "admin@contoso.example"}),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::TOO_MANY_REQUESTS, "{}", again.text);
+    assert!(again.headers.contains_key("retry-after"));
+    assert_eq!(app.snapshot(), before);
+    assert_eq!(app.mailer.messages().len(), mails);
+
     let page = call(&app, Method::GET, &old, None, None).await;
     assert_eq!(page.status, StatusCode::GONE, "the earlier link stops working");
     assert!(page.text.contains("newer link"));

@@ -134,6 +134,8 @@ async fn api_resend_and_consent_callback_functions_walk_the_onboarding() {
     let with_id = [auth[0], ("REPLACE_WITH_ACCOUNT_ID", id.as_str())];
     let (status, body) = invoke(&app, Function::Resend, "check-authorization.json", &with_id).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    // A minute later (the same address is not re-sent more often).
+    app.clock.advance(chrono::Duration::seconds(61));
     let (status, body) = invoke(&app, Function::Resend, "resend-authorization.json", &with_id).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     // The Api function does not serve resend, and the Resend function does not create accounts.

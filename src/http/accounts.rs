@@ -25,6 +25,7 @@ impl From<AccountError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "conflict", format!("{}.", capitalized(why)))
             }
             AccountError::Store(e) => e.into(),
+            AccountError::RateLimited { retry_after } => Self::rate_limited(retry_after),
             AccountError::Provider => Self::new(
                 StatusCode::BAD_GATEWAY,
                 "provider_unavailable",
