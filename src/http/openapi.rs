@@ -263,6 +263,7 @@ fn check() {}
     params(("id" = String, Path)), request_body = EmailBody, responses(
     (status = 202, body = LinkSent), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
     (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+    (status = 429, body = ErrorBody, description = "Same address within a minute", headers(("Retry-After" = u32))),
     (status = 503, body = ErrorBody)))]
 fn resend() {}
 
