@@ -3,6 +3,7 @@
 //! from configuration, so the real providers, the built-in sandbox (`crate::sandbox`) and test
 //! fakes run the same code. Facts these follow: `shared/protocols.md`.
 
+pub mod graph;
 pub mod http;
 
 use async_trait::async_trait;

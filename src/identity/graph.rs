@@ -1,0 +1,160 @@
+//! Microsoft Graph reads for discovery, one page at a time so memory never grows with the
+//! tenant: `@odata.nextLink` is followed verbatim, throttling (429/503/504 with
+//! `Retry-After`) is honoured with jittered backoff up to a cap, and errors are classified by
+//! Graph's `error.code` as `protocols.md` says. The caller decides what to do with each page
+//! and where to resume (`next` is the position to save when a wait would be too long).
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use std::time::Duration;
+
+/// One page of a Graph collection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphPage {
+    pub items: Vec<Value>,
+    /// `@odata.nextLink`: the next page, verbatim.
+    pub next: Option<String>,
+    /// `@odata.deltaLink`: on the last page of a delta query.
+    pub delta: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphError {
+    /// 401/403 `Authorization_RequestDenied` / `InvalidAuthenticationToken`: consent gone or
+    /// roles missing.
+    #[error("access denied by Graph ({code})")]
+    Denied { code: String },
+    /// 400 `syncStateNotFound` or 410 `resyncRequired`: drop the delta link, sync fully.
+    #[error("delta token expired: resync")]
+    Resync,
+    /// Still throttled after the allowed waits: resume later from the same URL.
+    #[error("throttled; retry after {0:?}")]
+    Throttled(Duration),
+    /// 5xx or transport failure after retries.
+    #[error("Graph unavailable: {0}")]
+    Unavailable(String),
+    /// A page that is not the documented shape.
+    #[error("malformed Graph page: {0}")]
+    Malformed(String),
+}
+
+/// How long to keep trying one page before giving the position back to the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    /// Longest single wait; a longer `Retry-After` is returned as [`GraphError::Throttled`].
+    pub max_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 4,
+            max_wait: Duration::from_secs(30),
+        }
+    }
+}
+
+pub struct GraphClient {
+    http: reqwest::Client,
+    retry: RetryPolicy,
+}
+
+impl GraphClient {
+    pub fn new(http: reqwest::Client, retry: RetryPolicy) -> Self {
+        Self { http, retry }
+    }
+
+    /// Fetches one page at `url` (a first-page URL or a `nextLink`/`deltaLink`, verbatim).
+    pub async fn page(&self, token: &SecretString, url: &str) -> Result<GraphPage, GraphError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let res = self.http.get(url).bearer_auth(token.expose_secret()).send().await;
+            let wait = match res {
+                Err(e) if attempt < self.retry.attempts => backoff(attempt, e.to_string()),
+                Err(e) => return Err(GraphError::Unavailable(e.to_string())),
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let retry_after = r
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    let body: Value = r.json().await.unwrap_or(Value::Null);
+                    match status {
+                        200 => return parse_page(body),
+                        429 | 503 | 504 => {
+                            let wait = retry_after.unwrap_or_else(|| backoff(attempt, String::new()));
+                            if wait > self.retry.max_wait || attempt >= self.retry.attempts {
+                                return Err(GraphError::Throttled(wait));
+                            }
+                            wait
+                        }
+                        _ => {
+                            let code = body["error"]["code"].as_str().unwrap_or_default().to_owned();
+                            let request_id = body["error"]["innerError"]["request-id"].as_str().unwrap_or_default();
+                            tracing::warn!(status, code, request_id, "Graph refused a page");
+                            match (status, code.as_str()) {
+                                (401 | 403, _) => return Err(GraphError::Denied { code }),
+                                (410, _) | (400, "syncStateNotFound" | "resyncRequired") => {
+                                    return Err(GraphError::Resync);
+                                }
+                                (500..=599, _) if attempt < self.retry.attempts => backoff(attempt, code),
+                                (500..=599, _) => return Err(GraphError::Unavailable(format!("{status} {code}"))),
+                                _ => return Err(GraphError::Malformed(format!("{status} {code}"))),
+                            }
+                        }
+                    }
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// Exponential backoff with full jitter: up to 0.5 s, 1 s, 2 s, ... (capped at 8 s).
+fn backoff(attempt: u32, _why: String) -> Duration {
+    let ceiling_ms = 500u64 << attempt.saturating_sub(1).min(4);
+    let r = u64::from(u32::from_le_bytes(crate::crypto::random_bytes::<4>()));
+    Duration::from_millis(r % ceiling_ms.max(1))
+}
+
+fn parse_page(body: Value) -> Result<GraphPage, GraphError> {
+    let items = body["value"]
+        .as_array()
+        .cloned()
+        .ok_or_else(|| GraphError::Malformed("no `value` array".into()))?;
+    let link = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
+    Ok(GraphPage {
+        items,
+        next: link("@odata.nextLink"),
+        delta: link("@odata.deltaLink"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_are_read_and_malformed_ones_refused() {
+        let p = parse_page(serde_json::json!({"value": [{"id": "1"}], "@odata.nextLink": "https://g/next"})).unwrap();
+        assert_eq!(
+            (p.items.len(), p.next.as_deref(), p.delta),
+            (1, Some("https://g/next"), None)
+        );
+        assert!(matches!(
+            parse_page(serde_json::json!({"values": []})),
+            Err(GraphError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_capped() {
+        for attempt in 1..10 {
+            assert!(backoff(attempt, String::new()) < Duration::from_secs(8));
+        }
+    }
+}
