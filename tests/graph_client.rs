@@ -120,3 +120,51 @@ async fn throttling_errors_and_revocation_are_classified() {
         Err(GraphError::Denied { .. })
     ));
 }
+
+#[tokio::test]
+async fn users_delta_gives_changes_only_and_stale_tokens_ask_for_a_resync() {
+    let (live, token, graph) = setup().await;
+    let g = client(2, Duration::from_secs(2));
+    // First run: every user, paged, ending with a delta link.
+    let mut url = format!("{graph}/v1.0/users/delta?$select=id,displayName,mail&$top=10");
+    let mut seen = 0;
+    let delta = loop {
+        let page = g.page(&token, &url).await.unwrap();
+        seen += page.items.len();
+        match (page.next, page.delta) {
+            (Some(next), None) => url = next,
+            (None, Some(delta)) => break delta,
+            other => panic!("a page has exactly one of nextLink and deltaLink: {other:?}"),
+        }
+    };
+    assert_eq!(seen, 25);
+
+    // Nothing changed: nothing comes back.
+    let page = g.page(&token, &delta).await.unwrap();
+    assert!(page.items.is_empty());
+    let delta = page.delta.unwrap();
+
+    // One user added, one removed: exactly those two, the removal marked.
+    let added = live
+        .sandbox
+        .add_user(CONTOSO_TENANT_ID, "New Hire", "new.hire@contoso.onmicrosoft.com")
+        .unwrap();
+    let first = g
+        .page(&token, &format!("{graph}/v1.0/users?$top=1"))
+        .await
+        .unwrap()
+        .items[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    live.sandbox.remove_user(CONTOSO_TENANT_ID, &first);
+    let page = g.page(&token, &delta).await.unwrap();
+    assert_eq!(page.items.len(), 2);
+    assert_eq!(page.items[0]["id"], added.as_str());
+    assert_eq!(page.items[1]["id"], first.as_str());
+    assert_eq!(page.items[1]["@removed"]["reason"], "deleted");
+
+    // After seven days the token is stale: start over with a full sync.
+    live.sandbox.expire_delta_tokens();
+    assert_eq!(g.page(&token, &page.delta.unwrap()).await, Err(GraphError::Resync));
+}

@@ -124,6 +124,11 @@ struct Inner {
     google_access: HashMap<String, i64>,
     google_refresh: HashMap<String, ()>,
     token_requests: usize,
+    /// Change log for `/users/delta`: (sequence, tenant, the change as Graph shows it).
+    user_changes: Vec<(u64, String, Value)>,
+    seq: u64,
+    /// Delta tokens of an older generation answer `syncStateNotFound`.
+    delta_generation: u64,
 }
 
 /// The sandbox's state. Cheap to share behind an `Arc`.
@@ -280,19 +285,34 @@ impl Sandbox {
         let mut inner = self.lock();
         let t = inner.tenants.iter_mut().find(|t| t.id == tenant_id)?;
         let id = uuid_from(&format!("{tenant_id}/added/{mail}"));
-        t.users.push(DirectoryUser {
+        let user = DirectoryUser {
             id: id.clone(),
             display_name: display_name.into(),
             mail: mail.into(),
             enabled: true,
-        });
+        };
+        let shown = user_json(&user);
+        t.users.push(user);
+        inner.seq += 1;
+        let seq = inner.seq;
+        inner.user_changes.push((seq, tenant_id.to_owned(), shown));
         Some(id)
     }
 
     pub fn remove_user(&self, tenant_id: &str, user_id: &str) {
-        if let Some(t) = self.lock().tenants.iter_mut().find(|t| t.id == tenant_id) {
+        let mut inner = self.lock();
+        if let Some(t) = inner.tenants.iter_mut().find(|t| t.id == tenant_id) {
             t.users.retain(|u| u.id != user_id);
+            inner.seq += 1;
+            let seq = inner.seq;
+            let removed = json!({ "id": user_id, "@removed": { "reason": "deleted" } });
+            inner.user_changes.push((seq, tenant_id.to_owned(), removed));
         }
+    }
+
+    /// Makes every delta token issued so far stale (`syncStateNotFound`), as after 7 days.
+    pub fn expire_delta_tokens(&self) {
+        self.lock().delta_generation += 1;
     }
 
     pub fn token_requests(&self) -> usize {
@@ -334,6 +354,7 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .route("/sandbox/microsoft/consent", post(ms_consent))
         .route("/sandbox/microsoft/{tenant}/oauth2/v2.0/token", post(ms_token))
         .route("/sandbox/graph/v1.0/users", get(graph_users))
+        .route("/sandbox/graph/v1.0/users/delta", get(graph_users_delta))
         .route("/sandbox/graph/v1.0/groups", get(graph_groups))
         .route("/sandbox/graph/v1.0/sites/getAllSites", get(graph_sites))
         .route("/sandbox/google/auth", get(google_consent_page))
@@ -667,15 +688,66 @@ async fn graph_users(State(sb): S, headers: HeaderMap, Query(q): Query<HashMap<S
         Ok(t) => t,
         Err(r) => return *r,
     };
-    let items = t
-        .users
-        .iter()
-        .map(|u| {
-            json!({ "id": u.id, "displayName": u.display_name, "mail": u.mail, "userPrincipalName": u.mail,
-                          "accountEnabled": u.enabled, "assignedLicenses": [] })
-        })
-        .collect();
+    let items = t.users.iter().map(user_json).collect();
     graph_page(&headers, "/sandbox/graph/v1.0/users", &q, items)
+}
+
+fn user_json(u: &DirectoryUser) -> Value {
+    json!({ "id": u.id, "displayName": u.display_name, "mail": u.mail, "userPrincipalName": u.mail,
+            "accountEnabled": u.enabled, "assignedLicenses": [] })
+}
+
+/// `/users/delta`: a first run pages every user and ends with `@odata.deltaLink`; calling that
+/// link answers only what changed since (added users, removed ones as `@removed`) and a new
+/// link; `$deltatoken=latest` starts from now; a stale token answers 400 `syncStateNotFound`.
+async fn graph_users_delta(State(sb): S, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    let t = match graph_tenant(&sb, &headers, "User.Read.All") {
+        Ok(t) => t,
+        Err(r) => return *r,
+    };
+    let (generation, seq) = {
+        let inner = sb.lock();
+        (inner.delta_generation, inner.seq)
+    };
+    let items: Vec<Value> = match q.get("$deltatoken").map(String::as_str) {
+        None => t.users.iter().map(user_json).collect(),
+        Some("latest") => Vec::new(),
+        Some(token) => {
+            let parsed = token
+                .strip_prefix('g')
+                .and_then(|r| r.split_once('.'))
+                .and_then(|(g, s)| Some((g.parse::<u64>().ok()?, s.parse::<u64>().ok()?)));
+            match parsed {
+                Some((g, since)) if g == generation => sb
+                    .lock()
+                    .user_changes
+                    .iter()
+                    .filter(|(s, tenant, _)| *s > since && *tenant == t.id)
+                    .map(|(_, _, v)| v.clone())
+                    .collect(),
+                _ => {
+                    return graph_error(
+                        StatusCode::BAD_REQUEST,
+                        "syncStateNotFound",
+                        "The delta token is expired.",
+                    );
+                }
+            }
+        }
+    };
+    let body = graph_page(&headers, "/sandbox/graph/v1.0/users/delta", &q, items).into_body();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let mut page: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({ "value": [] }));
+    if page.get("@odata.nextLink").is_none() {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("127.0.0.1");
+        page["@odata.deltaLink"] = json!(format!(
+            "http://{host}/sandbox/graph/v1.0/users/delta?$deltatoken=g{generation}.{seq}"
+        ));
+    }
+    Json(page).into_response()
 }
 
 async fn graph_groups(State(sb): S, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
