@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod consent;
 pub mod crypto;
+pub mod discovery;
 pub mod domain;
 pub mod email;
 pub mod http;

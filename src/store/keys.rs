@@ -13,6 +13,8 @@
 //! | tenant owner (uniqueness) | `TENANT#<platform>#<tenant>` | `OWNER` | | |
 //! | authorization link | `AUTH#<sha256(token)>` | `LINK` | | link expiry |
 //! | OAuth state | `STATE#<sha256(state)>` | `STATE` | | state expiry + 1 day (kept to answer replays) |
+//! | discovered user | `ACCOUNT#<id>` | `USER#<object id>` | | |
+//! | delta checkpoint | `ACCOUNT#<id>` | `DELTA#<kind>` | | |
 //!
 //! Members are keyed by email (not by partner, as first sketched in design.md) so that one
 //! strongly consistent `get` answers sign-in and a conditional put makes an address unique
@@ -227,4 +229,40 @@ pub struct StateItem {
     pub expires_at: DateTime<Utc>,
     pub consumed_at: Option<DateTime<Utc>>,
     pub outcome: Option<StateOutcome>,
+}
+
+pub const USER_PREFIX: &str = "USER#";
+
+pub fn account_partition(account: &AccountId) -> String {
+    format!("ACCOUNT#{account}")
+}
+
+/// A user discovered in an account's tenant (Graph object ID).
+pub fn discovered_user(account: &AccountId, object_id: &str) -> Key {
+    Key::new(account_partition(account), format!("{USER_PREFIX}{object_id}"))
+}
+
+/// Where the next delta query of `kind` (`users`, `groups`) resumes.
+pub fn delta_checkpoint(account: &AccountId, kind: &str) -> Key {
+    Key::new(account_partition(account), format!("DELTA#{kind}"))
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiscoveredUserItem {
+    pub id: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub enabled: bool,
+    pub protected: bool,
+    /// Removed from the tenant: kept (and flagged), never dropped silently.
+    pub deleted: bool,
+    pub first_seen: DateTime<Utc>,
+    pub changed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeltaCheckpointItem {
+    /// `@odata.deltaLink`, verbatim.
+    pub link: String,
+    pub saved_at: DateTime<Utc>,
 }
