@@ -7,13 +7,11 @@ mod common;
 use common::live::Live;
 use onboarding::discovery::discover_users;
 use onboarding::domain::AccountId;
-use onboarding::identity::Microsoft;
 use onboarding::identity::graph::{GraphClient, RetryPolicy};
-use onboarding::identity::http::{EntraClient, MicrosoftSettings, http_client};
-use onboarding::sandbox::{self, CONTOSO_TENANT_ID, Faults};
+use onboarding::identity::http::http_client;
+use onboarding::sandbox::{CONTOSO_TENANT_ID, Faults};
 use onboarding::store::keys::{self, DiscoveredUserItem};
 use onboarding::store::{QueryOptions, Store};
-use secrecy::SecretString;
 use std::time::Duration;
 
 async fn users(live: &Live, account: &AccountId) -> Vec<DiscoveredUserItem> {
@@ -32,23 +30,7 @@ async fn users(live: &Live, account: &AccountId) -> Vec<DiscoveredUserItem> {
 #[tokio::test]
 async fn delta_discovery_writes_only_changes() {
     let live = Live::start().await;
-    let all = onboarding::identity::REQUIRED_MICROSOFT_ROLES
-        .iter()
-        .map(|r| (*r).to_owned())
-        .collect();
-    live.sandbox.set_roles(CONTOSO_TENANT_ID, all);
-    let urls = sandbox::urls(&live.base);
-    let entra = EntraClient::new(
-        MicrosoftSettings {
-            client_id: sandbox::CLIENT_ID.into(),
-            client_secret: SecretString::from(sandbox::CLIENT_SECRET),
-            login_url: urls.microsoft_login_url,
-            graph_url: urls.microsoft_graph_url.clone(),
-            redirect_uri: format!("{}/v1/callback/microsoft", live.base),
-        },
-        http_client(Duration::from_secs(5)),
-    );
-    let token = entra.app_token(CONTOSO_TENANT_ID).await.unwrap().access_token;
+    let (token, graph_url) = live.contoso().await;
     let graph = GraphClient::new(
         http_client(Duration::from_secs(5)),
         RetryPolicy {
@@ -58,7 +40,7 @@ async fn delta_discovery_writes_only_changes() {
     );
     let account = AccountId::new();
     let s = &live.state;
-    let g = &urls.microsoft_graph_url;
+    let g = &graph_url;
 
     let first = discover_users(s, &graph, g, &token, &account).await.unwrap();
     assert!(first.full);

@@ -4,33 +4,16 @@
 mod common;
 
 use common::live::Live;
-use onboarding::identity::Microsoft;
 use onboarding::identity::graph::{GraphClient, GraphError, RetryPolicy};
-use onboarding::identity::http::{EntraClient, MicrosoftSettings, http_client};
-use onboarding::sandbox::{self, CONTOSO_TENANT_ID, Faults};
+use onboarding::identity::http::http_client;
+use onboarding::sandbox::{CONTOSO_TENANT_ID, Faults};
 use secrecy::SecretString;
 use std::time::Duration;
 
 async fn setup() -> (Live, SecretString, String) {
     let live = Live::start().await;
-    let all = onboarding::identity::REQUIRED_MICROSOFT_ROLES
-        .iter()
-        .map(|r| (*r).to_owned())
-        .collect();
-    live.sandbox.set_roles(CONTOSO_TENANT_ID, all);
-    let urls = sandbox::urls(&live.base);
-    let entra = EntraClient::new(
-        MicrosoftSettings {
-            client_id: sandbox::CLIENT_ID.into(),
-            client_secret: SecretString::from(sandbox::CLIENT_SECRET),
-            login_url: urls.microsoft_login_url,
-            graph_url: urls.microsoft_graph_url.clone(),
-            redirect_uri: format!("{}/v1/callback/microsoft", live.base),
-        },
-        http_client(Duration::from_secs(5)),
-    );
-    let token = entra.app_token(CONTOSO_TENANT_ID).await.unwrap().access_token;
-    (live, token, urls.microsoft_graph_url)
+    let (token, graph) = live.contoso().await;
+    (live, token, graph)
 }
 
 fn client(attempts: u32, max_wait: Duration) -> GraphClient {

@@ -82,6 +82,30 @@ impl Live {
         }
     }
 
+    /// The sandbox's Contoso tenant consented with every required role: a Graph token for it
+    /// from the production Entra client, and the sandbox Graph's base URL.
+    pub async fn contoso(&self) -> (SecretString, String) {
+        use onboarding::identity::Microsoft as _;
+        let all = onboarding::identity::REQUIRED_MICROSOFT_ROLES
+            .iter()
+            .map(|r| (*r).to_owned())
+            .collect();
+        self.sandbox.set_roles(sandbox::CONTOSO_TENANT_ID, all);
+        let urls = sandbox::urls(&self.base);
+        let entra = EntraClient::new(
+            MicrosoftSettings {
+                client_id: sandbox::CLIENT_ID.into(),
+                client_secret: SecretString::from(sandbox::CLIENT_SECRET),
+                login_url: urls.microsoft_login_url,
+                graph_url: urls.microsoft_graph_url.clone(),
+                redirect_uri: format!("{}/v1/callback/microsoft", self.base),
+            },
+            http_client(std::time::Duration::from_secs(5)),
+        );
+        let token = entra.app_token(sandbox::CONTOSO_TENANT_ID).await.unwrap().access_token;
+        (token, urls.microsoft_graph_url)
+    }
+
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> reqwest::Response {
         let mut req = self.http.post(format!("{}{path}", self.base)).json(&body);
         if let Some(t) = token {
