@@ -184,3 +184,14 @@ async fn merge(
     };
     Ok(Some(Item::from_record(key, &next)?))
 }
+
+/// What one scheduled run did (stub: being built).
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct ScheduledRun {
+    pub accounts: u64,
+}
+
+/// Discovers every account that is due (stub: being built).
+pub async fn run_scheduled(_s: &Services, _time: Option<chrono::DateTime<chrono::Utc>>) -> Result<ScheduledRun, DiscoveryError> {
+    Ok(ScheduledRun::default())
+}

@@ -1,0 +1,17 @@
+//! Lambda function `discovery`: the EventBridge schedule's target. Each scheduled event
+//! discovers every account that is due (just-authorized accounts first) and applies auto-add
+//! where its local time has come; the core logs one summary line per account.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use lambda_runtime::LambdaEvent;
+use onboarding::app::AppState;
+use serde_json::Value;
+
+/// Handles one scheduled event: answers the run's totals (visible in the Lambda console and
+/// in `cargo lambda invoke`).
+pub async fn handle(state: &AppState, event: LambdaEvent<EventBridgeEvent<Value>>) -> Result<Value, lambda_runtime::Error> {
+    let (event, context) = event.into_parts();
+    let run = onboarding::discovery::run_scheduled(state, event.time).await?;
+    lambda_runtime::tracing::info!(request_id = %context.request_id, ?run, "scheduled discovery done");
+    Ok(serde_json::to_value(run)?)
+}
