@@ -1,0 +1,1 @@
+//! Fake Graph for tests and benchmarks: being written.

@@ -1,0 +1,1 @@
+//! Auto-add schedule: being written.
