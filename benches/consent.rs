@@ -59,6 +59,9 @@ impl Store for Counting {
     async fn query_index(&self, pk: &str, prefix: &str, o: QueryOptions) -> Result<Page, StoreError> {
         self.inner.query_index(pk, prefix, o).await
     }
+    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+        self.inner.batch_get(keys).await
+    }
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         self.add(ops.iter().filter(|o| !matches!(o, WriteOp::Check { .. })).count());
         self.inner.transact(ops).await

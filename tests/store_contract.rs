@@ -691,6 +691,29 @@ async fn batch_writes_past_25(b: Backend) {
     b.store.batch_write(vec![], vec![]).await.unwrap();
 }
 
+/// Batch reads past DynamoDB's 100 keys per request: every live item once, missing and
+/// expired ones left out, whole items back.
+async fn batch_gets_past_100(b: Backend) {
+    let now = b.now();
+    let puts: Vec<Item> = (0..150)
+        .map(|i| {
+            let it = item("G#1", &format!("X#{i:03}"), i);
+            if i == 7 { it.expiring_at(now + 10) } else { it }
+        })
+        .collect();
+    b.store.batch_write(puts, vec![]).await.unwrap();
+    b.clock.advance(Duration::seconds(10));
+    let mut keys: Vec<Key> = (0..160).map(|i| Key::new("G#1", format!("X#{i:03}"))).collect();
+    keys.push(Key::new("G#2", "X#000"));
+    let got = b.store.batch_get(&keys).await.unwrap();
+    let mut sks: Vec<String> = got.iter().map(|i| i.key.sk.clone()).collect();
+    sks.sort();
+    let expected: Vec<String> = (0..150).filter(|i| *i != 7).map(|i| format!("X#{i:03}")).collect();
+    assert_eq!(sks, expected, "live items once; missing and expired ones absent");
+    assert!(got.iter().all(|i| i.attrs["n"] == json!(i.key.sk[2..].parse::<i64>().unwrap())));
+    assert!(b.store.batch_get(&[]).await.unwrap().is_empty());
+}
+
 /// An item whose expiry has passed (by the injected clock) is absent everywhere: get, query,
 /// index, conditions; and a new item may take its key.
 async fn expired_items_are_absent(b: Backend) {
@@ -830,6 +853,7 @@ contract!(
         index_follows_writes,
         transactions_are_all_or_nothing,
         batch_writes_past_25,
+        batch_gets_past_100,
         expired_items_are_absent,
     ]
 );

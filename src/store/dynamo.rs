@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{
+    KeysAndAttributes,
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest, GlobalSecondaryIndex,
     KeySchemaElement, KeyType, Projection, ProjectionType, Put, PutRequest, ReturnValue, ScalarAttributeType,
     TimeToLiveSpecification, TransactWriteItem, WriteRequest,
@@ -510,6 +511,46 @@ impl Store for DynamoStore {
                 _ => Err(unavailable(err)),
             },
         }
+    }
+
+    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+        let now = self.now();
+        let mut items = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut pending = KeysAndAttributes::builder()
+                .set_keys(Some(chunk.iter().map(key_attrs).collect()))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let mut attempt = 0u32;
+            loop {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for attrs in out.responses.and_then(|mut m| m.remove(&self.table)).unwrap_or_default() {
+                    let item = from_attrs(attrs)?;
+                    if !item.is_expired(now) {
+                        items.push(item);
+                    }
+                }
+                match out.unprocessed_keys.and_then(|mut m| m.remove(&self.table)) {
+                    Some(rest) if !rest.keys.is_empty() => {
+                        attempt += 1;
+                        if attempt > 8 {
+                            return Err(StoreError::Unavailable("batch get kept returning unprocessed keys".into()));
+                        }
+                        tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
+                        pending = rest;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(items)
     }
 
     async fn batch_write(&self, puts: Vec<Item>, deletes: Vec<Key>) -> Result<(), StoreError> {

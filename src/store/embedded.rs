@@ -301,6 +301,25 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+        let keys = keys.to_vec();
+        self.blocking(move |db, now| {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let table = txn.open_table(ITEMS).map_err(unavailable)?;
+            let mut items = Vec::with_capacity(keys.len());
+            for key in &keys {
+                if let Some(v) = table.get((key.pk.as_str(), key.sk.as_str())).map_err(unavailable)? {
+                    let item = decode(v.value())?;
+                    if !item.is_expired(now) {
+                        items.push(item);
+                    }
+                }
+            }
+            Ok(items)
+        })
+        .await
+    }
+
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         self.blocking(move |db, now| run(db, &ops, now).map(|_| ())).await
     }
@@ -317,12 +336,8 @@ impl Store for EmbeddedStore {
                 condition: Condition::Always,
             }))
             .collect();
-        self.blocking(move |db, now| {
-            for chunk in ops.chunks(25) {
-                run(db, chunk, now)?;
-            }
-            Ok(())
-        })
-        .await
+        // One commit for the whole batch: unconditional writes cannot fail half-way on a
+        // condition, and one fsync per batch is what keeps large discoveries fast on disk.
+        self.blocking(move |db, now| run(db, &ops, now).map(|_| ())).await
     }
 }

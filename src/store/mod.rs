@@ -199,6 +199,9 @@ pub trait Store: Send + Sync {
     async fn query(&self, pk: &str, sk_prefix: &str, options: QueryOptions) -> Result<Page, StoreError>;
     /// Items whose index key `gsi1pk` matches and `gsi1sk` starts with `sk_prefix` (eventually consistent).
     async fn query_index(&self, gsi1pk: &str, sk_prefix: &str, options: QueryOptions) -> Result<Page, StoreError>;
+    /// The live items at `keys` (any number; read consistently, in batches), in no particular
+    /// order; missing and expired ones are left out.
+    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError>;
     /// All writes or none (at most 100 ops).
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
     /// Unconditional puts and deletes in batches; not atomic as a whole.
