@@ -6,7 +6,7 @@ use crate::authorization::{self, LinkError};
 use crate::domain::{AccountId, ClientId, EmailAddress, FieldError, ManagedBy, OrganizationName, Platform, TenantRef};
 use crate::email::MailError;
 use crate::sessions::Principal;
-use crate::store::keys::{self, AccountItem, AccountStatus, Audience, ClientItem};
+use crate::store::keys::{self, AccountItem, AccountStatus, Audience, ClientItem, DiscoveryStatus};
 use crate::store::{Condition, Item, QueryOptions, StoreError, WriteOp};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -68,7 +68,7 @@ pub struct AccountView {
     pub authorization: AuthorizationView,
     pub missing_permissions: Vec<String>,
     pub discovery: DiscoveryView,
-    pub auto_add: Option<serde_json::Value>,
+    pub auto_add: Option<crate::protection::AutoAddView>,
     pub created_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization_url: Option<String>,
@@ -88,13 +88,78 @@ pub struct AuthorizationView {
 
 #[derive(Debug, Serialize)]
 pub struct DiscoveryView {
+    /// `not_started`, `due`, `running`, `done`, `partial` (continues at the next run), `failed`.
     pub status: &'static str,
+    /// When the next run is due.
     pub due_at: Option<DateTime<Utc>>,
     pub last_run_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// Why the last run failed, for a person.
+    pub error: Option<String>,
+    /// Objects present in the tenant.
     pub users: u64,
     pub groups: u64,
     pub teams: u64,
     pub sites: u64,
+    pub protected: ProtectedView,
+    /// Objects removed from the tenant but still listed (protected ones keep their seat).
+    pub deleted: DeletedView,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProtectedView {
+    pub users: u64,
+    pub teams: u64,
+    pub sites: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeletedView {
+    pub users: u64,
+    pub groups: u64,
+    pub teams: u64,
+    pub sites: u64,
+}
+
+impl DiscoveryView {
+    fn of(a: &AccountItem, now: DateTime<Utc>) -> Self {
+        let d = &a.discovery;
+        let c = &d.counts;
+        let due_at = match (a.discovery_due_at, d.next_due_at) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        };
+        let status = match d.status {
+            DiscoveryStatus::Running if d.running_until.is_some_and(|t| t > now) => "running",
+            _ if a.discovery_due_at.is_some() && d.last_run_at.is_none() => "due",
+            DiscoveryStatus::NotStarted | DiscoveryStatus::Running => "not_started",
+            DiscoveryStatus::Done => "done",
+            DiscoveryStatus::Partial => "partial",
+            DiscoveryStatus::Failed => "failed",
+        };
+        Self {
+            status,
+            due_at,
+            last_run_at: d.last_run_at,
+            last_success_at: d.last_success_at,
+            error: d.last_error.clone(),
+            users: c.users.total,
+            groups: c.groups.total,
+            teams: c.teams.total,
+            sites: c.sites.total,
+            protected: ProtectedView {
+                users: c.users.protected,
+                teams: c.teams.protected,
+                sites: c.sites.protected,
+            },
+            deleted: DeletedView {
+                users: c.users.deleted,
+                groups: c.groups.deleted,
+                teams: c.teams.deleted,
+                sites: c.sites.deleted,
+            },
+        }
+    }
 }
 
 impl AccountView {
@@ -118,20 +183,8 @@ impl AccountView {
                 delivery: None,
             },
             missing_permissions: a.missing_permissions.clone(),
-            discovery: DiscoveryView {
-                status: if a.discovery_due_at.is_some() {
-                    "due"
-                } else {
-                    "not_started"
-                },
-                due_at: a.discovery_due_at,
-                last_run_at: None,
-                users: 0,
-                groups: 0,
-                teams: 0,
-                sites: 0,
-            },
-            auto_add: None,
+            discovery: DiscoveryView::of(a, now),
+            auto_add: a.auto_add.as_ref().map(crate::protection::AutoAddView::from),
             created_at: a.created_at,
             authorization_url: None,
         }
@@ -268,6 +321,8 @@ pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> R
         authorized_at: None,
         discovery_due_at: None,
         refresh_token_enc: None,
+        discovery: Default::default(),
+        auto_add: None,
     };
     tracing::Span::current().record("account_id", account.id.as_str());
     let audience = authorization::audience_for(req.managed_by);
@@ -288,6 +343,17 @@ pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> R
     }
     ops.push(WriteOp::Put {
         item: Item::from_record(keys::account(&who.partner_id, &account.id), &account)?,
+        condition: Condition::NotExists,
+    });
+    // The scheduled discovery finds the account through the registry once it is authorized.
+    ops.push(WriteOp::Put {
+        item: Item::from_record(
+            keys::discovery_registry(&account.id),
+            &keys::RegistryItem {
+                partner_id: who.partner_id.clone(),
+                account_id: account.id.clone(),
+            },
+        )?,
         condition: Condition::NotExists,
     });
     s.store.transact(ops).await?;

@@ -6,6 +6,7 @@ use crate::crypto::{Encryptor, PasswordHasher, Signer, random_bytes};
 use crate::email::Mailer;
 use crate::email::outbox::OutboxMailer;
 use crate::email::ses::SesMailer;
+use crate::identity::graph::{GraphClient, RetryPolicy};
 use crate::identity::http::{EntraClient, GoogleClient, GoogleSettings, MicrosoftSettings, http_client};
 use crate::identity::{Google, Microsoft};
 use crate::store::Store;
@@ -36,7 +37,35 @@ pub struct Services {
     /// Lifetime of an emailed authorization link.
     pub link_days: i64,
     pub allowed_origins: Vec<String>,
+    /// Where discovery reads tenants' directories.
+    pub directory: Directory,
+    /// Protected users per partner.
+    pub seat_limit: u64,
+    /// How often each account is discovered.
+    pub discovery_interval: chrono::Duration,
 }
+
+/// The directory APIs discovery reads (Microsoft Graph, Google Admin SDK) and their client.
+pub struct Directory {
+    pub graph: GraphClient,
+    /// Graph base, e.g. `https://graph.microsoft.com` (requests add `/v1.0/...`).
+    pub graph_url: String,
+    /// Admin SDK base, e.g. `https://admin.googleapis.com`.
+    pub google_admin_url: String,
+}
+
+impl Directory {
+    pub fn new(graph_url: &str, google_admin_url: &str) -> Self {
+        Self {
+            graph: GraphClient::new(http_client(DIRECTORY_TIMEOUT), RetryPolicy::default()),
+            graph_url: graph_url.trim_end_matches('/').to_owned(),
+            google_admin_url: google_admin_url.trim_end_matches('/').to_owned(),
+        }
+    }
+}
+
+/// Longest wait for one directory page.
+const DIRECTORY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub type AppState = Arc<Services>;
 
@@ -80,7 +109,16 @@ impl Services {
             session_hours: 12,
             link_days: 7,
             allowed_origins,
+            directory: Directory::new("https://graph.microsoft.com", "https://admin.googleapis.com"),
+            seat_limit: 1000,
+            discovery_interval: chrono::Duration::hours(1),
         }
+    }
+
+    /// Points discovery at these directory bases (the sandbox or a fake Graph in tests).
+    pub fn with_directory(mut self, graph_url: &str, google_admin_url: &str) -> Self {
+        self.directory = Directory::new(graph_url, google_admin_url);
+        self
     }
 
     pub fn with_identity(mut self, microsoft: Arc<dyn Microsoft>, google: Arc<dyn Google>) -> Self {
@@ -144,6 +182,10 @@ impl Services {
             session_hours: config.session_hours,
             link_days: config.link_days,
             allowed_origins: config.allowed_origins.clone(),
+            directory: directory(config),
+            seat_limit: config.seat_limit,
+            discovery_interval: chrono::Duration::from_std(config.discovery_interval)
+                .unwrap_or_else(|_| chrono::Duration::hours(1)),
         }))
     }
 }
@@ -173,6 +215,23 @@ fn microsoft(config: &Config) -> Arc<dyn Microsoft> {
         (None, Runtime::Lambda) => return Arc::new(crate::identity::Unconfigured),
     };
     Arc::new(EntraClient::new(settings, http_client(IDENTITY_TIMEOUT)))
+}
+
+/// The directory bases matching the identity providers chosen by [`microsoft`] and [`google`].
+fn directory(config: &Config) -> Directory {
+    let sandbox = crate::sandbox::urls(&config.public_base_url);
+    let local = config.runtime == Runtime::Local;
+    let graph = if config.microsoft.is_none() && local {
+        sandbox.microsoft_graph_url
+    } else {
+        config.microsoft_graph_url.clone()
+    };
+    let admin = if config.google.is_none() && local {
+        sandbox.google_admin_url
+    } else {
+        config.google_admin_url.clone()
+    };
+    Directory::new(&graph, &admin)
 }
 
 /// Like [`microsoft`], for Google.

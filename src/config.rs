@@ -59,6 +59,12 @@ pub struct Config {
     pub google_auth_url: String,
     pub google_token_url: String,
     pub google_admin_url: String,
+    /// Protected users per partner, across its accounts (`SEAT_LIMIT`, default 1000).
+    pub seat_limit: u64,
+    /// How often each account is discovered (`DISCOVERY_INTERVAL`, e.g. `1h`, `30m`; default
+    /// 1 hour; at most 3 days, well inside the 7-day life of Graph delta links). Locally also
+    /// the scheduler's tick, capped at one minute so auto-add times are met.
+    pub discovery_interval: std::time::Duration,
 }
 
 /// An OAuth client's ID and secret.
@@ -184,6 +190,26 @@ impl Config {
                 .ok_or_else(|| err("SESSION_HOURS", "must be 1 to 720"))?,
             None => 12,
         };
+        let seat_limit = match get("SEAT_LIMIT") {
+            Some(v) => v
+                .parse()
+                .ok()
+                .filter(|n| (1..=10_000_000).contains(n))
+                .ok_or_else(|| err("SEAT_LIMIT", "must be 1 to 10000000"))?,
+            None => 1000,
+        };
+        let discovery_interval = match get("DISCOVERY_INTERVAL") {
+            Some(v) => humantime::parse_duration(&v)
+                .ok()
+                .filter(|d| (60..=3 * 86_400).contains(&d.as_secs()))
+                .ok_or_else(|| {
+                    err(
+                        "DISCOVERY_INTERVAL",
+                        "must be a duration from 1m to 3days, such as 1h or 30m",
+                    )
+                })?,
+            None => std::time::Duration::from_secs(3600),
+        };
         let sender_email = get("SENDER_EMAIL").unwrap_or_else(|| "no-reply@localhost".into());
         if sender_email.parse::<lettre::message::Mailbox>().is_err() {
             return Err(err("SENDER_EMAIL", "is not an email address"));
@@ -226,6 +252,8 @@ impl Config {
             encryption_key,
             session_hours,
             link_days,
+            seat_limit,
+            discovery_interval,
             dynamodb_endpoint: get("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| get("AWS_ENDPOINT_URL")),
         })
     }

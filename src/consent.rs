@@ -653,7 +653,7 @@ pub async fn probe(s: &Services, account_item: &Item) -> Result<AccountItem, Con
     Ok(account)
 }
 
-fn missing_roles(granted: &[String]) -> Vec<String> {
+pub(crate) fn missing_roles(granted: &[String]) -> Vec<String> {
     REQUIRED_MICROSOFT_ROLES
         .iter()
         .filter(|r| !granted.iter().any(|g| g.eq_ignore_ascii_case(r)))

@@ -1,17 +1,47 @@
-//! Discovery of an account's tenant (being built; see issue 5). Users come from Graph's
-//! `/users/delta`: the first run reads every page, later runs only what changed since the
-//! stored delta link, so an unchanged tenant costs one request and no write. Each page is
-//! parsed whole before anything of it is written; only changed objects are written, in
-//! batches; removed users are flagged `deleted`, never dropped. A stale delta link
-//! (`syncStateNotFound` / 410) falls back to a full sync that still writes only changes.
+//! Discovery: what is in each authorized tenant, kept current cheaply.
+//!
+//! - **Microsoft**: users and groups by delta query (`/users/delta`, `/groups/delta`): the first
+//!   run reads every page, later runs only what changed since the stored delta link, so an
+//!   unchanged tenant costs one request per kind and no write. `@removed` objects are flagged
+//!   `deleted`, never dropped. A stale link (`syncStateNotFound` / 410 `resyncRequired`) falls
+//!   back to a full resync that still writes only changes and then flags what disappeared.
+//!   Teams (groups provisioned as Teams) and SharePoint sites (without personal OneDrive sites)
+//!   are listed in full; objects missing from a complete listing are flagged deleted.
+//! - **Google**: Directory users by `pageToken`, with an access token from the stored
+//!   (encrypted) refresh token; removals found the same way as for listings.
+//! - Pages are streamed: each is parsed whole before anything of it is written (a malformed
+//!   page writes nothing), its stored objects are read in one batch, and only changed objects
+//!   are written, in transactions of up to 100 conditioned on the versions read (so a
+//!   concurrent protect is never overwritten). Memory holds one page plus 8 bytes per object
+//!   for removal detection in full reads.
+//! - An interrupted delta run (provider failure, throttling longer than the wait cap, the time
+//!   budget) saves the page it had not processed and the next run continues there.
+//! - **Consent health** on every run: token failures are classified as `protocols.md` says:
+//!   consent withdrawn or tenant gone makes the account `access_revoked` and emails the
+//!   partner once; roles missing make it `reauthorization_required` naming them (and the kinds
+//!   needing them are skipped); the service's own credentials refused is logged as an alert and
+//!   leaves the tenant's status alone. Once a day the token is requested fresh (never from the
+//!   cache), which is the nightly consent check.
 
-use crate::app::Services;
-use crate::domain::AccountId;
-use crate::identity::graph::{GraphClient, GraphError};
-use crate::store::keys::{self, DeltaCheckpointItem, DiscoveredUserItem};
-use crate::store::{Condition, Item, StoreError};
+use crate::app::{AppState, Services};
+use crate::consent::missing_roles;
+use crate::domain::{AccountId, EmailAddress, PartnerId, Platform};
+use crate::email::templates;
+use crate::identity::TokenError;
+use crate::identity::graph::{GraphError, GraphPage};
+use crate::store::keys::{
+    self, AccountItem, AccountStatus, Counts, DeltaCheckpointItem, DiscoveredItem, DiscoveryStatus, ObjectKind,
+    RegistryItem,
+};
+use crate::store::{Condition, Item, Key, QueryOptions, StoreError, WriteOp};
+use chrono::{DateTime, Duration, Utc};
 use secrecy::SecretString;
+use serde::Serialize;
 use serde_json::Value;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
@@ -19,179 +49,1043 @@ pub enum DiscoveryError {
     Graph(#[from] GraphError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("not found")]
+    NotFound,
+    #[error("the account is not authorized")]
+    NotAuthorized,
 }
 
-/// What one users run did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct UsersRun {
-    /// A full read (first run, or a resync after a stale delta link).
+/// How long one run may hold an account before another may take it over.
+const LEASE: Duration = Duration::minutes(15);
+/// After a failed run, the next try.
+const RETRY_AFTER_FAILURE: Duration = Duration::minutes(15);
+/// Roles missing right after consent are re-checked this often for the first hour
+/// (Microsoft can take 15-60 minutes to put new permissions in tokens).
+const ROLE_RECHECK: Duration = Duration::minutes(10);
+/// A fresh token (never from the cache) at least this often: the nightly consent check.
+const HEALTH_CHECK: Duration = Duration::hours(20);
+/// Objects per write transaction (DynamoDB's limit).
+const CHUNK: usize = 100;
+
+/// What one kind's run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct KindRun {
+    pub kind: Option<ObjectKind>,
+    /// A full read (first run, resync after a stale delta link, or a listing).
     pub full: bool,
+    /// Stopped part-way; the next run continues.
+    pub partial: bool,
     pub pages: u64,
     pub seen: u64,
     pub added: u64,
     pub changed: u64,
     pub removed: u64,
+    pub restored: u64,
 }
 
-impl UsersRun {
+impl KindRun {
+    /// Object writes (checkpoints not counted).
     pub fn writes(&self) -> u64 {
-        self.added + self.changed + self.removed
+        self.added + self.changed + self.removed + self.restored
     }
 }
 
-const USERS_SELECT: &str = "$select=id,displayName,mail,userPrincipalName,accountEnabled";
+/// How an account's run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome", content = "detail")]
+pub enum Outcome {
+    Done,
+    /// Stopped part-way (time budget or long throttling): continues at the next run.
+    Partial,
+    Failed(String),
+    /// Consent withdrawn or tenant gone.
+    Revoked(String),
+    /// The service's own app credentials were refused: an operator must act.
+    AppCredentials,
+    /// Another run holds the account.
+    Busy,
+}
 
-/// Discovers the users of `account`'s tenant through Graph at `graph_url` with `token`.
-pub async fn discover_users(
-    s: &Services,
-    graph: &GraphClient,
-    graph_url: &str,
-    token: &SecretString,
-    account: &AccountId,
-) -> Result<UsersRun, DiscoveryError> {
-    let checkpoint_key = keys::delta_checkpoint(account, "users");
-    let checkpoint = s
-        .store
-        .get(&checkpoint_key)
-        .await?
-        .map(|i| i.record::<DeltaCheckpointItem>())
-        .transpose()?;
-    let full_url = format!("{graph_url}/v1.0/users/delta?{USERS_SELECT}");
-    match &checkpoint {
-        Some(c) => match run(s, graph, &c.link, token, account, false).await {
-            Err(DiscoveryError::Graph(GraphError::Resync)) => {
-                tracing::info!(account_id = %account, "delta link stale: full resync of users");
-                s.store.delete(&checkpoint_key, Condition::Always).await?;
-                run(s, graph, &full_url, token, account, true).await
-            }
-            other => other,
-        },
-        None => run(s, graph, &full_url, token, account, true).await,
+/// What one account's run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountRun {
+    pub account_id: AccountId,
+    pub outcome: Outcome,
+    pub missing_permissions: Vec<String>,
+    pub kinds: Vec<KindRun>,
+}
+
+impl AccountRun {
+    pub fn writes(&self) -> u64 {
+        self.kinds.iter().map(KindRun::writes).sum()
+    }
+
+    pub fn kind(&self, kind: ObjectKind) -> Option<&KindRun> {
+        self.kinds.iter().find(|k| k.kind == Some(kind))
     }
 }
 
-async fn run(
-    s: &Services,
-    graph: &GraphClient,
-    start: &str,
-    token: &SecretString,
-    account: &AccountId,
-    full: bool,
-) -> Result<UsersRun, DiscoveryError> {
-    let mut totals = UsersRun {
-        full,
-        ..UsersRun::default()
-    };
-    let mut url = start.to_owned();
+/// What one scheduled run did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ScheduledRun {
+    /// Accounts in the registry.
+    pub accounts: u64,
+    pub due: u64,
+    pub done: u64,
+    pub partial: u64,
+    pub failed: u64,
+    pub revoked: u64,
+    pub busy: u64,
+    /// Accounts whose auto-add time had come.
+    pub auto_add: u64,
+}
+
+/// Longest a scheduled run keeps starting accounts (the Lambda allows 15 minutes).
+const SCHEDULED_BUDGET: std::time::Duration = std::time::Duration::from_secs(12 * 60);
+/// Accounts discovered at once by a scheduled run.
+const CONCURRENT_ACCOUNTS: usize = 4;
+
+/// The scheduled run (EventBridge, or the local scheduler): discovers every account that is
+/// due, just-authorized ones first, then applies auto-add where its local time has come.
+pub async fn run_scheduled(s: &AppState, time: Option<DateTime<Utc>>) -> Result<ScheduledRun, DiscoveryError> {
+    let started = Instant::now();
+    let now = s.clock.now();
+    let mut totals = ScheduledRun::default();
+    let mut due: Vec<(bool, DateTime<Utc>, AccountItem)> = Vec::new();
+    let mut auto_add: Vec<AccountItem> = Vec::new();
+    let mut after = None;
     loop {
-        let page = graph.page(token, &url).await?;
-        totals.pages += 1;
-        let mut puts = Vec::new();
-        for object in &page.items {
-            totals.seen += 1;
-            if let Some(item) = merge(s, account, object, &mut totals).await? {
-                puts.push(item);
+        let page = s
+            .store
+            .query(
+                keys::DISCOVERY_REGISTRY,
+                keys::ACCOUNT_PREFIX,
+                QueryOptions {
+                    limit: Some(100),
+                    after,
+                },
+            )
+            .await?;
+        let wanted: Vec<Key> = page
+            .items
+            .iter()
+            .filter_map(|i| i.record::<RegistryItem>().ok())
+            .map(|r| keys::account(&r.partner_id, &r.account_id))
+            .collect();
+        totals.accounts += wanted.len() as u64;
+        for item in s.store.batch_get(&wanted).await? {
+            let Ok(account) = item.record::<AccountItem>() else {
+                continue;
+            };
+            if !discoverable(account.status) {
+                continue;
+            }
+            if account.auto_add.as_ref().is_some_and(|a| a.next_run_at <= now) {
+                auto_add.push(account.clone());
+            }
+            if let Some(at) = due_at(&account).filter(|t| *t <= now) {
+                due.push((account.discovery.last_run_at.is_some(), at, account));
             }
         }
-        // The whole page was understood: now write its changes.
-        if !puts.is_empty() {
-            s.store.batch_write(puts, Vec::new()).await?;
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    // Never discovered first (just authorized), then the longest waiting.
+    due.sort_by_key(|(ran, at, _)| (*ran, *at));
+    totals.due = due.len() as u64;
+    tracing::info!(event_time = ?time, accounts = totals.accounts, due = totals.due, "scheduled discovery starts");
+    let mut running = tokio::task::JoinSet::new();
+    let mut queue = due.into_iter().map(|(_, _, a)| a);
+    loop {
+        while running.len() < CONCURRENT_ACCOUNTS {
+            let Some(account) = queue.next() else { break };
+            let Some(budget) = SCHEDULED_BUDGET.checked_sub(started.elapsed()) else {
+                break;
+            };
+            let s = s.clone();
+            running.spawn(async move { discover_account(&s, &account.partner_id, &account.id, budget).await });
+        }
+        let Some(joined) = running.join_next().await else { break };
+        match joined {
+            Ok(Ok(run)) => match run.outcome {
+                Outcome::Done => totals.done += 1,
+                Outcome::Partial => totals.partial += 1,
+                Outcome::Revoked(_) => totals.revoked += 1,
+                Outcome::Busy => totals.busy += 1,
+                Outcome::Failed(_) | Outcome::AppCredentials => totals.failed += 1,
+            },
+            Ok(Err(e)) => {
+                totals.failed += 1;
+                tracing::error!(cause = %e, "discovery of an account failed");
+            }
+            Err(e) => {
+                totals.failed += 1;
+                tracing::error!(cause = %e, "discovery task panicked");
+            }
+        }
+    }
+    for account in auto_add {
+        totals.auto_add += 1;
+        if let Err(e) = crate::protection::run_auto_add(s, &account.partner_id, &account.id).await {
+            tracing::error!(cause = %e, account_id = %account.id, "auto-add failed");
+        }
+    }
+    tracing::info!(
+        ?totals,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "scheduled discovery done"
+    );
+    Ok(totals)
+}
+
+fn discoverable(status: AccountStatus) -> bool {
+    matches!(status, AccountStatus::Active | AccountStatus::ReauthorizationRequired)
+}
+
+/// When the account should next be discovered: at once when just authorized, else when its
+/// last run said.
+fn due_at(a: &AccountItem) -> Option<DateTime<Utc>> {
+    match (a.discovery_due_at, a.discovery.next_due_at) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+/// Discovers one account now, within `budget` (the Refresh button, and each account of a
+/// scheduled run).
+#[tracing::instrument(skip_all, fields(partner_id = %partner, account_id = %account))]
+pub async fn discover_account(
+    s: &Services,
+    partner: &PartnerId,
+    account: &AccountId,
+    budget: std::time::Duration,
+) -> Result<AccountRun, DiscoveryError> {
+    let started = Instant::now();
+    let deadline = started + budget;
+    let key = keys::account(partner, account);
+    let now = s.clock.now();
+    // One run at a time per account: take the lease.
+    let mut busy = false;
+    let leased = modify_account(s, &key, |a| {
+        if !discoverable(a.status) {
+            return Err(DiscoveryError::NotAuthorized);
+        }
+        if a.discovery.running_until.is_some_and(|t| t > now) {
+            busy = true;
+            return Ok(false);
+        }
+        busy = false;
+        a.discovery.status = DiscoveryStatus::Running;
+        a.discovery.running_until = Some(now + LEASE);
+        Ok(true)
+    })
+    .await?;
+    let mut run = AccountRun {
+        account_id: account.clone(),
+        outcome: Outcome::Done,
+        missing_permissions: Vec::new(),
+        kinds: Vec::new(),
+    };
+    if busy {
+        run.outcome = Outcome::Busy;
+        return Ok(run);
+    }
+    let fresh = leased.status == AccountStatus::ReauthorizationRequired
+        || leased
+            .discovery
+            .health_checked_at
+            .is_none_or(|t| now - t >= HEALTH_CHECK);
+    let mut deltas = Counts::default();
+    let mut wait: Option<Duration> = None;
+    let mut errors: Vec<String> = Vec::new();
+    match access(s, &leased, fresh).await {
+        Err(outcome) => run.outcome = outcome,
+        Ok((token, granted)) => {
+            run.missing_permissions = match leased.platform {
+                Platform::Microsoft365 => missing_roles(&granted),
+                Platform::GoogleWorkspace => Vec::new(),
+            };
+            let tenant = leased.tenant_id.clone().unwrap_or_default();
+            for source in sources(s, leased.platform) {
+                if let Some(role) = source.role
+                    && !granted.iter().any(|g| g.eq_ignore_ascii_case(role))
+                {
+                    continue;
+                }
+                let ctx = Ctx {
+                    s,
+                    account,
+                    tenant: &tenant,
+                    token: &token,
+                    deadline,
+                };
+                match run_kind(&ctx, &source).await {
+                    Ok(k) => {
+                        apply(&mut deltas, source.kind, &k);
+                        if k.partial {
+                            run.outcome = Outcome::Partial;
+                        }
+                        run.kinds.push(k);
+                    }
+                    Err(Failure { done, error }) => {
+                        apply(&mut deltas, source.kind, &done);
+                        run.kinds.push(done);
+                        match error {
+                            DiscoveryError::Graph(GraphError::Denied { code }) => {
+                                run.outcome = Outcome::Revoked(format!("the directory refused access ({code})"));
+                                break;
+                            }
+                            DiscoveryError::Graph(GraphError::Throttled(w)) => {
+                                wait = Some(Duration::from_std(w).unwrap_or(RETRY_AFTER_FAILURE));
+                                run.outcome = Outcome::Partial;
+                                break;
+                            }
+                            DiscoveryError::Graph(e) => {
+                                tracing::warn!(kind = source.kind.as_str(), cause = %e, "discovery of a kind failed");
+                                errors.push(format!("{}: {e}", source.kind.as_str()));
+                            }
+                            e => return Err(e),
+                        }
+                    }
+                }
+            }
+            if !errors.is_empty() && matches!(run.outcome, Outcome::Done | Outcome::Partial) {
+                run.outcome = Outcome::Failed(errors.join("; "));
+            }
+        }
+    }
+    let finished = s.clock.now();
+    let interval = s.discovery_interval;
+    let mut newly_revoked = None;
+    let updated = modify_account(s, &key, |a| {
+        a.discovery.running_until = None;
+        a.discovery.last_run_at = Some(finished);
+        for kind in ObjectKind::ALL {
+            let (c, d) = (a.discovery.counts.of_mut(kind), deltas.of(kind));
+            c.total = c.total.saturating_add_signed(d.total as i64);
+            c.deleted = c.deleted.saturating_add_signed(d.deleted as i64);
+        }
+        a.discovery.last_error = None;
+        let mut next = finished + interval;
+        match &run.outcome {
+            Outcome::Done => {
+                a.discovery.status = DiscoveryStatus::Done;
+                a.discovery.last_success_at = Some(finished);
+                a.discovery_due_at = None;
+            }
+            Outcome::Partial => {
+                a.discovery.status = DiscoveryStatus::Partial;
+                next = finished + wait.unwrap_or_else(Duration::zero);
+            }
+            Outcome::Failed(why) => {
+                a.discovery.status = DiscoveryStatus::Failed;
+                a.discovery.last_error = Some(why.clone());
+                next = finished + RETRY_AFTER_FAILURE.min(interval);
+            }
+            Outcome::AppCredentials => {
+                a.discovery.status = DiscoveryStatus::Failed;
+                a.discovery.last_error =
+                    Some("the service could not sign in to the provider (our side); its operators were alerted".into());
+                next = finished + RETRY_AFTER_FAILURE.min(interval);
+            }
+            Outcome::Revoked(why) => {
+                a.discovery.status = DiscoveryStatus::Failed;
+                a.discovery.last_error = Some(why.clone());
+                if a.status != AccountStatus::AccessRevoked {
+                    newly_revoked = Some(why.clone());
+                }
+                a.status = AccountStatus::AccessRevoked;
+                a.discovery_due_at = None;
+            }
+            Outcome::Busy => {}
+        }
+        if !matches!(
+            run.outcome,
+            Outcome::Revoked(_) | Outcome::AppCredentials | Outcome::Busy
+        ) && fresh
+        {
+            a.discovery.health_checked_at = Some(finished);
+        }
+        if !matches!(run.outcome, Outcome::Revoked(_) | Outcome::AppCredentials)
+            && matches!(a.status, AccountStatus::Active | AccountStatus::ReauthorizationRequired)
+            && !(matches!(run.outcome, Outcome::Failed(_))
+                && run.kinds.is_empty()
+                && run.missing_permissions.is_empty())
+        {
+            if run.missing_permissions.is_empty() {
+                if a.status == AccountStatus::ReauthorizationRequired {
+                    tracing::info!("all required permissions granted now: reauthorization no longer needed");
+                }
+                a.status = AccountStatus::Active;
+                a.missing_permissions.clear();
+            } else {
+                a.status = AccountStatus::ReauthorizationRequired;
+                a.missing_permissions = run.missing_permissions.clone();
+                // New permissions can take up to an hour to reach tokens: look again soon.
+                if a.authorized_at.is_some_and(|t| finished - t < Duration::hours(1)) {
+                    next = next.min(finished + ROLE_RECHECK);
+                }
+            }
+        }
+        a.discovery.next_due_at = Some(next);
+        Ok::<_, DiscoveryError>(true)
+    })
+    .await?;
+    let writes = run.writes();
+    let c = updated.discovery.counts;
+    tracing::info!(
+        outcome = ?run.outcome,
+        status = ?updated.status,
+        users = c.users.total,
+        groups = c.groups.total,
+        teams = c.teams.total,
+        sites = c.sites.total,
+        writes,
+        missing_permissions = ?run.missing_permissions,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "account discovered"
+    );
+    if let Some(why) = newly_revoked {
+        notify_revoked(s, &updated, &why).await;
+    }
+    Ok(run)
+}
+
+/// Time the Refresh button may spend before answering (API Gateway allows 30 s); a longer
+/// discovery continues at the next scheduled run from where it stopped.
+pub const REFRESH_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The Refresh button: discovers the caller's account now.
+pub async fn refresh(s: &Services, who: &crate::sessions::Principal, id: &str) -> Result<AccountRun, DiscoveryError> {
+    let account = AccountId::parse(id).ok_or(DiscoveryError::NotFound)?;
+    let item = s
+        .store
+        .get(&keys::account(&who.partner_id, &account))
+        .await?
+        .ok_or(DiscoveryError::NotFound)?;
+    if !discoverable(item.record::<AccountItem>()?.status) {
+        return Err(DiscoveryError::NotAuthorized);
+    }
+    discover_account(s, &who.partner_id, &account, REFRESH_BUDGET).await
+}
+
+/// An access token for the account's tenant and the permissions it carries, or why not.
+async fn access(s: &Services, a: &AccountItem, fresh: bool) -> Result<(SecretString, Vec<String>), Outcome> {
+    let result = match a.platform {
+        Platform::Microsoft365 => {
+            let Some(tenant) = a.tenant_id.as_deref() else {
+                return Err(Outcome::Failed("the account has no proven tenant".into()));
+            };
+            let token = if fresh {
+                s.microsoft.fresh_app_token(tenant).await
+            } else {
+                s.microsoft.app_token(tenant).await
+            };
+            token.map(|t| (t.access_token, t.roles))
+        }
+        Platform::GoogleWorkspace => {
+            let Some(enc) = a.refresh_token_enc.as_deref() else {
+                return Err(Outcome::Revoked("no grant is stored for this account".into()));
+            };
+            let Ok(refresh) = s.encryptor.decrypt(enc, a.id.as_str()) else {
+                tracing::error!(
+                    alert = "encryption_key",
+                    "a stored refresh token cannot be decrypted: wrong ENCRYPTION_KEY?"
+                );
+                return Err(Outcome::AppCredentials);
+            };
+            s.google.refresh(&refresh).await.map(|g| (g.access_token, Vec::new()))
+        }
+    };
+    result.map_err(|e| match e {
+        TokenError::NoConsent { code } => {
+            Outcome::Revoked(format!("the tenant's administrator withdrew consent or removed the app ({code})"))
+        }
+        TokenError::TenantGone { code } => Outcome::Revoked(format!("the tenant no longer exists or is disabled ({code})")),
+        TokenError::AppCredentials { code } => {
+            tracing::error!(
+                alert = "app_credentials",
+                code,
+                platform = a.platform.as_str(),
+                "the provider refused the service's own app credentials: renew the client secret; tenants were left untouched"
+            );
+            Outcome::AppCredentials
+        }
+        e => Outcome::Failed(e.to_string()),
+    })
+}
+
+/// Tells the member who added the account, once per revocation.
+async fn notify_revoked(s: &Services, a: &AccountItem, why: &str) {
+    let Ok(to) = EmailAddress::parse("email", &a.created_by) else {
+        return;
+    };
+    let url = format!("{}/accounts/{}", s.links.console_url, a.id);
+    let tenant = a.tenant_domain.as_deref().or(a.tenant_id.as_deref()).unwrap_or("");
+    let message = templates::access_revoked(&to, &a.client_name, a.platform.display_name(), tenant, why, &url);
+    if let Err(e) = s.mailer.send(&message).await {
+        tracing::error!(cause = %e, "could not email the partner about the revoked access");
+    }
+}
+
+/// Read-modify-write of an account item under its version; `f` answers whether to write.
+pub(crate) async fn modify_account<E: From<StoreError>>(
+    s: &Services,
+    key: &Key,
+    mut f: impl FnMut(&mut AccountItem) -> Result<bool, E>,
+) -> Result<AccountItem, E> {
+    for _ in 0..8 {
+        let item = s
+            .store
+            .get(key)
+            .await?
+            .ok_or(StoreError::Corrupt("the account is gone".into()))?;
+        let mut account: AccountItem = item.record()?;
+        if !f(&mut account)? {
+            return Ok(account);
+        }
+        match s
+            .store
+            .put(item.next_version(&account)?, Condition::VersionIs(item.version))
+            .await
+        {
+            Ok(()) => return Ok(account),
+            Err(StoreError::ConditionFailed | StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Conflict.into())
+}
+
+/// Signed count changes accumulated by a run (stored wrapping in `u64`, applied with
+/// `saturating_add_signed`).
+fn apply(deltas: &mut Counts, kind: ObjectKind, k: &KindRun) {
+    let c = deltas.of_mut(kind);
+    let total = (k.added + k.restored) as i64 - k.removed as i64;
+    let deleted = k.removed as i64 - k.restored as i64;
+    c.total = c.total.wrapping_add(total as u64);
+    c.deleted = c.deleted.wrapping_add(deleted as u64);
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// A Graph delta query.
+    Delta,
+    /// A Graph listing read in full every run.
+    Listing,
+    /// The Google Directory users listing.
+    Directory,
+}
+
+struct Source {
+    kind: ObjectKind,
+    read: Read,
+    first_url: String,
+    /// The Graph application permission the read needs.
+    role: Option<&'static str>,
+}
+
+fn sources(s: &Services, platform: Platform) -> Vec<Source> {
+    let g = &s.directory.graph_url;
+    match platform {
+        Platform::Microsoft365 => vec![
+            Source {
+                kind: ObjectKind::Users,
+                read: Read::Delta,
+                first_url: format!("{g}/v1.0/users/delta?$select=id,displayName,mail,userPrincipalName,accountEnabled"),
+                role: Some("User.Read.All"),
+            },
+            Source {
+                kind: ObjectKind::Groups,
+                read: Read::Delta,
+                first_url: format!("{g}/v1.0/groups/delta?$select=id,displayName,mail,groupTypes"),
+                role: Some("Group.Read.All"),
+            },
+            Source {
+                kind: ObjectKind::Teams,
+                read: Read::Listing,
+                first_url: format!(
+                    "{g}/v1.0/groups?$filter=resourceProvisioningOptions/Any(x:x%20eq%20'Team')&$select=id,displayName,mail"
+                ),
+                role: Some("Group.Read.All"),
+            },
+            Source {
+                kind: ObjectKind::Sites,
+                read: Read::Listing,
+                first_url: format!("{g}/v1.0/sites/getAllSites?$select=id,displayName,name,webUrl,isPersonalSite"),
+                role: Some("Sites.Read.All"),
+            },
+        ],
+        Platform::GoogleWorkspace => vec![Source {
+            kind: ObjectKind::Users,
+            read: Read::Directory,
+            first_url: format!(
+                "{}/admin/directory/v1/users?customer=my_customer&maxResults=500&projection=basic",
+                s.directory.google_admin_url
+            ),
+            role: None,
+        }],
+    }
+}
+
+struct Ctx<'a> {
+    s: &'a Services,
+    account: &'a AccountId,
+    tenant: &'a str,
+    token: &'a SecretString,
+    deadline: Instant,
+}
+
+impl Ctx<'_> {
+    async fn page(&self, read: Read, url: &str) -> Result<GraphPage, GraphError> {
+        let graph = &self.s.directory.graph;
+        match read {
+            Read::Directory => graph.directory_page(self.tenant, self.token, url).await,
+            _ => graph.tenant_page(self.tenant, self.token, url).await,
+        }
+    }
+}
+
+/// A kind's run that stopped on an error, with what it had done until then.
+struct Failure {
+    done: KindRun,
+    error: DiscoveryError,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    /// Nothing stored yet for this kind: every object is new (no reads).
+    First,
+    /// The continuation of an interrupted first read.
+    FirstResumed,
+    /// From a delta link: only changes.
+    Incremental,
+    /// Full read over stored objects (stale delta link, or a listing): flags what is missing.
+    Full,
+}
+
+async fn run_kind(ctx: &Ctx<'_>, src: &Source) -> Result<KindRun, Failure> {
+    let fail = |done: KindRun, error: DiscoveryError| Failure { done, error };
+    let empty = KindRun {
+        kind: Some(src.kind),
+        ..KindRun::default()
+    };
+    if src.read != Read::Delta {
+        return read_pages(ctx, src, src.first_url.clone(), Mode::Full).await;
+    }
+    let ck_key = keys::delta_checkpoint(ctx.account, src.kind);
+    let checkpoint = match ctx.s.store.get(&ck_key).await {
+        Ok(i) => match i.map(|i| i.record::<DeltaCheckpointItem>()).transpose() {
+            Ok(c) => c.unwrap_or_default(),
+            Err(e) => return Err(fail(empty, e.into())),
+        },
+        Err(e) => return Err(fail(empty, e.into())),
+    };
+    let (url, mode) = if let Some(r) = checkpoint.resume.clone() {
+        (
+            r,
+            if checkpoint.resume_first {
+                Mode::FirstResumed
+            } else {
+                Mode::Incremental
+            },
+        )
+    } else if let Some(l) = checkpoint.link.clone() {
+        (l, Mode::Incremental)
+    } else {
+        let any = ctx
+            .s
+            .store
+            .query(
+                &keys::account_partition(ctx.account),
+                src.kind.prefix(),
+                QueryOptions {
+                    limit: Some(1),
+                    after: None,
+                },
+            )
+            .await
+            .map_err(|e| fail(empty.clone(), e.into()))?;
+        (
+            src.first_url.clone(),
+            if any.items.is_empty() { Mode::First } else { Mode::Full },
+        )
+    };
+    match read_pages(ctx, src, url, mode).await {
+        Err(Failure {
+            done,
+            error: DiscoveryError::Graph(GraphError::Resync),
+        }) if mode == Mode::Incremental || mode == Mode::FirstResumed => {
+            tracing::info!(kind = src.kind.as_str(), "delta link stale: full resync");
+            let reset = DeltaCheckpointItem::default();
+            save_checkpoint(ctx, src.kind, &reset)
+                .await
+                .map_err(|e| fail(done.clone(), e))?;
+            let mut again = read_pages(ctx, src, src.first_url.clone(), Mode::Full).await;
+            let (Ok(k) | Err(Failure { done: k, .. })) = &mut again;
+            *k = merge_runs(&done, k);
+            again
+        }
+        other => other,
+    }
+}
+
+fn merge_runs(a: &KindRun, b: &KindRun) -> KindRun {
+    KindRun {
+        kind: b.kind,
+        full: a.full || b.full,
+        partial: b.partial,
+        pages: a.pages + b.pages,
+        seen: a.seen + b.seen,
+        added: a.added + b.added,
+        changed: a.changed + b.changed,
+        removed: a.removed + b.removed,
+        restored: a.restored + b.restored,
+    }
+}
+
+async fn save_checkpoint(ctx: &Ctx<'_>, kind: ObjectKind, c: &DeltaCheckpointItem) -> Result<(), DiscoveryError> {
+    let item = Item::from_record(keys::delta_checkpoint(ctx.account, kind), c)?;
+    ctx.s.store.put(item, Condition::Always).await?;
+    Ok(())
+}
+
+async fn read_pages(ctx: &Ctx<'_>, src: &Source, start: String, mode: Mode) -> Result<KindRun, Failure> {
+    let mut run = KindRun {
+        kind: Some(src.kind),
+        full: mode != Mode::Incremental,
+        ..KindRun::default()
+    };
+    let resumable = matches!(mode, Mode::First | Mode::FirstResumed | Mode::Incremental) && src.read == Read::Delta;
+    // 8 bytes per object of a full read, to tell what disappeared (and to count repeats once).
+    let mut seen: HashSet<u64> = HashSet::new();
+    let mut url = start;
+    loop {
+        if resumable && Instant::now() >= ctx.deadline {
+            return match suspend(ctx, src, &url, mode).await {
+                Ok(()) => {
+                    run.partial = true;
+                    Ok(run)
+                }
+                Err(error) => Err(Failure { done: run, error }),
+            };
+        }
+        let parsed = match ctx.page(src.read, &url).await {
+            Ok(page) => parse_objects(src, &page).map(|objects| (page, objects)),
+            Err(e) => Err(e),
+        };
+        let (page, objects) = match parsed {
+            Ok(p) => p,
+            Err(e) => {
+                if resumable
+                    && !matches!(e, GraphError::Resync | GraphError::Denied { .. })
+                    && let Err(error) = suspend(ctx, src, &url, mode).await
+                {
+                    return Err(Failure { done: run, error });
+                }
+                return Err(Failure {
+                    done: run,
+                    error: e.into(),
+                });
+            }
+        };
+        run.pages += 1;
+        let fresh: Vec<Seen> = if mode == Mode::Incremental {
+            objects
+        } else {
+            objects.into_iter().filter(|o| seen.insert(hash(&o.id))).collect()
+        };
+        run.seen += fresh.len() as u64;
+        if let Err(error) = write_objects(ctx, src.kind, fresh, mode == Mode::First, &mut run).await {
+            return Err(Failure { done: run, error });
         }
         match (page.next, page.delta) {
             (Some(next), _) => url = next,
-            (None, Some(delta)) => {
-                let checkpoint = DeltaCheckpointItem {
-                    link: delta,
-                    saved_at: s.clock.now(),
+            (None, delta) => {
+                let done = async {
+                    if src.read == Read::Delta {
+                        let link = delta
+                            .ok_or_else(|| GraphError::Malformed("a last page without @odata.deltaLink".into()))?;
+                        let checkpoint = DeltaCheckpointItem {
+                            link: Some(link),
+                            resume: None,
+                            resume_first: false,
+                            saved_at: Some(ctx.s.clock.now()),
+                        };
+                        save_checkpoint(ctx, src.kind, &checkpoint).await?;
+                    }
+                    if mode == Mode::Full {
+                        sweep(ctx, src.kind, &seen, &mut run).await?;
+                    }
+                    Ok::<_, DiscoveryError>(())
                 };
-                let item = Item::from_record(keys::delta_checkpoint(account, "users"), &checkpoint)?;
-                s.store.put(item, Condition::Always).await?;
-                tracing::info!(account_id = %account, ?totals, "users discovered");
-                return Ok(totals);
+                return match done.await {
+                    Ok(()) => Ok(run),
+                    Err(error) => Err(Failure { done: run, error }),
+                };
             }
-            (None, None) => return Err(GraphError::Malformed("a last page without @odata.deltaLink".into()).into()),
         }
     }
 }
 
-/// The write one Graph object calls for, if any (unchanged objects call for none).
-async fn merge(
-    s: &Services,
-    account: &AccountId,
-    object: &Value,
-    totals: &mut UsersRun,
-) -> Result<Option<Item>, DiscoveryError> {
-    let id = object["id"]
-        .as_str()
-        .ok_or_else(|| GraphError::Malformed("an object without id".into()))?;
-    let key = keys::discovered_user(account, id);
-    let existing = s
-        .store
-        .get(&key)
-        .await?
-        .map(|i| i.record::<DiscoveredUserItem>())
-        .transpose()?;
-    let now = s.clock.now();
-    let next = if object.get("@removed").is_some() {
-        match existing {
-            Some(e) if !e.deleted => {
-                totals.removed += 1;
-                DiscoveredUserItem {
-                    deleted: true,
-                    changed_at: now,
-                    ..e
-                }
-            }
-            _ => return Ok(None),
-        }
-    } else {
-        // Delta pages may carry only the changed properties: keep what is not given.
-        let text = |k: &str| object.get(k).and_then(Value::as_str).map(str::to_owned);
-        let email = text("mail").or_else(|| text("userPrincipalName"));
-        let enabled = object.get("accountEnabled").and_then(Value::as_bool);
-        match existing {
-            Some(e) => {
-                let updated = DiscoveredUserItem {
-                    name: text("displayName").unwrap_or_else(|| e.name.clone()),
-                    email: email.or_else(|| e.email.clone()),
-                    enabled: enabled.unwrap_or(e.enabled),
-                    deleted: false,
-                    ..e.clone()
-                };
-                if updated == e {
-                    return Ok(None);
-                }
-                totals.changed += 1;
-                DiscoveredUserItem {
-                    changed_at: now,
-                    ..updated
-                }
-            }
-            None => {
-                totals.added += 1;
-                DiscoveredUserItem {
-                    id: id.to_owned(),
-                    name: text("displayName").unwrap_or_default(),
-                    email,
-                    enabled: enabled.unwrap_or(true),
-                    protected: false,
-                    deleted: false,
-                    first_seen: now,
-                    changed_at: now,
-                }
-            }
-        }
+/// Saves where an interrupted delta run continues.
+async fn suspend(ctx: &Ctx<'_>, src: &Source, url: &str, mode: Mode) -> Result<(), DiscoveryError> {
+    let key = keys::delta_checkpoint(ctx.account, src.kind);
+    let mut c = match ctx.s.store.get(&key).await? {
+        Some(i) => i.record::<DeltaCheckpointItem>()?,
+        None => DeltaCheckpointItem::default(),
     };
-    Ok(Some(Item::from_record(key, &next)?))
+    c.resume = Some(url.to_owned());
+    c.resume_first = matches!(mode, Mode::First | Mode::FirstResumed);
+    c.saved_at = Some(ctx.s.clock.now());
+    save_checkpoint(ctx, src.kind, &c).await
 }
 
-/// What one scheduled run did (stub: being built).
-#[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct ScheduledRun {
-    pub accounts: u64,
+fn hash(id: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
 }
 
-/// Discovers every account that is due (stub: being built).
-pub async fn run_scheduled(_s: &Services, _time: Option<chrono::DateTime<chrono::Utc>>) -> Result<ScheduledRun, DiscoveryError> {
-    Ok(ScheduledRun::default())
+/// One object as a page reported it. Delta pages may carry only changed properties: `None`
+/// means "not given", not "empty".
+#[derive(Debug, Clone)]
+struct Seen {
+    id: String,
+    removed: bool,
+    name: Option<String>,
+    email: Option<String>,
+    url: Option<String>,
+    enabled: Option<bool>,
+}
+
+/// Reads every object of a page, or refuses the whole page.
+fn parse_objects(src: &Source, page: &GraphPage) -> Result<Vec<Seen>, GraphError> {
+    let mut out = Vec::with_capacity(page.items.len());
+    for v in &page.items {
+        let id = v
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|id| !id.is_empty() && id.len() <= 400)
+            .ok_or_else(|| GraphError::Malformed("an object without an id".into()))?;
+        let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        let mut seen = Seen {
+            id: id.to_owned(),
+            removed: v.get("@removed").is_some(),
+            name: text("displayName"),
+            email: text("mail"),
+            url: None,
+            enabled: None,
+        };
+        match (src.kind, src.read) {
+            (ObjectKind::Users, Read::Directory) => {
+                seen.name = v.pointer("/name/fullName").and_then(Value::as_str).map(str::to_owned);
+                seen.email = text("primaryEmail");
+                seen.enabled = v.get("suspended").and_then(Value::as_bool).map(|s| !s);
+            }
+            (ObjectKind::Users, _) => {
+                seen.email = seen.email.or_else(|| text("userPrincipalName"));
+                seen.enabled = v.get("accountEnabled").and_then(Value::as_bool);
+            }
+            (ObjectKind::Sites, _) => {
+                seen.url = text("webUrl");
+                let personal = v.get("isPersonalSite").and_then(Value::as_bool) == Some(true)
+                    || seen.url.as_deref().is_some_and(|u| u.contains("-my.sharepoint.com"));
+                if personal {
+                    continue;
+                }
+                seen.name = seen.name.or_else(|| text("name"));
+                seen.email = None;
+            }
+            _ => {}
+        }
+        out.push(seen);
+    }
+    Ok(out)
+}
+
+enum Change {
+    Added,
+    Changed,
+    Removed,
+    Restored,
+}
+
+/// The record an object calls for, if it changed.
+fn merge(existing: Option<&DiscoveredItem>, o: &Seen, now: DateTime<Utc>) -> Option<(DiscoveredItem, Change)> {
+    if o.removed {
+        let e = existing.filter(|e| !e.deleted)?;
+        return Some((
+            DiscoveredItem {
+                deleted: true,
+                last_seen: now,
+                ..e.clone()
+            },
+            Change::Removed,
+        ));
+    }
+    match existing {
+        Some(e) => {
+            let updated = DiscoveredItem {
+                name: o.name.clone().unwrap_or_else(|| e.name.clone()),
+                email: o.email.clone().or_else(|| e.email.clone()),
+                url: o.url.clone().or_else(|| e.url.clone()),
+                enabled: o.enabled.unwrap_or(e.enabled),
+                deleted: false,
+                ..e.clone()
+            };
+            if &updated == e {
+                return None;
+            }
+            let change = if e.deleted { Change::Restored } else { Change::Changed };
+            Some((
+                DiscoveredItem {
+                    last_seen: now,
+                    ..updated
+                },
+                change,
+            ))
+        }
+        None => Some((
+            DiscoveredItem {
+                id: o.id.clone(),
+                name: o.name.clone().unwrap_or_default(),
+                email: o.email.clone(),
+                url: o.url.clone(),
+                enabled: o.enabled.unwrap_or(true),
+                protected: false,
+                deleted: false,
+                first_seen: now,
+                last_seen: now,
+                protected_at: None,
+            },
+            Change::Added,
+        )),
+    }
+}
+
+fn count(run: &mut KindRun, change: &Change) {
+    match change {
+        Change::Added => run.added += 1,
+        Change::Changed => run.changed += 1,
+        Change::Removed => run.removed += 1,
+        Change::Restored => run.restored += 1,
+    }
+}
+
+/// Writes what changed among `objects`, in chunks; each chunk's writes are conditioned on the
+/// versions read, and a chunk that lost a race is read and merged again.
+async fn write_objects(
+    ctx: &Ctx<'_>,
+    kind: ObjectKind,
+    objects: Vec<Seen>,
+    known_empty: bool,
+    run: &mut KindRun,
+) -> Result<(), DiscoveryError> {
+    let now = ctx.s.clock.now();
+    if known_empty {
+        // First read of this kind: nothing stored, nothing to compare; removed ones are skipped.
+        let mut puts = Vec::with_capacity(objects.len());
+        for o in objects.iter().filter(|o| !o.removed) {
+            if let Some((record, change)) = merge(None, o, now) {
+                puts.push(Item::from_record(keys::discovered(ctx.account, kind, &o.id), &record)?);
+                count(run, &change);
+            }
+        }
+        if !puts.is_empty() {
+            ctx.s.store.batch_write(puts, Vec::new()).await?;
+        }
+        return Ok(());
+    }
+    for chunk in objects.chunks(CHUNK) {
+        // A page may name an object twice: the last mention wins.
+        let mut last: HashMap<&str, &Seen> = HashMap::with_capacity(chunk.len());
+        for o in chunk {
+            last.insert(o.id.as_str(), o);
+        }
+        let keys: Vec<Key> = last.keys().map(|id| keys::discovered(ctx.account, kind, id)).collect();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let stored: HashMap<String, Item> = ctx
+                .s
+                .store
+                .batch_get(&keys)
+                .await?
+                .into_iter()
+                .map(|i| (i.key.sk.clone(), i))
+                .collect();
+            let mut ops = Vec::new();
+            let mut changes = Vec::new();
+            for key in &keys {
+                let id = &key.sk[kind.prefix().len()..];
+                let o = last[id];
+                let existing = stored.get(&key.sk);
+                let record = existing.map(Item::record::<DiscoveredItem>).transpose()?;
+                if let Some((next, change)) = merge(record.as_ref(), o, now) {
+                    let (item, condition) = match existing {
+                        Some(i) => (i.next_version(&next)?, Condition::VersionIs(i.version)),
+                        None => (Item::from_record(key.clone(), &next)?, Condition::NotExists),
+                    };
+                    ops.push(WriteOp::Put { item, condition });
+                    changes.push(change);
+                }
+            }
+            if ops.is_empty() {
+                break;
+            }
+            match ctx.s.store.transact(ops).await {
+                Ok(()) => {
+                    changes.iter().for_each(|c| count(run, c));
+                    break;
+                }
+                Err(StoreError::ConditionFailed | StoreError::Conflict) if attempt < 4 => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// After a complete full read: flags stored objects the read did not report as deleted.
+async fn sweep(ctx: &Ctx<'_>, kind: ObjectKind, seen: &HashSet<u64>, run: &mut KindRun) -> Result<(), DiscoveryError> {
+    let mut after = None;
+    loop {
+        let page = ctx
+            .s
+            .store
+            .query(
+                &keys::account_partition(ctx.account),
+                kind.prefix(),
+                QueryOptions {
+                    limit: Some(500),
+                    after,
+                },
+            )
+            .await?;
+        let gone: Vec<Seen> = page
+            .items
+            .iter()
+            .filter_map(|i| i.record::<DiscoveredItem>().ok())
+            .filter(|o| !o.deleted && !seen.contains(&hash(&o.id)))
+            .map(|o| Seen {
+                id: o.id,
+                removed: true,
+                name: None,
+                email: None,
+                url: None,
+                enabled: None,
+            })
+            .collect();
+        if !gone.is_empty() {
+            write_objects(ctx, kind, gone, false, run).await?;
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    Ok(())
 }

@@ -2,7 +2,8 @@
 //!
 //! The crate is laid out as ports and adapters:
 //! - [`domain`]: parsed, always-valid values (emails, names, codes, passwords); no I/O.
-//! - [`signup`], [`sessions`]: the use cases, written against the ports only.
+//! - [`signup`], [`sessions`], [`accounts`], [`authorization`], [`consent`], [`discovery`],
+//!   [`protection`]: the use cases, written against the ports only ([`schedule`]: auto-add times).
 //! - [`store`], [`email`], [`clock`]: the ports and their adapters (DynamoDB / embedded, SES / outbox).
 //! - [`http`]: the one axum router served by every Lambda function, locally and in tests.
 //! - [`config`], [`app`], [`telemetry`]: wiring.
@@ -20,6 +21,7 @@ pub mod email;
 pub mod fake_graph;
 pub mod http;
 pub mod identity;
+pub mod protection;
 pub mod sandbox;
 pub mod schedule;
 pub mod sessions;

@@ -710,7 +710,10 @@ async fn batch_gets_past_100(b: Backend) {
     sks.sort();
     let expected: Vec<String> = (0..150).filter(|i| *i != 7).map(|i| format!("X#{i:03}")).collect();
     assert_eq!(sks, expected, "live items once; missing and expired ones absent");
-    assert!(got.iter().all(|i| i.attrs["n"] == json!(i.key.sk[2..].parse::<i64>().unwrap())));
+    assert!(
+        got.iter()
+            .all(|i| i.attrs["n"] == json!(i.key.sk[2..].parse::<i64>().unwrap()))
+    );
     assert!(b.store.batch_get(&[]).await.unwrap().is_empty());
 }
 

@@ -149,6 +149,56 @@ pub fn account_authorized(
     }
 }
 
+#[derive(Template)]
+#[template(path = "email/access_revoked.html")]
+struct AccessRevokedHtml<'a> {
+    client: &'a str,
+    platform: &'a str,
+    tenant: &'a str,
+    reason: &'a str,
+    url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/access_revoked.txt")]
+struct AccessRevokedText<'a> {
+    client: &'a str,
+    platform: &'a str,
+    tenant: &'a str,
+    reason: &'a str,
+    url: &'a str,
+}
+
+/// To the partner, once, when discovery finds a tenant's consent withdrawn or the tenant gone.
+pub fn access_revoked(
+    to: &EmailAddress,
+    client: &str,
+    platform: &str,
+    tenant: &str,
+    reason: &str,
+    url: &str,
+) -> EmailMessage {
+    EmailMessage {
+        to: to.clone(),
+        subject: format!("Action needed: {client}'s {platform} access was revoked"),
+        text: render(&AccessRevokedText {
+            client,
+            platform,
+            tenant,
+            reason,
+            url,
+        }),
+        html: render(&AccessRevokedHtml {
+            client,
+            platform,
+            tenant,
+            reason,
+            url,
+        }),
+        links: vec![url.to_owned()],
+    }
+}
+
 fn render(t: &impl Template) -> String {
     // Rendering only fails on a formatter error, which plain strings cannot raise.
     t.render().unwrap_or_default()

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod consent;
+mod discovery;
 pub mod error;
 pub mod extract;
 pub mod openapi;
@@ -14,7 +15,7 @@ use crate::app::AppState;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use error::ApiError;
 use std::time::Duration;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -59,6 +60,13 @@ fn routes(function: Function) -> Router<AppState> {
         )
         .route("/v1/accounts/{id}", get(accounts::get_account))
         .route("/v1/accounts/{id}/reauthorization", post(accounts::reauthorize))
+        .route("/v1/accounts/{id}/discovery", post(discovery::refresh))
+        .route("/v1/accounts/{id}/users", get(discovery::users))
+        .route("/v1/accounts/{id}/groups", get(discovery::groups))
+        .route("/v1/accounts/{id}/teams", get(discovery::teams))
+        .route("/v1/accounts/{id}/sites", get(discovery::sites))
+        .route("/v1/accounts/{id}/protection", post(discovery::protect))
+        .route("/v1/accounts/{id}/auto-add", put(discovery::auto_add))
         .route("/openapi.json", get(openapi::serve));
     let resend = Router::new()
         .route("/v1/accounts/{id}/authorization/check", post(accounts::check))

@@ -6,7 +6,10 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Semaphore;
 
 /// One page of a Graph collection.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,18 +58,55 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Requests in flight per tenant, at most (Graph's limits are per app per tenant).
+pub const PER_TENANT_CONCURRENCY: usize = 2;
+
 pub struct GraphClient {
     http: reqwest::Client,
     retry: RetryPolicy,
+    tenants: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 impl GraphClient {
     pub fn new(http: reqwest::Client, retry: RetryPolicy) -> Self {
-        Self { http, retry }
+        Self {
+            http,
+            retry,
+            tenants: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// [`GraphClient::page`] within `tenant`'s concurrency limit.
+    pub async fn tenant_page(&self, tenant: &str, token: &SecretString, url: &str) -> Result<GraphPage, GraphError> {
+        let _permit = self.permit(tenant).await;
+        self.page(token, url).await
+    }
+
+    /// A Google Directory `users.list` page (`users`, `nextPageToken`) as a [`GraphPage`]
+    /// whose `next` is `url` with `pageToken` set; same retries and error classes.
+    pub async fn directory_page(&self, tenant: &str, token: &SecretString, url: &str) -> Result<GraphPage, GraphError> {
+        let _permit = self.permit(tenant).await;
+        let body = self.json(token, url).await?;
+        parse_directory_page(url, body)
+    }
+
+    async fn permit(&self, tenant: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let sem = {
+            let mut map = self.tenants.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            map.entry(tenant.to_owned())
+                .or_insert_with(|| Arc::new(Semaphore::new(PER_TENANT_CONCURRENCY)))
+                .clone()
+        };
+        sem.acquire_owned().await.ok()
     }
 
     /// Fetches one page at `url` (a first-page URL or a `nextLink`/`deltaLink`, verbatim).
     pub async fn page(&self, token: &SecretString, url: &str) -> Result<GraphPage, GraphError> {
+        parse_page(self.json(token, url).await?)
+    }
+
+    /// GETs `url` with retries; the body of a 200 answer.
+    async fn json(&self, token: &SecretString, url: &str) -> Result<Value, GraphError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -82,9 +122,13 @@ impl GraphClient {
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<u64>().ok())
                         .map(Duration::from_secs);
-                    let body: Value = r.json().await.unwrap_or(Value::Null);
+                    let body: Value = match r.json().await {
+                        Ok(v) => v,
+                        Err(_) if status == 200 => return Err(GraphError::Malformed("a page that is not JSON".into())),
+                        Err(_) => Value::Null,
+                    };
                     match status {
-                        200 => return parse_page(body),
+                        200 => return Ok(body),
                         429 | 503 | 504 => {
                             let wait = retry_after.unwrap_or_else(|| backoff(attempt, String::new()));
                             if wait > self.retry.max_wait || attempt >= self.retry.attempts {
@@ -134,6 +178,36 @@ fn parse_page(body: Value) -> Result<GraphPage, GraphError> {
     })
 }
 
+fn parse_directory_page(url: &str, body: Value) -> Result<GraphPage, GraphError> {
+    let items = match body.get("users") {
+        None => Vec::new(),
+        Some(Value::Array(a)) => a.clone(),
+        Some(_) => return Err(GraphError::Malformed("`users` is not an array".into())),
+    };
+    let next = match body.get("nextPageToken") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(t)) => {
+            let mut u = url::Url::parse(url).map_err(|e| GraphError::Malformed(e.to_string()))?;
+            let kept: Vec<(String, String)> = u
+                .query_pairs()
+                .filter(|(k, _)| k != "pageToken")
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            u.query_pairs_mut()
+                .clear()
+                .extend_pairs(kept)
+                .append_pair("pageToken", t);
+            Some(u.to_string())
+        }
+        Some(_) => return Err(GraphError::Malformed("`nextPageToken` is not a string".into())),
+    };
+    Ok(GraphPage {
+        items,
+        next,
+        delta: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +223,20 @@ mod tests {
             parse_page(serde_json::json!({"values": []})),
             Err(GraphError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn directory_pages_carry_the_page_token_forward() {
+        let url = "https://admin.example/admin/directory/v1/users?customer=my_customer&maxResults=500&pageToken=old";
+        let p = parse_directory_page(url, serde_json::json!({"users": [{"id": "1"}], "nextPageToken": "a b"})).unwrap();
+        assert_eq!(p.items.len(), 1);
+        assert_eq!(
+            p.next.as_deref(),
+            Some("https://admin.example/admin/directory/v1/users?customer=my_customer&maxResults=500&pageToken=a+b")
+        );
+        let last = parse_directory_page(url, serde_json::json!({"kind": "admin#directory#users"})).unwrap();
+        assert!(last.items.is_empty() && last.next.is_none());
+        assert!(parse_directory_page(url, serde_json::json!({"users": {}})).is_err());
     }
 
     #[test]

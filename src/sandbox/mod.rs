@@ -356,6 +356,7 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .route("/sandbox/graph/v1.0/users", get(graph_users))
         .route("/sandbox/graph/v1.0/users/delta", get(graph_users_delta))
         .route("/sandbox/graph/v1.0/groups", get(graph_groups))
+        .route("/sandbox/graph/v1.0/groups/delta", get(graph_groups_delta))
         .route("/sandbox/graph/v1.0/sites/getAllSites", get(graph_sites))
         .route("/sandbox/google/auth", get(google_consent_page))
         .route("/sandbox/google/consent", post(google_consent))
@@ -705,12 +706,41 @@ async fn graph_users_delta(State(sb): S, headers: HeaderMap, Query(q): Query<Has
         Ok(t) => t,
         Err(r) => return *r,
     };
+    let all = t.users.iter().map(user_json).collect();
+    delta_answer(&sb, &headers, &q, "users", &t.id, all).await
+}
+
+/// `/groups/delta`: as `/users/delta`, for groups (the sandbox's groups do not change).
+async fn graph_groups_delta(State(sb): S, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    let t = match graph_tenant(&sb, &headers, "Group.Read.All") {
+        Ok(t) => t,
+        Err(r) => return *r,
+    };
+    let all = t.groups.iter().map(|g| group_json(g, &t.domain)).collect();
+    delta_answer(&sb, &headers, &q, "groups", &t.id, all).await
+}
+
+fn group_json(g: &Group, domain: &str) -> Value {
+    json!({ "id": g.id, "displayName": g.name, "mail": format!("{}@{}", g.name.to_lowercase().replace(' ', ""), domain),
+            "groupTypes": ["Unified"], "resourceProvisioningOptions": if g.team { vec!["Team"] } else { vec![] } })
+}
+
+/// One page of a delta query over `kind` (`users`, `groups`): everything without a token,
+/// the changes since a token of the current generation, nothing for `latest`.
+async fn delta_answer(
+    sb: &Sandbox,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+    kind: &str,
+    tenant: &str,
+    all: Vec<Value>,
+) -> Response {
     let (generation, seq) = {
         let inner = sb.lock();
         (inner.delta_generation, inner.seq)
     };
     let items: Vec<Value> = match q.get("$deltatoken").map(String::as_str) {
-        None => t.users.iter().map(user_json).collect(),
+        None => all,
         Some("latest") => Vec::new(),
         Some(token) => {
             let parsed = token
@@ -718,13 +748,18 @@ async fn graph_users_delta(State(sb): S, headers: HeaderMap, Query(q): Query<Has
                 .and_then(|r| r.split_once('.'))
                 .and_then(|(g, s)| Some((g.parse::<u64>().ok()?, s.parse::<u64>().ok()?)));
             match parsed {
-                Some((g, since)) if g == generation => sb
-                    .lock()
-                    .user_changes
-                    .iter()
-                    .filter(|(s, tenant, _)| *s > since && *tenant == t.id)
-                    .map(|(_, _, v)| v.clone())
-                    .collect(),
+                Some((g, since)) if g == generation => {
+                    if kind == "users" {
+                        sb.lock()
+                            .user_changes
+                            .iter()
+                            .filter(|(s, t, _)| *s > since && t == tenant)
+                            .map(|(_, _, v)| v.clone())
+                            .collect()
+                    } else {
+                        Vec::new()
+                    }
+                }
                 _ => {
                     return graph_error(
                         StatusCode::BAD_REQUEST,
@@ -735,7 +770,8 @@ async fn graph_users_delta(State(sb): S, headers: HeaderMap, Query(q): Query<Has
             }
         }
     };
-    let body = graph_page(&headers, "/sandbox/graph/v1.0/users/delta", &q, items).into_body();
+    let path = format!("/sandbox/graph/v1.0/{kind}/delta");
+    let body = graph_page(headers, &path, q, items).into_body();
     let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
     let mut page: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({ "value": [] }));
     if page.get("@odata.nextLink").is_none() {
@@ -743,9 +779,7 @@ async fn graph_users_delta(State(sb): S, headers: HeaderMap, Query(q): Query<Has
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
             .unwrap_or("127.0.0.1");
-        page["@odata.deltaLink"] = json!(format!(
-            "http://{host}/sandbox/graph/v1.0/users/delta?$deltatoken=g{generation}.{seq}"
-        ));
+        page["@odata.deltaLink"] = json!(format!("http://{host}{path}?$deltatoken=g{generation}.{seq}"));
     }
     Json(page).into_response()
 }
@@ -760,8 +794,7 @@ async fn graph_groups(State(sb): S, headers: HeaderMap, Query(q): Query<HashMap<
         .groups
         .iter()
         .filter(|g| !teams_only || g.team)
-        .map(|g| json!({ "id": g.id, "displayName": g.name, "mail": format!("{}@{}", g.name.to_lowercase().replace(' ', ""), t.domain),
-                          "resourceProvisioningOptions": if g.team { vec!["Team"] } else { vec![] } }))
+        .map(|g| group_json(g, &t.domain))
         .collect();
     graph_page(&headers, "/sandbox/graph/v1.0/groups", &q, items)
 }

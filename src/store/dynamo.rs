@@ -8,10 +8,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{
-    KeysAndAttributes,
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, Put, PutRequest, ReturnValue, ScalarAttributeType,
-    TimeToLiveSpecification, TransactWriteItem, WriteRequest,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put, PutRequest, ReturnValue,
+    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, WriteRequest,
 };
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -531,7 +530,11 @@ impl Store for DynamoStore {
                     .send()
                     .await
                     .map_err(unavailable)?;
-                for attrs in out.responses.and_then(|mut m| m.remove(&self.table)).unwrap_or_default() {
+                for attrs in out
+                    .responses
+                    .and_then(|mut m| m.remove(&self.table))
+                    .unwrap_or_default()
+                {
                     let item = from_attrs(attrs)?;
                     if !item.is_expired(now) {
                         items.push(item);
@@ -541,7 +544,9 @@ impl Store for DynamoStore {
                     Some(rest) if !rest.keys.is_empty() => {
                         attempt += 1;
                         if attempt > 8 {
-                            return Err(StoreError::Unavailable("batch get kept returning unprocessed keys".into()));
+                            return Err(StoreError::Unavailable(
+                                "batch get kept returning unprocessed keys".into(),
+                            ));
                         }
                         tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
                         pending = rest;

@@ -13,8 +13,13 @@
 //! | tenant owner (uniqueness) | `TENANT#<platform>#<tenant>` | `OWNER` | | |
 //! | authorization link | `AUTH#<sha256(token)>` | `LINK` | | link expiry |
 //! | OAuth state | `STATE#<sha256(state)>` | `STATE` | | state expiry + 1 day (kept to answer replays) |
-//! | discovered user | `ACCOUNT#<id>` | `USER#<object id>` | | |
+//! | discovered object | `ACCOUNT#<id>` | `USER#` / `GROUP#` / `TEAM#` / `SITE#` + object id | | |
 //! | delta checkpoint | `ACCOUNT#<id>` | `DELTA#<kind>` | | |
+//! | discovery registry | `DISCOVERY` | `ACCOUNT#<id>` | | |
+//! | seat counter | `PARTNER#<id>` | `SEATS` | | |
+//!
+//! Discovery's state, counts and auto-add settings live on the account item itself, so an
+//! account is read with one `get`.
 //!
 //! Members are keyed by email (not by partner, as first sketched in design.md) so that one
 //! strongly consistent `get` answers sign-in and a conditional put makes an address unique
@@ -189,6 +194,10 @@ pub struct AccountItem {
     /// Google: the refresh token, encrypted ([`crate::crypto::Encryptor`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token_enc: Option<String>,
+    #[serde(default)]
+    pub discovery: DiscoveryState,
+    #[serde(default)]
+    pub auto_add: Option<AutoAddItem>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -231,38 +240,220 @@ pub struct StateItem {
     pub outcome: Option<StateOutcome>,
 }
 
-pub const USER_PREFIX: &str = "USER#";
-
+/// The partition of everything discovered in one account's tenant.
 pub fn account_partition(account: &AccountId) -> String {
     format!("ACCOUNT#{account}")
 }
 
-/// A user discovered in an account's tenant (Graph object ID).
-pub fn discovered_user(account: &AccountId, object_id: &str) -> Key {
-    Key::new(account_partition(account), format!("{USER_PREFIX}{object_id}"))
+/// Kinds of objects discovery finds in a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectKind {
+    Users,
+    Groups,
+    Teams,
+    Sites,
 }
 
-/// Where the next delta query of `kind` (`users`, `groups`) resumes.
-pub fn delta_checkpoint(account: &AccountId, kind: &str) -> Key {
-    Key::new(account_partition(account), format!("DELTA#{kind}"))
+impl ObjectKind {
+    pub const ALL: [ObjectKind; 4] = [
+        ObjectKind::Users,
+        ObjectKind::Groups,
+        ObjectKind::Teams,
+        ObjectKind::Sites,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::Users => "users",
+            ObjectKind::Groups => "groups",
+            ObjectKind::Teams => "teams",
+            ObjectKind::Sites => "sites",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Sort-key prefix of this kind's objects in the account partition.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            ObjectKind::Users => "USER#",
+            ObjectKind::Groups => "GROUP#",
+            ObjectKind::Teams => "TEAM#",
+            ObjectKind::Sites => "SITE#",
+        }
+    }
+
+    /// Whether a partner can protect (back up) objects of this kind. Groups are discovered
+    /// for their membership; their mail and files are backed up as Teams, sites and users.
+    pub fn protectable(self) -> bool {
+        self != ObjectKind::Groups
+    }
+
+    /// Whether protecting one takes a seat (seats are per protected user).
+    pub fn takes_seats(self) -> bool {
+        self == ObjectKind::Users
+    }
+}
+
+/// One object discovered in an account's tenant (Graph object ID, site ID, Google user ID).
+pub fn discovered(account: &AccountId, kind: ObjectKind, object_id: &str) -> Key {
+    Key::new(account_partition(account), format!("{}{object_id}", kind.prefix()))
+}
+
+/// Where the next delta query of `kind` resumes.
+pub fn delta_checkpoint(account: &AccountId, kind: ObjectKind) -> Key {
+    Key::new(account_partition(account), format!("DELTA#{}", kind.as_str()))
+}
+
+/// The registry of accounts the scheduled discovery visits (one small item per account, so
+/// a run lists them without scanning partners).
+pub const DISCOVERY_REGISTRY: &str = "DISCOVERY";
+
+pub fn discovery_registry(account: &AccountId) -> Key {
+    Key::new(DISCOVERY_REGISTRY, format!("ACCOUNT#{account}"))
+}
+
+/// A partner's seat counter (protected users across all its accounts).
+pub fn seats(partner: &PartnerId) -> Key {
+    Key::new(format!("PARTNER#{partner}"), "SEATS")
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DiscoveredUserItem {
+pub struct DiscoveredItem {
     pub id: String,
     pub name: String,
     pub email: Option<String>,
+    /// Sites: the site's URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Users: sign-in allowed (Graph `accountEnabled`, Google not `suspended`).
     pub enabled: bool,
     pub protected: bool,
     /// Removed from the tenant: kept (and flagged), never dropped silently.
     pub deleted: bool,
     pub first_seen: DateTime<Utc>,
-    pub changed_at: DateTime<Utc>,
+    /// When discovery last recorded a change of this object (it writes only changes).
+    pub last_seen: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protected_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DeltaCheckpointItem {
+    /// `@odata.deltaLink` of the last complete run, verbatim.
+    pub link: Option<String>,
+    /// Where an interrupted run (provider failure, long throttling, time budget) continues:
+    /// the page it had not processed yet.
+    #[serde(default)]
+    pub resume: Option<String>,
+    /// Whether the interrupted run was a first read (its continuation still writes every object).
+    #[serde(default)]
+    pub resume_first: bool,
+    pub saved_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DeltaCheckpointItem {
-    /// `@odata.deltaLink`, verbatim.
-    pub link: String,
-    pub saved_at: DateTime<Utc>,
+pub struct RegistryItem {
+    pub partner_id: PartnerId,
+    pub account_id: AccountId,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SeatsItem {
+    pub used: u64,
+}
+
+/// Counts of one kind of object in an account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindCounts {
+    /// Present in the tenant (not deleted).
+    pub total: u64,
+    pub protected: u64,
+    /// Removed from the tenant but still listed (and, if protected, still taking a seat).
+    pub deleted: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub users: KindCounts,
+    pub groups: KindCounts,
+    pub teams: KindCounts,
+    pub sites: KindCounts,
+}
+
+impl Counts {
+    pub fn of(&self, kind: ObjectKind) -> &KindCounts {
+        match kind {
+            ObjectKind::Users => &self.users,
+            ObjectKind::Groups => &self.groups,
+            ObjectKind::Teams => &self.teams,
+            ObjectKind::Sites => &self.sites,
+        }
+    }
+
+    pub fn of_mut(&mut self, kind: ObjectKind) -> &mut KindCounts {
+        match kind {
+            ObjectKind::Users => &mut self.users,
+            ObjectKind::Groups => &mut self.groups,
+            ObjectKind::Teams => &mut self.teams,
+            ObjectKind::Sites => &mut self.sites,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiscoveryStatus {
+    /// Never run yet.
+    #[default]
+    NotStarted,
+    Running,
+    /// The last run completed.
+    Done,
+    /// The last run stopped part-way (time budget or long throttling); the next run continues.
+    Partial,
+    /// The last run failed; `last_error` says why; the next run retries.
+    Failed,
+}
+
+/// Discovery's state on the account item (so reading an account costs one get).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DiscoveryState {
+    pub status: DiscoveryStatus,
+    /// A run holds the account until then (one run at a time per account).
+    pub running_until: Option<DateTime<Utc>>,
+    pub last_run_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub next_due_at: Option<DateTime<Utc>>,
+    /// Last time consent was proven with a fresh token (the nightly health check).
+    pub health_checked_at: Option<DateTime<Utc>>,
+    pub counts: Counts,
+}
+
+/// Auto-add settings and state of an account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AutoAddItem {
+    pub users: bool,
+    pub sites: bool,
+    pub teams: bool,
+    /// `HH:MM`, local to `timezone`.
+    pub run_at: String,
+    /// IANA name.
+    pub timezone: String,
+    pub next_run_at: DateTime<Utc>,
+    pub last_run_at: Option<DateTime<Utc>>,
+    pub last_result: Option<AutoAddResult>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoAddResult {
+    pub protected: u64,
+    /// New objects left unprotected because the seat limit was reached.
+    pub left_out: u64,
+    /// The first of them (up to 50), to show.
+    pub left_out_ids: Vec<String>,
 }

@@ -67,6 +67,16 @@ impl Item {
         })
     }
 
+    /// This item with `record` as its new attributes: same key, index key and expiry, next
+    /// version (write it with `Condition::VersionIs(self.version)`).
+    pub fn next_version<T: Serialize>(&self, record: &T) -> Result<Self, StoreError> {
+        let mut next = Self::from_record(self.key.clone(), record)?;
+        next.gsi1 = self.gsi1.clone();
+        next.expires_at = self.expires_at;
+        next.version = self.version + 1;
+        Ok(next)
+    }
+
     pub fn with_gsi1(mut self, gsi1: Key) -> Self {
         self.gsi1 = Some(gsi1);
         self

@@ -29,6 +29,7 @@ impl Live {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let urls = sandbox::urls(&base);
+        let (urls_graph, urls_admin) = (urls.microsoft_graph_url.clone(), urls.google_admin_url.clone());
         let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
         let store = Arc::new(EmbeddedStore::in_memory(clock.clone()));
         let mailer = Arc::new(MemoryMailer::default());
@@ -64,6 +65,7 @@ impl Live {
             },
         )
         .with_identity(Arc::new(microsoft), Arc::new(google))
+        .with_directory(&urls_graph, &urls_admin)
         .into_state();
         let sandbox = Sandbox::new();
         let app = onboarding::http::router(state.clone())

@@ -1,0 +1,697 @@
+//! Protection of discovered objects: listings with filters and cursors, protect / unprotect by
+//! IDs or all, seats, and auto-add at a local time.
+//!
+//! Seats: each protected user takes one of its partner's seats (`SEAT_LIMIT`), across all the
+//! partner's accounts; sites and Teams take none. A deleted user that is protected keeps its
+//! seat until the partner unprotects it (it is listed with `deleted: true`).
+//!
+//! A protect request first reserves its seats and the account's counts in one transaction,
+//! checked against the limit; a request over the limit is refused (409) before any object is
+//! written. Objects are then written in transactions of up to 100, each conditioned on the
+//! version read, so a concurrent discovery or protect is never overwritten; if some objects
+//! changed meanwhile (and no longer need the change), the unused reservation is given back.
+
+use crate::accounts::get_account_item;
+use crate::app::Services;
+use crate::discovery::modify_account;
+use crate::domain::{AccountId, FieldError, PartnerId};
+use crate::schedule::{DailyAt, RunAt, Zone};
+use crate::sessions::Principal;
+use crate::store::keys::{self, AccountItem, AutoAddItem, AutoAddResult, DiscoveredItem, ObjectKind, SeatsItem};
+use crate::store::{Condition, Cursor, Item, Key, QueryOptions, StoreError, WriteOp};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProtectionError {
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error("not found")]
+    NotFound,
+    /// IDs that are not objects of this kind in this account.
+    #[error("unknown ids")]
+    UnknownIds(Vec<String>),
+    #[error("the seat limit would be passed")]
+    SeatLimit { limit: u64, used: u64, requested: u64 },
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<crate::accounts::AccountError> for ProtectionError {
+    fn from(e: crate::accounts::AccountError) -> Self {
+        match e {
+            crate::accounts::AccountError::Store(e) => ProtectionError::Store(e),
+            _ => ProtectionError::NotFound,
+        }
+    }
+}
+
+/// Largest `ids` list of one request.
+pub const MAX_IDS: usize = 1000;
+/// Objects per write transaction.
+const CHUNK: usize = 100;
+/// Left-out objects an auto-add result names.
+const LEFT_OUT_SHOWN: usize = 50;
+
+/// `POST /v1/accounts/{id}/protection`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtectRequest {
+    pub kind: String,
+    pub ids: Option<Vec<String>>,
+    #[serde(default)]
+    pub all: bool,
+    pub protected: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProtectOutcome {
+    pub kind: ObjectKind,
+    /// Objects whose protection changed.
+    pub changed: u64,
+    /// Protected objects of this kind in the account now.
+    pub protected: u64,
+    /// Objects of this kind present in the tenant.
+    pub total: u64,
+    pub seats: SeatsView,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SeatsView {
+    pub used: u64,
+    pub limit: u64,
+}
+
+fn protectable(kind: &str) -> Result<ObjectKind, FieldError> {
+    ObjectKind::parse(kind)
+        .filter(|k| k.protectable())
+        .ok_or_else(|| FieldError::new("kind", "must be users, sites or teams"))
+}
+
+async fn account(s: &Services, who: &Principal, id: &str) -> Result<(AccountItem, Key), ProtectionError> {
+    let item = get_account_item(s, who, id).await?;
+    Ok((item.record()?, item.key))
+}
+
+/// Protects or unprotects objects of one kind, by IDs or all of them.
+#[tracing::instrument(skip_all, fields(kind = %req.kind, all = req.all, protected = req.protected))]
+pub async fn set_protection(
+    s: &Services,
+    who: &Principal,
+    id: &str,
+    req: ProtectRequest,
+) -> Result<ProtectOutcome, ProtectionError> {
+    let kind = protectable(&req.kind)?;
+    let ids = match (req.ids, req.all) {
+        (Some(ids), false) if !ids.is_empty() && ids.len() <= MAX_IDS => Some(ids),
+        (None, true) => None,
+        (Some(ids), false) if ids.len() > MAX_IDS => {
+            return Err(FieldError::new("ids", format!("at most {MAX_IDS} per request; use `all` for more")).into());
+        }
+        _ => return Err(FieldError::new("ids", "give a non-empty `ids` list or `all: true`, not both").into()),
+    };
+    let (account, account_key) = account(s, who, id).await?;
+    let desired = req.protected;
+    let targets = match ids {
+        Some(mut ids) => {
+            ids.sort();
+            ids.dedup();
+            if ids.iter().any(|i| i.is_empty() || i.len() > 400) {
+                return Err(FieldError::new("ids", "contains an empty or over-long ID").into());
+            }
+            let wanted: Vec<Key> = ids.iter().map(|i| keys::discovered(&account.id, kind, i)).collect();
+            let found = s.store.batch_get(&wanted).await?;
+            if found.len() != wanted.len() {
+                let have: std::collections::HashSet<&str> = found.iter().map(|i| i.key.sk.as_str()).collect();
+                let unknown = wanted
+                    .iter()
+                    .filter(|k| !have.contains(k.sk.as_str()))
+                    .map(|k| k.sk[kind.prefix().len()..].to_owned())
+                    .collect();
+                return Err(ProtectionError::UnknownIds(unknown));
+            }
+            let mut targets = Vec::new();
+            for item in found {
+                let o: DiscoveredItem = item.record()?;
+                if desired && o.deleted && !o.protected {
+                    return Err(FieldError::new(
+                        "ids",
+                        format!("{} was removed from the tenant and cannot be protected", o.id),
+                    )
+                    .into());
+                }
+                if needs_change(&o, desired) {
+                    targets.push(item);
+                }
+            }
+            Targets::Listed(targets)
+        }
+        None => Targets::All,
+    };
+    let changed = apply(s, &account, &account_key, kind, desired, targets, false)
+        .await?
+        .written;
+    let account: AccountItem = s
+        .store
+        .get(&account_key)
+        .await?
+        .ok_or(ProtectionError::NotFound)?
+        .record()?;
+    let seats = seats_used(s, &account.partner_id).await?.0;
+    let counts = account.discovery.counts.of(kind);
+    tracing::info!(changed, "protection changed");
+    Ok(ProtectOutcome {
+        kind,
+        changed,
+        protected: counts.protected,
+        total: counts.total,
+        seats: SeatsView {
+            used: seats,
+            limit: s.seat_limit,
+        },
+    })
+}
+
+fn needs_change(o: &DiscoveredItem, desired: bool) -> bool {
+    o.protected != desired && (!desired || !o.deleted)
+}
+
+enum Targets {
+    Listed(Vec<Item>),
+    /// Every object of the kind that needs the change, streamed from the store.
+    All,
+}
+
+struct Applied {
+    written: u64,
+    left_out: u64,
+    left_out_ids: Vec<String>,
+}
+
+/// Reserves seats and counts, then writes the objects. With `partial_ok` (auto-add) as many
+/// as the seats allow are protected and the rest reported; without, a request over the limit
+/// is refused before anything is written.
+async fn apply(
+    s: &Services,
+    account: &AccountItem,
+    account_key: &Key,
+    kind: ObjectKind,
+    desired: bool,
+    targets: Targets,
+    partial_ok: bool,
+) -> Result<Applied, ProtectionError> {
+    let wanted = match &targets {
+        Targets::Listed(items) => items.len() as u64,
+        Targets::All => {
+            let mut n = 0;
+            stream(s, &account.id, kind, |o| {
+                if needs_change(o, desired) {
+                    n += 1;
+                }
+            })
+            .await?;
+            n
+        }
+    };
+    let granted = reserve(s, account, account_key, kind, desired, wanted, partial_ok).await?;
+    let now = s.clock.now();
+    let mut written = 0;
+    let mut left_out = 0;
+    let mut left_out_ids = Vec::new();
+    let mut budget = granted;
+    let mut batch: Vec<Item> = Vec::new();
+    let mut take = |item: Item, o: &DiscoveredItem, batch: &mut Vec<Item>| {
+        if budget > 0 {
+            budget -= 1;
+            batch.push(item);
+        } else {
+            left_out += 1;
+            if left_out_ids.len() < LEFT_OUT_SHOWN {
+                left_out_ids.push(o.id.clone());
+            }
+        }
+    };
+    match targets {
+        Targets::Listed(items) => {
+            for item in items {
+                let o: DiscoveredItem = item.record()?;
+                take(item, &o, &mut batch);
+            }
+        }
+        Targets::All => {
+            let mut after = None;
+            loop {
+                let page = s
+                    .store
+                    .query(
+                        &keys::account_partition(&account.id),
+                        kind.prefix(),
+                        QueryOptions {
+                            limit: Some(500),
+                            after,
+                        },
+                    )
+                    .await?;
+                for item in page.items {
+                    let o: DiscoveredItem = item.record()?;
+                    if needs_change(&o, desired) {
+                        take(item, &o, &mut batch);
+                    }
+                }
+                while batch.len() >= CHUNK {
+                    let rest = batch.split_off(CHUNK);
+                    written += write_chunk(s, std::mem::replace(&mut batch, rest), desired, now).await?;
+                }
+                match page.next {
+                    Some(n) => after = Some(n),
+                    None => break,
+                }
+            }
+        }
+    }
+    for chunk in batch.chunks(CHUNK) {
+        written += write_chunk(s, chunk.to_vec(), desired, now).await?;
+    }
+    if written < granted {
+        // Objects changed since they were counted: give the rest of the reservation back.
+        reserve(s, account, account_key, kind, !desired, granted - written, true).await?;
+    }
+    Ok(Applied {
+        written,
+        left_out,
+        left_out_ids,
+    })
+}
+
+/// Calls `f` with every stored object of `kind` in the account, a page at a time.
+async fn stream(
+    s: &Services,
+    account: &AccountId,
+    kind: ObjectKind,
+    mut f: impl FnMut(&DiscoveredItem),
+) -> Result<(), ProtectionError> {
+    let mut after = None;
+    loop {
+        let page = s
+            .store
+            .query(
+                &keys::account_partition(account),
+                kind.prefix(),
+                QueryOptions {
+                    limit: Some(500),
+                    after,
+                },
+            )
+            .await?;
+        for item in &page.items {
+            f(&item.record()?);
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Writes one chunk under the versions read; objects that changed meanwhile are read again
+/// and written only if they still need the change. Answers how many were written.
+async fn write_chunk(
+    s: &Services,
+    mut items: Vec<Item>,
+    desired: bool,
+    now: DateTime<Utc>,
+) -> Result<u64, ProtectionError> {
+    for _ in 0..4 {
+        let mut ops = Vec::with_capacity(items.len());
+        for item in &items {
+            let mut o: DiscoveredItem = item.record()?;
+            o.protected = desired;
+            o.protected_at = desired.then_some(now);
+            ops.push(WriteOp::Put {
+                item: item.next_version(&o)?,
+                condition: Condition::VersionIs(item.version),
+            });
+        }
+        if ops.is_empty() {
+            return Ok(0);
+        }
+        let n = ops.len() as u64;
+        match s.store.transact(ops).await {
+            Ok(()) => return Ok(n),
+            Err(StoreError::ConditionFailed | StoreError::Conflict) => {
+                let keys: Vec<Key> = items.iter().map(|i| i.key.clone()).collect();
+                items = s
+                    .store
+                    .batch_get(&keys)
+                    .await?
+                    .into_iter()
+                    .filter(|i| i.record::<DiscoveredItem>().is_ok_and(|o| needs_change(&o, desired)))
+                    .collect();
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ProtectionError::Conflict("the objects kept changing; try again"))
+}
+
+async fn seats_used(s: &Services, partner: &PartnerId) -> Result<(u64, Option<Item>), ProtectionError> {
+    let item = s.store.get(&keys::seats(partner)).await?;
+    let used = item
+        .as_ref()
+        .map(|i| i.record::<SeatsItem>())
+        .transpose()?
+        .map_or(0, |r| r.used);
+    Ok((used, item))
+}
+
+/// Moves `want` objects' worth of seats (users) and protected counts, in one transaction
+/// with the account; answers how many were granted.
+async fn reserve(
+    s: &Services,
+    account: &AccountItem,
+    account_key: &Key,
+    kind: ObjectKind,
+    desired: bool,
+    want: u64,
+    partial_ok: bool,
+) -> Result<u64, ProtectionError> {
+    for _ in 0..8 {
+        let (used, seats_item) = seats_used(s, &account.partner_id).await?;
+        let granted = if desired && kind.takes_seats() {
+            let available = s.seat_limit.saturating_sub(used);
+            match (want > available, partial_ok) {
+                (true, false) => {
+                    return Err(ProtectionError::SeatLimit {
+                        limit: s.seat_limit,
+                        used,
+                        requested: want,
+                    });
+                }
+                (true, true) => available,
+                (false, _) => want,
+            }
+        } else {
+            want
+        };
+        if granted == 0 {
+            return Ok(0);
+        }
+        let item = s.store.get(account_key).await?.ok_or(ProtectionError::NotFound)?;
+        let mut record: AccountItem = item.record()?;
+        let c = record.discovery.counts.of_mut(kind);
+        c.protected = if desired {
+            c.protected + granted
+        } else {
+            c.protected.saturating_sub(granted)
+        };
+        let mut ops = vec![WriteOp::Put {
+            item: item.next_version(&record)?,
+            condition: Condition::VersionIs(item.version),
+        }];
+        if kind.takes_seats() {
+            let next = SeatsItem {
+                used: if desired {
+                    used + granted
+                } else {
+                    used.saturating_sub(granted)
+                },
+            };
+            ops.push(match seats_item {
+                Some(i) => WriteOp::Put {
+                    item: i.next_version(&next)?,
+                    condition: Condition::VersionIs(i.version),
+                },
+                None => WriteOp::Put {
+                    item: Item::from_record(keys::seats(&account.partner_id), &next)?,
+                    condition: Condition::NotExists,
+                },
+            });
+        }
+        match s.store.transact(ops).await {
+            Ok(()) => return Ok(granted),
+            Err(StoreError::ConditionFailed | StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ProtectionError::Conflict("the account kept changing; try again"))
+}
+
+/// One discovered object as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct ObjectView {
+    pub id: String,
+    pub name: String,
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    pub enabled: bool,
+    pub protected: bool,
+    pub deleted: bool,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+}
+
+impl From<DiscoveredItem> for ObjectView {
+    fn from(o: DiscoveredItem) -> Self {
+        Self {
+            id: o.id,
+            name: o.name,
+            email: o.email,
+            url: o.url,
+            enabled: o.enabled,
+            protected: o.protected,
+            deleted: o.deleted,
+            first_seen: o.first_seen,
+            last_seen: o.last_seen,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ObjectPage {
+    pub items: Vec<ObjectView>,
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /v1/accounts/{id}/{kind}` query.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub cursor: Option<String>,
+    pub limit: Option<usize>,
+    pub protected: Option<bool>,
+    pub deleted: Option<bool>,
+}
+
+pub const DEFAULT_PAGE: usize = 100;
+pub const MAX_PAGE: usize = 500;
+/// Stored objects one listing request reads at most while filtering.
+const SCAN_BUDGET: usize = 5000;
+
+/// Lists one kind of an account's objects in ID order, filtered, a page at a time. The
+/// cursor is opaque to callers; it names a position inside this account and kind only.
+pub async fn list(
+    s: &Services,
+    who: &Principal,
+    id: &str,
+    kind: ObjectKind,
+    q: ListQuery,
+) -> Result<ObjectPage, ProtectionError> {
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(FieldError::new("limit", format!("must be 1 to {MAX_PAGE}")).into());
+    }
+    let (account, _) = account(s, who, id).await?;
+    let pk = keys::account_partition(&account.id);
+    let mut after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => {
+            let sk = B64
+                .decode(c)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .filter(|sk| sk.starts_with(kind.prefix()))
+                .ok_or_else(|| FieldError::new("cursor", "is not a cursor of this listing"))?;
+            Some(Cursor {
+                key: Key::new(pk.clone(), sk),
+                gsi1: None,
+            })
+        }
+    };
+    let mut items = Vec::new();
+    let mut scanned = 0;
+    loop {
+        let page = s
+            .store
+            .query(
+                &pk,
+                kind.prefix(),
+                QueryOptions {
+                    limit: Some(limit.max(100)),
+                    after: after.clone(),
+                },
+            )
+            .await?;
+        let more = page.next.is_some();
+        let n = page.items.len();
+        for (i, item) in page.items.into_iter().enumerate() {
+            scanned += 1;
+            let o: DiscoveredItem = item.record()?;
+            let keep = q.protected.is_none_or(|p| p == o.protected) && q.deleted.is_none_or(|d| d == o.deleted);
+            let sk = item.key.sk.clone();
+            if keep {
+                items.push(ObjectView::from(o));
+            }
+            let last_of_all = i + 1 == n && !more;
+            if (items.len() == limit || scanned >= SCAN_BUDGET) && !last_of_all {
+                return Ok(ObjectPage {
+                    items,
+                    next_cursor: Some(B64.encode(sk)),
+                });
+            }
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => {
+                return Ok(ObjectPage {
+                    items,
+                    next_cursor: None,
+                });
+            }
+        }
+    }
+}
+
+/// `PUT /v1/accounts/{id}/auto-add`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoAddRequest {
+    #[serde(default)]
+    pub users: bool,
+    #[serde(default)]
+    pub sites: bool,
+    #[serde(default)]
+    pub teams: bool,
+    pub run_at: Option<String>,
+    pub timezone: Option<String>,
+}
+
+/// Auto-add settings as the API shows them.
+#[derive(Debug, Clone, Serialize)]
+pub struct AutoAddView {
+    pub users: bool,
+    pub sites: bool,
+    pub teams: bool,
+    pub run_at: String,
+    pub timezone: String,
+    /// The next time auto-add runs, in UTC.
+    pub next_run_at: DateTime<Utc>,
+    pub last_run_at: Option<DateTime<Utc>>,
+    pub last_result: Option<AutoAddResult>,
+}
+
+impl From<&AutoAddItem> for AutoAddView {
+    fn from(a: &AutoAddItem) -> Self {
+        Self {
+            users: a.users,
+            sites: a.sites,
+            teams: a.teams,
+            run_at: a.run_at.clone(),
+            timezone: a.timezone.clone(),
+            next_run_at: a.next_run_at,
+            last_run_at: a.last_run_at,
+            last_result: a.last_result.clone(),
+        }
+    }
+}
+
+/// Sets an account's auto-add; `run_at` and `timezone` default to 20:00 Australia/Sydney.
+pub async fn set_auto_add(
+    s: &Services,
+    who: &Principal,
+    id: &str,
+    req: AutoAddRequest,
+) -> Result<AutoAddView, ProtectionError> {
+    let default = DailyAt::default();
+    let run_at = match req.run_at.as_deref() {
+        Some(r) => RunAt::parse(r).map_err(|e| FieldError::new("run_at", e.to_string()))?,
+        None => default.run_at,
+    };
+    let zone = match req.timezone.as_deref() {
+        Some(z) => Zone::parse(z).map_err(|e| FieldError::new("timezone", e.to_string()))?,
+        None => default.zone,
+    };
+    let daily = DailyAt { run_at, zone };
+    let (_, key) = account(s, who, id).await?;
+    let now = s.clock.now();
+    let updated = modify_account(s, &key, |a| {
+        let previous = a.auto_add.take();
+        a.auto_add = Some(AutoAddItem {
+            users: req.users,
+            sites: req.sites,
+            teams: req.teams,
+            run_at: run_at.to_string(),
+            timezone: zone.to_string(),
+            next_run_at: daily.next_after(now),
+            last_run_at: previous.as_ref().and_then(|p| p.last_run_at),
+            last_result: previous.and_then(|p| p.last_result),
+        });
+        Ok::<_, ProtectionError>(true)
+    })
+    .await?;
+    let settings = updated.auto_add.as_ref().ok_or(ProtectionError::NotFound)?;
+    tracing::info!(run_at = %settings.run_at, timezone = %settings.timezone, next_run_at = %settings.next_run_at, "auto-add set");
+    Ok(AutoAddView::from(settings))
+}
+
+/// Runs an account's auto-add now (its time has come): every unprotected object of the
+/// enabled kinds becomes protected, users within the seats left; the rest are reported.
+pub async fn run_auto_add(s: &Services, partner: &PartnerId, id: &AccountId) -> Result<AutoAddResult, ProtectionError> {
+    let key = keys::account(partner, id);
+    let account: AccountItem = s.store.get(&key).await?.ok_or(ProtectionError::NotFound)?.record()?;
+    let Some(settings) = account.auto_add.clone() else {
+        return Ok(AutoAddResult::default());
+    };
+    let mut result = AutoAddResult::default();
+    let kinds = [
+        (ObjectKind::Users, settings.users),
+        (ObjectKind::Sites, settings.sites),
+        (ObjectKind::Teams, settings.teams),
+    ];
+    for (kind, on) in kinds {
+        if !on {
+            continue;
+        }
+        let applied = apply(s, &account, &key, kind, true, Targets::All, true).await?;
+        result.protected += applied.written;
+        result.left_out += applied.left_out;
+        let room = LEFT_OUT_SHOWN.saturating_sub(result.left_out_ids.len());
+        result.left_out_ids.extend(applied.left_out_ids.into_iter().take(room));
+    }
+    let now = s.clock.now();
+    let daily = match (RunAt::parse(&settings.run_at), Zone::parse(&settings.timezone)) {
+        (Ok(run_at), Ok(zone)) => DailyAt { run_at, zone },
+        _ => DailyAt::default(),
+    };
+    let done = result.clone();
+    modify_account(s, &key, |a| {
+        if let Some(auto) = a.auto_add.as_mut() {
+            auto.last_run_at = Some(now);
+            auto.last_result = Some(done.clone());
+            auto.next_run_at = daily.next_after(now);
+        }
+        Ok::<_, ProtectionError>(true)
+    })
+    .await?;
+    tracing::info!(
+        account_id = %id,
+        protected = result.protected,
+        left_out = result.left_out,
+        "auto-add ran"
+    );
+    Ok(result)
+}
