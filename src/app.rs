@@ -115,6 +115,11 @@ impl Services {
         }
     }
 
+    pub fn with_seat_limit(mut self, seats: u64) -> Self {
+        self.seat_limit = seats;
+        self
+    }
+
     /// Points discovery at these directory bases (the sandbox or a fake Graph in tests).
     pub fn with_directory(mut self, graph_url: &str, google_admin_url: &str) -> Self {
         self.directory = Directory::new(graph_url, google_admin_url);

@@ -110,6 +110,8 @@ pub enum Outcome {
 #[derive(Debug, Clone, Serialize)]
 pub struct AccountRun {
     pub account_id: AccountId,
+    /// `"outcome"`, and `"detail"` for a person when there is one.
+    #[serde(flatten)]
     pub outcome: Outcome,
     pub missing_permissions: Vec<String>,
     pub kinds: Vec<KindRun>,

@@ -72,6 +72,8 @@ pub struct Faults {
     pub granted_roles: Option<Vec<String>>,
     /// Graph and Directory answer this status (429 comes with `Retry-After: 1`).
     pub graph_status: Option<u16>,
+    /// The token endpoint refuses the service's own secret as expired (AADSTS7000222).
+    pub client_secret_expired: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -578,6 +580,13 @@ async fn ms_token(State(sb): S, Path(tenant): Path<String>, Form(f): Form<HashMa
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             "AADSTS7000215: Invalid client secret provided.",
+        );
+    }
+    if sb.faults().client_secret_expired {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "AADSTS7000222: The provided client secret keys for app are expired.",
         );
     }
     let Some(t) = sb.find_tenant(&tenant) else {

@@ -25,6 +25,11 @@ pub struct Live {
 
 impl Live {
     pub async fn start() -> Self {
+        Self::start_with_seats(1000).await
+    }
+
+    /// Like [`Live::start`], with `seats` protected users per partner.
+    pub async fn start_with_seats(seats: u64) -> Self {
         let _ = BASE;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -66,6 +71,7 @@ impl Live {
         )
         .with_identity(Arc::new(microsoft), Arc::new(google))
         .with_directory(&urls_graph, &urls_admin)
+        .with_seat_limit(seats)
         .into_state();
         let sandbox = Sandbox::new();
         let app = onboarding::http::router(state.clone())
@@ -116,6 +122,43 @@ impl Live {
         req.send().await.unwrap()
     }
 
+    /// A signed-in request to the API: `method` `path` with an optional JSON body.
+    pub async fn api(&self, method: reqwest::Method, path: &str, session: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(session);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A Microsoft account for the sandbox tenant `tenant`, consented now by the partner
+    /// itself (admin credentials at hand): answers the account ID.
+    pub async fn consented_microsoft(&self, session: &str, client: &str, tenant: &str) -> String {
+        let (status, acc) = self
+            .api(
+                reqwest::Method::POST,
+                "/v1/accounts",
+                session,
+                Some(
+                    json!({"client_name": client, "platform": "microsoft365", "managed_by": "partner",
+                            "has_admin_credentials": true, "tenant": tenant}),
+                ),
+            )
+            .await;
+        assert_eq!(status, 201, "{acc}");
+        let callback = self
+            .consent_at(acc["authorization_url"].as_str().unwrap(), "accept")
+            .await;
+        let r = self.get(&callback).await;
+        assert_eq!(r.status(), 302, "{}", r.text().await.unwrap());
+        acc["id"].as_str().unwrap().to_owned()
+    }
+
     pub async fn get(&self, url: &str) -> reqwest::Response {
         let url = if url.starts_with("http") {
             url.to_owned()
@@ -139,6 +182,15 @@ impl Live {
         let r = self
             .post("/v1/signup/confirm", None, json!({"email": email, "code": code}))
             .await;
+        r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
+    }
+
+    /// A new session for a confirmed member.
+    pub async fn sign_in(&self, email: &str) -> String {
+        let r = self
+            .post("/v1/sessions", None, json!({"email": email, "password": PASSWORD}))
+            .await;
+        assert_eq!(r.status(), 200);
         r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
     }
 

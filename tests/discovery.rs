@@ -1,0 +1,498 @@
+//! Discovery and protection over real HTTP against the built-in sandbox (production Entra,
+//! Graph and Google clients): Refresh, counts, listings, delta runs that write only changes,
+//! consent health, seats, protection, auto-add and the scheduled run.
+
+mod common;
+
+use common::live::Live;
+use onboarding::clock::Clock as _;
+use onboarding::discovery::run_scheduled;
+use onboarding::sandbox::{CONTOSO_TENANT_ID, FABRIKAM_TENANT_ID, Faults};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+
+const MEMBER: &str = "owner@msp.example";
+
+async fn setup(seats: u64) -> (Live, String, String) {
+    let live = Live::start_with_seats(seats).await;
+    let session = live.partner("Acme IT", MEMBER).await;
+    let id = live.consented_microsoft(&session, "Contoso", CONTOSO_TENANT_ID).await;
+    (live, session, id)
+}
+
+async fn refresh(live: &Live, session: &str, id: &str) -> Value {
+    let (status, body) = live
+        .api(Method::POST, &format!("/v1/accounts/{id}/discovery"), session, None)
+        .await;
+    assert_eq!(status, 202, "{body}");
+    body
+}
+
+async fn account(live: &Live, session: &str, id: &str) -> Value {
+    live.api(Method::GET, &format!("/v1/accounts/{id}"), session, None)
+        .await
+        .1
+}
+
+/// Every item of a listing, following `next_cursor`.
+async fn all(live: &Live, session: &str, id: &str, kind: &str, query: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let path = format!("/v1/accounts/{id}/{kind}?limit=7&{query}&cursor={cursor}");
+        let (status, page) = live.api(Method::GET, &path, session, None).await;
+        assert_eq!(status, 200, "{page}");
+        items.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => return items,
+        }
+    }
+}
+
+#[tokio::test]
+async fn refresh_discovers_everything_then_writes_only_changes() {
+    let (live, session, id) = setup(1000).await;
+    let before = account(&live, &session, &id).await;
+    assert_eq!(before["discovery"]["status"], "due", "just authorized: due now");
+
+    let body = refresh(&live, &session, &id).await;
+    assert_eq!(body["run"]["outcome"], "done", "{body}");
+    let d = &body["account"]["discovery"];
+    assert_eq!(d["status"], "done");
+    assert_eq!(
+        (&d["users"], &d["groups"], &d["teams"], &d["sites"]),
+        (&json!(25), &json!(6), &json!(2), &json!(4)),
+        "the personal OneDrive site is not a site to protect: {d}"
+    );
+
+    let users = all(&live, &session, &id, "users", "").await;
+    let ids: HashSet<&str> = users.iter().map(|u| u["id"].as_str().unwrap()).collect();
+    assert_eq!((users.len(), ids.len()), (25, 25), "every user once across pages");
+    assert_eq!(users.iter().filter(|u| u["enabled"] == false).count(), 1);
+    let sites = all(&live, &session, &id, "sites", "").await;
+    assert!(
+        sites
+            .iter()
+            .all(|s| !s["url"].as_str().unwrap().contains("-my.sharepoint.com"))
+    );
+    assert_eq!(all(&live, &session, &id, "teams", "").await.len(), 2);
+
+    // Unchanged tenant: nothing written.
+    let again = refresh(&live, &session, &id).await;
+    let writes: u64 = again["run"]["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["added"].as_u64().unwrap() + k["changed"].as_u64().unwrap() + k["removed"].as_u64().unwrap())
+        .sum();
+    assert_eq!(writes, 0, "{again}");
+    let users_run = &again["run"]["kinds"][0];
+    assert_eq!(
+        (users_run["full"].as_bool(), users_run["pages"].as_u64()),
+        (Some(false), Some(1))
+    );
+
+    // One added, one removed: two writes; the removed user stays listed, flagged.
+    let added = live
+        .sandbox
+        .add_user(CONTOSO_TENANT_ID, "New Hire", "new.hire@contoso.onmicrosoft.com")
+        .unwrap();
+    let gone = users[0]["id"].as_str().unwrap().to_owned();
+    live.sandbox.remove_user(CONTOSO_TENANT_ID, &gone);
+    let changes = refresh(&live, &session, &id).await;
+    let k = &changes["run"]["kinds"][0];
+    assert_eq!((&k["added"], &k["removed"]), (&json!(1), &json!(1)), "{changes}");
+    let d = &changes["account"]["discovery"];
+    assert_eq!((&d["users"], &d["deleted"]["users"]), (&json!(25), &json!(1)));
+    let deleted = all(&live, &session, &id, "users", "deleted=true").await;
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(deleted[0]["id"], gone.as_str());
+    assert!(
+        all(&live, &session, &id, "users", "deleted=false")
+            .await
+            .iter()
+            .any(|u| u["id"] == added.as_str())
+    );
+
+    // A stale delta link (7 days): full resync, which writes nothing new.
+    live.sandbox.expire_delta_tokens();
+    let resync = refresh(&live, &session, &id).await;
+    let k = &resync["run"]["kinds"][0];
+    assert_eq!(k["full"], true, "{resync}");
+    assert_eq!(
+        (&k["added"], &k["changed"], &k["removed"]),
+        (&json!(0), &json!(0), &json!(0))
+    );
+    assert_eq!(resync["account"]["discovery"]["users"], 25);
+}
+
+#[tokio::test]
+async fn graph_failure_records_the_error_and_the_next_run_completes() {
+    let (live, session, id) = setup(1000).await;
+    live.sandbox.set_faults(Faults {
+        graph_status: Some(500),
+        ..Faults::default()
+    });
+    let failed = refresh(&live, &session, &id).await;
+    assert_eq!(failed["run"]["outcome"], "failed", "{failed}");
+    let d = &failed["account"]["discovery"];
+    assert_eq!(d["status"], "failed");
+    assert!(d["error"].as_str().unwrap().contains("users"), "{d}");
+    assert_eq!(d["users"], 0, "nothing half-written");
+    assert_eq!(
+        failed["account"]["status"], "active",
+        "a provider outage is not the tenant's fault"
+    );
+
+    live.sandbox.set_faults(Faults::default());
+    let ok = refresh(&live, &session, &id).await;
+    assert_eq!(ok["run"]["outcome"], "done", "{ok}");
+    assert_eq!(ok["account"]["discovery"]["users"], 25);
+    assert!(ok["account"]["discovery"]["error"].is_null());
+    assert_eq!(all(&live, &session, &id, "users", "").await.len(), 25);
+}
+
+#[tokio::test]
+async fn revoked_consent_flags_the_account_and_mails_the_partner_once() {
+    let (live, session, id) = setup(1000).await;
+    refresh(&live, &session, &id).await;
+    let mails = live.mailer.to(MEMBER).len();
+    live.sandbox.revoke_microsoft(CONTOSO_TENANT_ID);
+
+    let body = refresh(&live, &session, &id).await;
+    assert_eq!(body["run"]["outcome"], "revoked", "{body}");
+    let a = &body["account"];
+    assert_eq!(a["status"], "access_revoked");
+    assert!(a["discovery"]["error"].as_str().unwrap().contains("refused"), "{a}");
+    let sent = live.mailer.to(MEMBER);
+    assert_eq!(sent.len(), mails + 1, "one email");
+    assert!(sent.last().unwrap().subject.contains("revoked"));
+    assert!(sent.last().unwrap().text.contains(&format!("/accounts/{id}")));
+
+    // A revoked account is not discovered again (by Refresh or schedule); no second mail.
+    let (status, err) = live
+        .api(Method::POST, &format!("/v1/accounts/{id}/discovery"), &session, None)
+        .await;
+    assert_eq!((status, err["error"]["code"].as_str()), (409, Some("not_authorized")));
+    live.clock.advance(chrono::Duration::days(1));
+    let session = live.sign_in(MEMBER).await;
+    let run = run_scheduled(&live.state, None).await.unwrap();
+    assert_eq!(run.due, 0);
+    assert_eq!(live.mailer.to(MEMBER).len(), mails + 1);
+
+    // Reauthorization: a consent URL; after the callback the account is active again.
+    let (status, re) = live
+        .api(
+            Method::POST,
+            &format!("/v1/accounts/{id}/reauthorization"),
+            &session,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{re}");
+    let callback = live
+        .consent_at(re["authorization_url"].as_str().unwrap(), "accept")
+        .await;
+    let r = live.get(&callback).await;
+    assert_eq!(r.status(), 302);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .ends_with(&format!("/accounts/{id}"))
+    );
+    assert_eq!(account(&live, &session, &id).await["status"], "active");
+    assert_eq!(refresh(&live, &session, &id).await["run"]["outcome"], "done");
+}
+
+#[tokio::test]
+async fn missing_roles_flag_reauthorization_and_skip_only_what_they_gate() {
+    let live = Live::start().await;
+    let session = live.partner("Acme IT", MEMBER).await;
+    let without_sites: Vec<String> = onboarding::identity::REQUIRED_MICROSOFT_ROLES
+        .iter()
+        .filter(|r| **r != "Sites.Read.All")
+        .map(|r| (*r).to_owned())
+        .collect();
+    live.sandbox.set_faults(Faults {
+        granted_roles: Some(without_sites),
+        ..Faults::default()
+    });
+    let id = live.consented_microsoft(&session, "Contoso", CONTOSO_TENANT_ID).await;
+    live.sandbox.set_faults(Faults::default());
+    let body = refresh(&live, &session, &id).await;
+    let a = &body["account"];
+    assert_eq!(a["status"], "reauthorization_required", "{body}");
+    assert_eq!(a["missing_permissions"], json!(["Sites.Read.All"]));
+    assert_eq!(
+        (&a["discovery"]["users"], &a["discovery"]["sites"]),
+        (&json!(25), &json!(0))
+    );
+
+    // The admin grants the permission (outside the service): the next run sees it in a fresh
+    // token, clears the flag and discovers the sites.
+    let all_roles = onboarding::identity::REQUIRED_MICROSOFT_ROLES
+        .iter()
+        .map(|r| (*r).to_owned())
+        .collect();
+    live.sandbox.set_roles(CONTOSO_TENANT_ID, all_roles);
+    let body = refresh(&live, &session, &id).await;
+    let a = &body["account"];
+    assert_eq!(a["status"], "active", "{body}");
+    assert_eq!(a["missing_permissions"], json!([]));
+    assert_eq!(a["discovery"]["sites"], 4);
+}
+
+#[tokio::test]
+async fn the_services_own_secret_refused_alerts_and_leaves_the_tenant_alone() {
+    let (live, session, id) = setup(1000).await;
+    refresh(&live, &session, &id).await;
+    live.sandbox.set_faults(Faults {
+        client_secret_expired: true,
+        ..Faults::default()
+    });
+    // The nightly check asks for a fresh token.
+    live.clock.advance(chrono::Duration::hours(21));
+    let session = live.sign_in(MEMBER).await;
+    let mails = live.mailer.to(MEMBER).len();
+    let body = refresh(&live, &session, &id).await;
+    assert_eq!(body["run"]["outcome"], "app_credentials", "{body}");
+    assert_eq!(body["account"]["status"], "active", "not the tenant's fault");
+    assert_eq!(
+        live.mailer.to(MEMBER).len(),
+        mails,
+        "partners are not mailed about our secret"
+    );
+}
+
+#[tokio::test]
+async fn protection_by_ids_and_all_within_the_seat_limit() {
+    let (live, session, id) = setup(10).await;
+    refresh(&live, &session, &id).await;
+    let users = all(&live, &session, &id, "users", "").await;
+    let pick: Vec<&str> = users.iter().take(3).map(|u| u["id"].as_str().unwrap()).collect();
+    let protect = |body: Value| {
+        let live = &live;
+        let session = &session;
+        let id = &id;
+        async move {
+            live.api(
+                Method::POST,
+                &format!("/v1/accounts/{id}/protection"),
+                session,
+                Some(body),
+            )
+            .await
+        }
+    };
+
+    let (status, out) = protect(json!({"kind": "users", "ids": pick, "protected": true})).await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(
+        (&out["changed"], &out["protected"], &out["seats"]),
+        (&json!(3), &json!(3), &json!({"used": 3, "limit": 10}))
+    );
+    let protected = all(&live, &session, &id, "users", "protected=true").await;
+    assert_eq!(protected.len(), 3);
+    // Again: nothing changes, no seat taken twice.
+    let (_, out) = protect(json!({"kind": "users", "ids": pick, "protected": true})).await;
+    assert_eq!((&out["changed"], &out["seats"]["used"]), (&json!(0), &json!(3)));
+
+    // Protect All users (25) passes the limit (10): 409 and nothing written.
+    let snapshot = live.store.all_items().unwrap();
+    let (status, err) = protect(json!({"kind": "users", "all": true, "protected": true})).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (409, Some("seat_limit")),
+        "{err}"
+    );
+    assert_eq!(
+        live.store.all_items().unwrap(),
+        snapshot,
+        "a refused protect writes nothing"
+    );
+
+    // Unknown IDs, another kind's IDs, groups, bad shapes: refused, nothing written.
+    for (body, want) in [
+        (
+            json!({"kind": "users", "ids": [pick[0], "no-such-user"], "protected": true}),
+            404,
+        ),
+        (json!({"kind": "sites", "ids": [pick[0]], "protected": true}), 404),
+        (json!({"kind": "groups", "all": true, "protected": true}), 422),
+        (
+            json!({"kind": "users", "ids": [pick[0]], "all": true, "protected": true}),
+            422,
+        ),
+        (json!({"kind": "users", "ids": [], "protected": true}), 422),
+        (json!({"kind": "users", "protected": true}), 422),
+        (json!({"kind": "users", "all": true}), 422),
+    ] {
+        let (status, err) = protect(body.clone()).await;
+        assert_eq!(status, want, "{body}: {err}");
+        assert_eq!(live.store.all_items().unwrap(), snapshot, "{body} wrote something");
+    }
+
+    // Sites take no seats: Protect All sites.
+    let (status, out) = protect(json!({"kind": "sites", "all": true, "protected": true})).await;
+    assert_eq!(
+        (status, &out["changed"], &out["seats"]["used"]),
+        (200, &json!(4), &json!(3))
+    );
+    // Unprotecting gives seats back.
+    let (_, out) = protect(json!({"kind": "users", "all": true, "protected": false})).await;
+    assert_eq!((&out["changed"], &out["seats"]["used"]), (&json!(3), &json!(0)));
+    let a = account(&live, &session, &id).await;
+    assert_eq!(a["discovery"]["protected"], json!({"users": 0, "teams": 0, "sites": 4}));
+
+    // Another partner cannot see or touch this account's objects.
+    let other = live.partner("Other MSP", "other@msp2.example").await;
+    let (status, _) = live
+        .api(
+            Method::POST,
+            &format!("/v1/accounts/{id}/protection"),
+            &other,
+            Some(json!({"kind": "users", "ids": pick, "protected": true})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = live
+        .api(Method::GET, &format!("/v1/accounts/{id}/users"), &other, None)
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = live
+        .api(Method::POST, &format!("/v1/accounts/{id}/discovery"), &other, None)
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn listings_refuse_bad_cursors_and_limits() {
+    let (live, session, id) = setup(1000).await;
+    refresh(&live, &session, &id).await;
+    let other_kind_cursor = {
+        let (_, page) = live
+            .api(Method::GET, &format!("/v1/accounts/{id}/sites?limit=1"), &session, None)
+            .await;
+        page["next_cursor"].as_str().unwrap().to_owned()
+    };
+    for (query, want) in [
+        (format!("cursor={other_kind_cursor}"), 422),
+        ("cursor=not-base64!".to_owned(), 422),
+        ("limit=0".to_owned(), 422),
+        ("limit=501".to_owned(), 422),
+        ("limit=abc".to_owned(), 400),
+        ("protected=maybe".to_owned(), 400),
+        ("color=red".to_owned(), 400),
+    ] {
+        let (status, body) = live
+            .api(Method::GET, &format!("/v1/accounts/{id}/users?{query}"), &session, None)
+            .await;
+        assert_eq!(status, want, "{query}: {body}");
+        assert!(body["error"]["code"].is_string());
+    }
+    let (status, _) = live
+        .api(
+            Method::GET,
+            "/v1/accounts/00000000-0000-4000-8000-000000000000/users",
+            &session,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn auto_add_validates_its_time_and_protects_new_users_at_that_time() {
+    let (live, session, id) = setup(20).await;
+    refresh(&live, &session, &id).await;
+    let path = format!("/v1/accounts/{id}/auto-add");
+    for (body, field) in [
+        (json!({"users": true, "timezone": "Mars/Olympus"}), "timezone"),
+        (json!({"users": true, "run_at": "25:00"}), "run_at"),
+        (json!({"users": true, "run_at": "8pm"}), "run_at"),
+    ] {
+        let snapshot = live.store.all_items().unwrap();
+        let (status, err) = live.api(Method::PUT, &path, &session, Some(body.clone())).await;
+        assert_eq!(
+            (status, err["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{body}: {err}"
+        );
+        assert_eq!(live.store.all_items().unwrap(), snapshot);
+    }
+    // Defaults: 20:00 Australia/Sydney.
+    let (status, settings) = live
+        .api(
+            Method::PUT,
+            &path,
+            &session,
+            Some(json!({"users": true, "sites": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{settings}");
+    assert_eq!(
+        (&settings["run_at"], &settings["timezone"]),
+        (&json!("20:00"), &json!("Australia/Sydney"))
+    );
+    let next: chrono::DateTime<chrono::Utc> = settings["next_run_at"].as_str().unwrap().parse().unwrap();
+    let local = next.with_timezone(&chrono_tz::Australia::Sydney);
+    assert_eq!(local.format("%H:%M").to_string(), "20:00");
+    assert!(next > live.clock.now() && next - live.clock.now() <= chrono::Duration::hours(24));
+    assert_eq!(
+        account(&live, &session, &id).await["auto_add"]["next_run_at"],
+        settings["next_run_at"]
+    );
+
+    // Before the time: the scheduled run protects nothing.
+    run_scheduled(&live.state, None).await.unwrap();
+    assert!(all(&live, &session, &id, "users", "protected=true").await.is_empty());
+    // At the time: users up to the seats (20 of 25, the rest listed), every site.
+    live.clock
+        .advance(next + chrono::Duration::minutes(1) - live.clock.now());
+    let run = run_scheduled(&live.state, None).await.unwrap();
+    assert_eq!(run.auto_add, 1);
+    let a = account(&live, &session, &id).await;
+    let result = &a["auto_add"]["last_result"];
+    assert_eq!(
+        (&result["protected"], &result["left_out"]),
+        (&json!(24), &json!(5)),
+        "{a}"
+    );
+    assert_eq!(result["left_out_ids"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        a["discovery"]["protected"],
+        json!({"users": 20, "teams": 0, "sites": 4})
+    );
+    let after: chrono::DateTime<chrono::Utc> = a["auto_add"]["next_run_at"].as_str().unwrap().parse().unwrap();
+    assert!(after > next + chrono::Duration::hours(23), "the next day's 20:00");
+}
+
+#[tokio::test]
+async fn the_scheduled_run_discovers_due_accounts_just_authorized_first() {
+    let live = Live::start().await;
+    let session = live.partner("Acme IT", MEMBER).await;
+    let contoso = live.consented_microsoft(&session, "Contoso", CONTOSO_TENANT_ID).await;
+    let fabrikam = live.consented_microsoft(&session, "Fabrikam", FABRIKAM_TENANT_ID).await;
+    // A waiting account is not due.
+    let (status, _) = live
+        .api(Method::POST, "/v1/accounts", &session,
+             Some(json!({"client_name": "Waiting", "platform": "microsoft365", "managed_by": "partner", "has_admin_credentials": true})))
+        .await;
+    assert_eq!(status, 201);
+
+    let run = run_scheduled(&live.state, None).await.unwrap();
+    assert_eq!((run.accounts, run.due, run.done), (3, 2, 2), "{run:?}");
+    assert_eq!(account(&live, &session, &contoso).await["discovery"]["users"], 25);
+    assert_eq!(account(&live, &session, &fabrikam).await["discovery"]["users"], 8);
+
+    // Nothing is due again before the interval (1 hour)...
+    let run = run_scheduled(&live.state, None).await.unwrap();
+    assert_eq!(run.due, 0);
+    // ...and both are after it.
+    live.clock.advance(chrono::Duration::minutes(61));
+    let run = run_scheduled(&live.state, None).await.unwrap();
+    assert_eq!((run.due, run.done), (2, 2));
+}
