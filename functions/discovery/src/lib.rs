@@ -9,7 +9,10 @@ use serde_json::Value;
 
 /// Handles one scheduled event: answers the run's totals (visible in the Lambda console and
 /// in `cargo lambda invoke`).
-pub async fn handle(state: &AppState, event: LambdaEvent<EventBridgeEvent<Value>>) -> Result<Value, lambda_runtime::Error> {
+pub async fn handle(
+    state: &AppState,
+    event: LambdaEvent<EventBridgeEvent<Value>>,
+) -> Result<Value, lambda_runtime::Error> {
     let (event, context) = event.into_parts();
     let run = onboarding::discovery::run_scheduled(state, event.time).await?;
     lambda_runtime::tracing::info!(request_id = %context.request_id, ?run, "scheduled discovery done");
