@@ -9,6 +9,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     telemetry::init_local();
     let config = Config::from_env(Runtime::Local)?;
     let state = Services::from_config(&config).await?;
+    // The discovery schedule, in-process (on AWS: EventBridge Scheduler and the discovery
+    // function). Each tick discovers the accounts that are due and applies auto-add.
+    let tick = config.discovery_interval.min(std::time::Duration::from_secs(60));
+    let scheduled = state.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(tick);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(e) = onboarding::discovery::run_scheduled(&scheduled, None).await {
+                tracing::error!(cause = %e, "scheduled discovery failed");
+            }
+        }
+    });
+    tracing::info!(every = ?tick, interval = ?config.discovery_interval, "discovery scheduler started");
     let mut app = http::router(state).merge(http::pages::console_placeholder());
     if config.serves_sandbox() {
         app = app.merge(onboarding::sandbox::router(onboarding::sandbox::Sandbox::new()));
