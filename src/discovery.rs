@@ -9,7 +9,8 @@
 //!   are listed in full; objects missing from a complete listing are flagged deleted.
 //! - **Google**: Directory users by `pageToken`, with an access token from the stored
 //!   (encrypted) refresh token; removals found the same way as for listings.
-//! - Pages are streamed: each is parsed whole before anything of it is written (a malformed
+//! - Pages are streamed (the next one is fetched while the current one is written): each is
+//!   parsed whole before anything of it is written (a malformed
 //!   page writes nothing), its stored objects are read in one batch, and only changed objects
 //!   are written, in transactions of up to 100 conditioned on the versions read (so a
 //!   concurrent protect is never overwritten). Memory holds one page plus 8 bytes per object
@@ -764,6 +765,8 @@ async fn read_pages(ctx: &Ctx<'_>, src: &Source, start: String, mode: Mode) -> R
     // 8 bytes per object of a full read, to tell what disappeared (and to count repeats once).
     let mut seen: HashSet<u64> = HashSet::new();
     let mut url = start;
+    // The next page, fetched while the current one is written.
+    let mut prefetched: Option<Result<GraphPage, GraphError>> = None;
     loop {
         if resumable && Instant::now() >= ctx.deadline {
             return match suspend(ctx, src, &url, mode).await {
@@ -774,7 +777,11 @@ async fn read_pages(ctx: &Ctx<'_>, src: &Source, start: String, mode: Mode) -> R
                 Err(error) => Err(Failure { done: run, error }),
             };
         }
-        let parsed = match ctx.page(src.read, &url).await {
+        let fetched = match prefetched.take() {
+            Some(p) => p,
+            None => ctx.page(src.read, &url).await,
+        };
+        let parsed = match fetched {
             Ok(page) => parse_objects(src, &page).map(|objects| (page, objects)),
             Err(e) => Err(e),
         };
@@ -800,7 +807,16 @@ async fn read_pages(ctx: &Ctx<'_>, src: &Source, start: String, mode: Mode) -> R
             objects.into_iter().filter(|o| seen.insert(hash(&o.id))).collect()
         };
         run.seen += fresh.len() as u64;
-        if let Err(error) = write_objects(ctx, src.kind, fresh, mode == Mode::First, &mut run).await {
+        let written = match &page.next {
+            Some(next) => {
+                let write = write_objects(ctx, src.kind, fresh, mode == Mode::First, &mut run);
+                let (written, ahead) = tokio::join!(write, ctx.page(src.read, next));
+                prefetched = Some(ahead);
+                written
+            }
+            None => write_objects(ctx, src.kind, fresh, mode == Mode::First, &mut run).await,
+        };
+        if let Err(error) = written {
             return Err(Failure { done: run, error });
         }
         match (page.next, page.delta) {

@@ -143,13 +143,144 @@ pub struct Authorization {
 
 #[derive(ToSchema)]
 pub struct Discovery {
+    /// `not_started`, `due`, `running`, `done`, `partial` (continues at the next run), `failed`.
     status: String,
     due_at: Option<DateTime<Utc>>,
     last_run_at: Option<DateTime<Utc>>,
+    last_success_at: Option<DateTime<Utc>>,
+    /// Why the last run failed, for a person.
+    error: Option<String>,
     users: u64,
     groups: u64,
     teams: u64,
     sites: u64,
+    protected: ProtectedCounts,
+    deleted: DeletedCounts,
+}
+
+#[derive(ToSchema)]
+pub struct ProtectedCounts {
+    users: u64,
+    teams: u64,
+    sites: u64,
+}
+
+#[derive(ToSchema)]
+pub struct DeletedCounts {
+    users: u64,
+    groups: u64,
+    teams: u64,
+    sites: u64,
+}
+
+#[derive(ToSchema)]
+pub struct AutoAddResult {
+    protected: u64,
+    /// New objects left unprotected because the seat limit was reached.
+    left_out: u64,
+    left_out_ids: Vec<String>,
+}
+
+#[derive(ToSchema)]
+pub struct AutoAdd {
+    users: bool,
+    sites: bool,
+    teams: bool,
+    /// `HH:MM`, local to `timezone`.
+    run_at: String,
+    /// IANA time zone, e.g. `Australia/Sydney`.
+    timezone: String,
+    /// The next run, in UTC.
+    next_run_at: DateTime<Utc>,
+    last_run_at: Option<DateTime<Utc>>,
+    last_result: Option<AutoAddResult>,
+}
+
+#[derive(ToSchema)]
+pub struct AutoAddBody {
+    users: Option<bool>,
+    sites: Option<bool>,
+    teams: Option<bool>,
+    /// Default `20:00`.
+    run_at: Option<String>,
+    /// Default `Australia/Sydney`.
+    timezone: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct DiscoveredObject {
+    id: String,
+    name: String,
+    email: Option<String>,
+    /// Sites only.
+    url: Option<String>,
+    enabled: bool,
+    protected: bool,
+    /// Removed from the tenant; kept and listed (a protected one keeps its seat).
+    deleted: bool,
+    first_seen: DateTime<Utc>,
+    last_seen: DateTime<Utc>,
+}
+
+#[derive(ToSchema)]
+pub struct ObjectPage {
+    items: Vec<DiscoveredObject>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    next_cursor: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct ProtectBody {
+    /// `users`, `sites` or `teams`.
+    kind: String,
+    /// 1 to 1000 IDs; or `all: true`.
+    ids: Option<Vec<String>>,
+    all: Option<bool>,
+    protected: bool,
+}
+
+#[derive(ToSchema)]
+pub struct Seats {
+    used: u64,
+    limit: u64,
+}
+
+#[derive(ToSchema)]
+pub struct ProtectOutcome {
+    kind: String,
+    changed: u64,
+    protected: u64,
+    total: u64,
+    seats: Seats,
+}
+
+#[derive(ToSchema)]
+pub struct RunKind {
+    kind: String,
+    full: bool,
+    partial: bool,
+    pages: u64,
+    seen: u64,
+    added: u64,
+    changed: u64,
+    removed: u64,
+    restored: u64,
+}
+
+#[derive(ToSchema)]
+pub struct DiscoveryRun {
+    account_id: String,
+    /// `done`, `partial`, `failed`, `revoked`, `app_credentials`, `busy`.
+    outcome: String,
+    detail: Option<String>,
+    missing_permissions: Vec<String>,
+    kinds: Vec<RunKind>,
+}
+
+#[derive(ToSchema)]
+pub struct Refreshed {
+    account: Account,
+    run: DiscoveryRun,
 }
 
 #[derive(ToSchema)]
@@ -166,7 +297,7 @@ pub struct Account {
     authorization: Authorization,
     missing_permissions: Vec<String>,
     discovery: Discovery,
-    auto_add: Option<serde_json::Value>,
+    auto_add: Option<AutoAdd>,
     created_at: DateTime<Utc>,
     /// With admin credentials: the provider's consent page, to open now.
     authorization_url: Option<String>,
@@ -273,6 +404,55 @@ fn resend() {}
     (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 fn reauthorize() {}
 
+#[utoipa::path(post, path = "/v1/accounts/{id}/discovery", tag = "discovery", security(("bearer" = [])),
+    params(("id" = String, Path)), responses(
+    (status = 202, body = Refreshed, description = "Discovery ran now (within 20 s; a longer one continues at the next scheduled run)"),
+    (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 409, body = ErrorBody, description = "Not authorized, or access revoked")))]
+fn refresh() {}
+
+#[utoipa::path(get, path = "/v1/accounts/{id}/users", tag = "discovery", security(("bearer" = [])),
+    params(("id" = String, Path), ("cursor" = Option<String>, Query), ("limit" = Option<u32>, Query, description = "1 to 500, default 100"),
+           ("protected" = Option<bool>, Query), ("deleted" = Option<bool>, Query)), responses(
+    (status = 200, body = ObjectPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+fn list_users() {}
+
+#[utoipa::path(get, path = "/v1/accounts/{id}/groups", tag = "discovery", security(("bearer" = [])),
+    params(("id" = String, Path), ("cursor" = Option<String>, Query), ("limit" = Option<u32>, Query),
+           ("protected" = Option<bool>, Query), ("deleted" = Option<bool>, Query)), responses(
+    (status = 200, body = ObjectPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+fn list_groups() {}
+
+#[utoipa::path(get, path = "/v1/accounts/{id}/teams", tag = "discovery", security(("bearer" = [])),
+    params(("id" = String, Path), ("cursor" = Option<String>, Query), ("limit" = Option<u32>, Query),
+           ("protected" = Option<bool>, Query), ("deleted" = Option<bool>, Query)), responses(
+    (status = 200, body = ObjectPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+fn list_teams() {}
+
+#[utoipa::path(get, path = "/v1/accounts/{id}/sites", tag = "discovery", security(("bearer" = [])),
+    params(("id" = String, Path), ("cursor" = Option<String>, Query), ("limit" = Option<u32>, Query),
+           ("protected" = Option<bool>, Query), ("deleted" = Option<bool>, Query)), responses(
+    (status = 200, body = ObjectPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+fn list_sites() {}
+
+#[utoipa::path(post, path = "/v1/accounts/{id}/protection", tag = "discovery", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = ProtectBody, responses(
+    (status = 200, body = ProtectOutcome), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 404, body = ErrorBody, description = "Unknown account or IDs; nothing changed"),
+    (status = 409, body = ErrorBody, description = "Over the seat limit; nothing changed"), (status = 413, body = ErrorBody),
+    (status = 422, body = ErrorBody)))]
+fn protect() {}
+
+#[utoipa::path(put, path = "/v1/accounts/{id}/auto-add", tag = "discovery", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = AutoAddBody, responses(
+    (status = 200, body = AutoAdd), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 404, body = ErrorBody), (status = 422, body = ErrorBody, description = "Bad run_at or timezone")))]
+fn auto_add() {}
+
 #[utoipa::path(get, path = "/authorize/{token}", tag = "pages", params(("token" = String, Path)), responses(
     (status = 200, content_type = "text/html", description = "Who asks, for which tenant, what access, one button"),
     (status = 404, content_type = "text/html"), (status = 410, content_type = "text/html", description = "Expired, replaced or used")))]
@@ -322,8 +502,8 @@ impl Modify for BearerAuth {
     info(title = "Onboarding API", description = "Partner signup, client tenants' consent, discovery."),
     paths(
         health, openapi_json, sign_up, resend_code, confirm, activate, sign_in, sign_out, me, create_client,
-        list_clients, create_account, list_accounts, get_account, check, resend, reauthorize, landing, start, done,
-        callback_microsoft, callback_google
+        list_clients, create_account, list_accounts, get_account, check, resend, reauthorize, refresh, list_users,
+        list_groups, list_teams, list_sites, protect, auto_add, landing, start, done, callback_microsoft, callback_google
     ),
     modifiers(&BearerAuth)
 )]

@@ -24,13 +24,20 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
+/// redb's page cache for an on-disk store.
+const CACHE_BYTES: usize = 16 << 20;
+
 impl EmbeddedStore {
     /// Opens (or creates) the database file at `path`.
     pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(unavailable)?;
         }
-        let db = Database::create(path).map_err(unavailable)?;
+        // A small page cache: the local store is small, and large discoveries stream through it.
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(unavailable)?;
         Self::init(db, clock)
     }
 

@@ -1,0 +1,201 @@
+//! Discovery of a large tenant on the fake Graph (`onboarding::fake_graph`), over loopback,
+//! with the production Entra and Graph clients:
+//! - the time to merely fetch every page of `/users/delta` (the floor), and a full first
+//!   discovery of the same tenant (parse, compare, write), as a ratio;
+//! - peak RSS (VmHWM, reset just before the run) of the first discovery;
+//! - object writes of a second run with no change, and of a run after 1,000 renames;
+//! on the embedded on-disk store and, when `AWS_ENDPOINT_URL_DYNAMODB` is set (started by
+//! `scripts/services.sh`), on DynamoDB Local.
+//!
+//! `eval "$(scripts/services.sh start)"; cargo bench --bench discovery -- [users]` (default 100000).
+
+#[path = "support.rs"]
+mod support;
+
+use onboarding::app::{Links, Services};
+use onboarding::clock::{Clock as _, SystemClock};
+use onboarding::discovery::{AccountRun, discover_account};
+use onboarding::domain::{AccountId, ClientId, ManagedBy, PartnerId, Platform};
+use onboarding::email::memory::MemoryMailer;
+use onboarding::fake_graph::FakeGraph;
+use onboarding::identity::graph::{GraphClient, RetryPolicy};
+use onboarding::identity::http::{EntraClient, MicrosoftSettings, http_client};
+use onboarding::store::keys::{self, AccountItem, AccountStatus, ObjectKind};
+use onboarding::store::{Condition, Item, Store};
+use secrecy::{SecretSlice, SecretString};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const TENANT: &str = "fa4e7e11-0000-4000-8000-0000000000be";
+
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+async fn fetch_only(base: &str) -> (Duration, u64) {
+    let entra = entra(base);
+    use onboarding::identity::Microsoft as _;
+    let token = entra.app_token(TENANT).await.unwrap().access_token;
+    let graph = GraphClient::new(http_client(Duration::from_secs(30)), RetryPolicy::default());
+    let started = Instant::now();
+    let mut url = format!("{base}/v1.0/users/delta?$select=id,displayName,mail,userPrincipalName,accountEnabled");
+    let mut objects = 0;
+    loop {
+        let page = graph.page(&token, &url).await.unwrap();
+        objects += page.items.len() as u64;
+        match page.next {
+            Some(n) => url = n,
+            None => return (started.elapsed(), objects),
+        }
+    }
+}
+
+fn entra(base: &str) -> EntraClient {
+    EntraClient::new(
+        MicrosoftSettings {
+            client_id: "app".into(),
+            client_secret: SecretString::from("secret"),
+            login_url: base.into(),
+            graph_url: base.into(),
+            redirect_uri: "https://api.example/v1/callback/microsoft".into(),
+        },
+        http_client(Duration::from_secs(10)),
+    )
+}
+
+async fn account(store: &dyn Store) -> (PartnerId, AccountId) {
+    let (partner, id) = (PartnerId::new(), AccountId::new());
+    let now = SystemClock.now();
+    let a = AccountItem {
+        id: id.clone(),
+        partner_id: partner.clone(),
+        client_id: ClientId::new(),
+        client_name: "Bench".into(),
+        platform: Platform::Microsoft365,
+        managed_by: ManagedBy::Partner,
+        status: AccountStatus::Active,
+        tenant: None,
+        tenant_id: Some(TENANT.into()),
+        tenant_domain: None,
+        missing_permissions: vec![],
+        created_by: "bench@msp.example".into(),
+        created_at: now,
+        current_link_hash: None,
+        link_sent_to: None,
+        link_expires_at: None,
+        authorized_at: Some(now),
+        discovery_due_at: Some(now),
+        refresh_token_enc: None,
+        discovery: Default::default(),
+        auto_add: None,
+    };
+    let item = Item::from_record(keys::account(&partner, &id), &a).unwrap();
+    store.put(item, Condition::NotExists).await.unwrap();
+    (partner, id)
+}
+
+fn users(run: &AccountRun) -> (u64, u64) {
+    let k = run.kind(ObjectKind::Users).expect("a users run");
+    (k.seen, k.writes())
+}
+
+async fn bench(name: &str, store: Arc<dyn Store>, users_n: usize, fetch: Duration) {
+    let fake = FakeGraph::new(TENANT, users_n);
+    let base = fake.serve().await;
+    let state = Services::new(
+        store.clone(),
+        Arc::new(MemoryMailer::default()),
+        Arc::new(SystemClock),
+        SecretSlice::from(vec![9u8; 32]),
+        Links {
+            public_base_url: "https://api.example".into(),
+            console_url: "https://console.example".into(),
+        },
+    )
+    .with_identity(Arc::new(entra(&base)), Arc::new(onboarding::identity::Unconfigured))
+    .with_directory(&base, &base)
+    .into_state();
+    let (partner, id) = account(store.as_ref()).await;
+    let budget = Duration::from_secs(3600);
+
+    reset_peak_rss();
+    let before = peak_rss_kb();
+    let started = Instant::now();
+    let first = discover_account(&state, &partner, &id, budget).await.unwrap();
+    let full = started.elapsed();
+    let peak = peak_rss_kb();
+    let (seen, writes) = users(&first);
+    println!(
+        "{name:<16} first run: {seen} users in {:.2} s ({} pages); fetch-only {:.2} s; ratio {:.2}; peak RSS {:.1} MB (before {:.1} MB); object writes {writes}",
+        full.as_secs_f64(),
+        first.kind(ObjectKind::Users).unwrap().pages,
+        fetch.as_secs_f64(),
+        full.as_secs_f64() / fetch.as_secs_f64(),
+        peak as f64 / 1024.0,
+        before as f64 / 1024.0,
+    );
+
+    let started = Instant::now();
+    let unchanged = discover_account(&state, &partner, &id, budget).await.unwrap();
+    println!(
+        "{name:<16} no change:  {:.1} ms, users seen {}, object writes {}",
+        support::ms(started.elapsed()),
+        users(&unchanged).0,
+        unchanged.writes()
+    );
+
+    fake.rename_users(users_n / 3, 1000);
+    let started = Instant::now();
+    let changed = discover_account(&state, &partner, &id, budget).await.unwrap();
+    println!(
+        "{name:<16} 1000 renamed: {:.1} ms, users seen {}, object writes {}",
+        support::ms(started.elapsed()),
+        users(&changed).0,
+        changed.writes()
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let users_n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(100_000);
+    let fake = FakeGraph::new(TENANT, users_n);
+    let base = fake.serve().await;
+    // Warm the connection path once, then measure the floor.
+    let _ = fetch_only(&base).await;
+    let (fetch, objects) = fetch_only(&base).await;
+    println!(
+        "fetch only: {objects} users, {} pages in {:.2} s",
+        fake.pages_served() / 2,
+        fetch.as_secs_f64()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let embedded =
+        onboarding::store::embedded::EmbeddedStore::open(&dir.path().join("bench.redb"), Arc::new(SystemClock))
+            .unwrap();
+    bench("embedded (disk)", Arc::new(embedded), users_n, fetch).await;
+
+    if std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok() {
+        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let client = aws_sdk_dynamodb::Client::new(&aws);
+        let table = format!("bench-discovery-{}", std::process::id());
+        onboarding::store::dynamo::create_table_if_missing(&client, &table)
+            .await
+            .unwrap();
+        let store = onboarding::store::dynamo::DynamoStore::new(client, &table, Arc::new(SystemClock));
+        bench("DynamoDB Local", Arc::new(store), users_n, fetch).await;
+    } else {
+        println!("DynamoDB Local: skipped (AWS_ENDPOINT_URL_DYNAMODB not set; start it with scripts/services.sh)");
+    }
+}
