@@ -10,6 +10,7 @@
 //! `eval "$(scripts/services.sh start)"; cargo bench --bench discovery -- [users]` (default 100000).
 
 #[path = "support.rs"]
+#[allow(dead_code)]
 mod support;
 
 use onboarding::app::{Links, Services};
