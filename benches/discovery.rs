@@ -4,6 +4,7 @@
 //!   discovery of the same tenant (parse, compare, write), as a ratio;
 //! - peak RSS (VmHWM, reset just before the run) of the first discovery;
 //! - object writes of a second run with no change, and of a run after 1,000 renames;
+//!
 //! on the embedded on-disk store and, when `AWS_ENDPOINT_URL_DYNAMODB` is set (started by
 //! `scripts/services.sh`), on DynamoDB Local.
 //!
