@@ -496,3 +496,49 @@ async fn the_scheduled_run_discovers_due_accounts_just_authorized_first() {
     let run = run_scheduled(&live.state, None).await.unwrap();
     assert_eq!((run.due, run.done), (2, 2));
 }
+
+#[tokio::test]
+async fn google_workspace_users_are_discovered_with_the_stored_refresh_token() {
+    let live = Live::start().await;
+    let session = live.partner("Acme IT", MEMBER).await;
+    let (status, acc) = live
+        .api(
+            Method::POST,
+            "/v1/accounts",
+            &session,
+            Some(
+                json!({"client_name": "Northwind", "platform": "google_workspace", "managed_by": "client",
+                         "has_admin_credentials": false, "authorization_email": "admin@northwind.example",
+                         "tenant": onboarding::sandbox::GOOGLE_DOMAIN}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{acc}");
+    let id = acc["id"].as_str().unwrap();
+    let link = live.link_to("admin@northwind.example");
+    let callback = live.consent_via_link(&link, "accept").await;
+    assert_eq!(live.get(&callback).await.status(), 302);
+
+    let body = refresh(&live, &session, id).await;
+    assert_eq!(body["run"]["outcome"], "done", "{body}");
+    assert_eq!(body["account"]["discovery"]["users"], 10);
+    let users = all(&live, &session, id, "users", "").await;
+    assert_eq!(users.len(), 10);
+    assert!(users.iter().all(|u| {
+        u["email"]
+            .as_str()
+            .unwrap()
+            .ends_with(onboarding::sandbox::GOOGLE_DOMAIN)
+    }));
+    let again = refresh(&live, &session, id).await;
+    assert_eq!(
+        again["run"]["kinds"][0]["added"], 0,
+        "a full listing that changes nothing writes nothing"
+    );
+
+    // The grant withdrawn at Google: refresh answers invalid_grant, the account is revoked.
+    live.sandbox.revoke_google();
+    let body = refresh(&live, &session, id).await;
+    assert_eq!(body["run"]["outcome"], "revoked", "{body}");
+    assert_eq!(body["account"]["status"], "access_revoked");
+}
