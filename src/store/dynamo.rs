@@ -5,6 +5,7 @@
 use super::{Condition, Cursor, Item, Key, Page, QueryOptions, Store, StoreError, Update, WriteOp};
 use crate::clock::Clock;
 use async_trait::async_trait;
+use futures_util::{StreamExt, TryStreamExt, stream};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{
@@ -18,6 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub const INDEX_NAME: &str = "gsi1";
+/// BatchGetItem / BatchWriteItem calls of one batch in flight at once.
+const BATCH_CONCURRENCY: usize = 8;
 type Attrs = HashMap<String, AttributeValue>;
 
 #[derive(Clone)]
@@ -38,6 +41,77 @@ impl DynamoStore {
 
     fn now(&self) -> i64 {
         self.clock.now().timestamp()
+    }
+
+    /// One BatchGetItem of at most 100 keys, retrying unprocessed keys with backoff.
+    async fn batch_get_chunk(&self, chunk: &[Key], now: i64) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::with_capacity(chunk.len());
+        let mut pending = KeysAndAttributes::builder()
+            .set_keys(Some(chunk.iter().map(key_attrs).collect()))
+            .consistent_read(true)
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut attempt = 0u32;
+        loop {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, pending)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for attrs in out
+                .responses
+                .and_then(|mut m| m.remove(&self.table))
+                .unwrap_or_default()
+            {
+                let item = from_attrs(attrs)?;
+                if !item.is_expired(now) {
+                    items.push(item);
+                }
+            }
+            match out.unprocessed_keys.and_then(|mut m| m.remove(&self.table)) {
+                Some(rest) if !rest.keys.is_empty() => {
+                    attempt += 1;
+                    if attempt > 8 {
+                        return Err(StoreError::Unavailable(
+                            "batch get kept returning unprocessed keys".into(),
+                        ));
+                    }
+                    tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
+                    pending = rest;
+                }
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// One BatchWriteItem of at most 25 requests, retrying unprocessed items with backoff.
+    async fn batch_write_chunk(&self, mut pending: Vec<WriteRequest>) -> Result<(), StoreError> {
+        let mut attempt = 0u32;
+        while !pending.is_empty() {
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, pending)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            pending = out
+                .unprocessed_items
+                .and_then(|mut m| m.remove(&self.table))
+                .unwrap_or_default();
+            if !pending.is_empty() {
+                attempt += 1;
+                if attempt > 8 {
+                    return Err(StoreError::Unavailable(
+                        "batch write kept returning unprocessed items".into(),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -514,48 +588,14 @@ impl Store for DynamoStore {
 
     async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
         let now = self.now();
-        let mut items = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(100) {
-            let mut pending = KeysAndAttributes::builder()
-                .set_keys(Some(chunk.iter().map(key_attrs).collect()))
-                .consistent_read(true)
-                .build()
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let mut attempt = 0u32;
-            loop {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                for attrs in out
-                    .responses
-                    .and_then(|mut m| m.remove(&self.table))
-                    .unwrap_or_default()
-                {
-                    let item = from_attrs(attrs)?;
-                    if !item.is_expired(now) {
-                        items.push(item);
-                    }
-                }
-                match out.unprocessed_keys.and_then(|mut m| m.remove(&self.table)) {
-                    Some(rest) if !rest.keys.is_empty() => {
-                        attempt += 1;
-                        if attempt > 8 {
-                            return Err(StoreError::Unavailable(
-                                "batch get kept returning unprocessed keys".into(),
-                            ));
-                        }
-                        tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
-                        pending = rest;
-                    }
-                    _ => break,
-                }
-            }
-        }
-        Ok(items)
+        // Owned chunks: a closure over borrowed slices is not `Send` enough for async_trait.
+        let chunks: Vec<Vec<Key>> = keys.chunks(100).map(<[Key]>::to_vec).collect();
+        let chunks: Vec<Vec<Item>> = stream::iter(chunks)
+            .map(|chunk| async move { self.batch_get_chunk(&chunk, now).await })
+            .buffered(BATCH_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(chunks.into_iter().flatten().collect())
     }
 
     async fn batch_write(&self, puts: Vec<Item>, deletes: Vec<Key>) -> Result<(), StoreError> {
@@ -574,32 +614,18 @@ impl Store for DynamoStore {
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             requests.push(WriteRequest::builder().delete_request(del).build());
         }
-        for chunk in requests.chunks(25) {
-            let mut pending = chunk.to_vec();
-            let mut attempt = 0u32;
-            while !pending.is_empty() {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut m| m.remove(&self.table))
-                    .unwrap_or_default();
-                if !pending.is_empty() {
-                    attempt += 1;
-                    if attempt > 8 {
-                        return Err(StoreError::Unavailable(
-                            "batch write kept returning unprocessed items".into(),
-                        ));
-                    }
-                    tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
-                }
+        let mut chunks: Vec<Vec<WriteRequest>> = Vec::with_capacity(requests.len().div_ceil(25));
+        for request in requests {
+            match chunks.last_mut() {
+                Some(chunk) if chunk.len() < 25 => chunk.push(request),
+                _ => chunks.push(vec![request]),
             }
         }
+        stream::iter(chunks)
+            .map(|chunk| self.batch_write_chunk(chunk))
+            .buffer_unordered(BATCH_CONCURRENCY)
+            .try_collect::<()>()
+            .await?;
         Ok(())
     }
 }

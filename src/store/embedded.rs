@@ -6,7 +6,7 @@
 use super::{Condition, Cursor, Item, Key, Page, QueryOptions, Store, StoreError, Update, WriteOp, apply_update};
 use crate::clock::Clock;
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
@@ -94,54 +94,73 @@ fn decode(bytes: &[u8]) -> Result<Item, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn read(txn: &WriteTransaction, key: &Key) -> Result<Option<Item>, StoreError> {
-    let table = txn.open_table(ITEMS).map_err(unavailable)?;
-    let found = table.get((key.pk.as_str(), key.sk.as_str())).map_err(unavailable)?;
-    found.map(|v| decode(v.value())).transpose()
+/// The two tables of a write transaction, opened once for all of its ops.
+struct Tables<'t> {
+    items: redb::Table<'t, (&'static str, &'static str), &'static [u8]>,
+    gsi1: redb::Table<'t, (&'static str, &'static str, &'static str, &'static str), ()>,
 }
 
-fn write(txn: &WriteTransaction, item: &Item) -> Result<(), StoreError> {
-    remove(txn, &item.key)?;
-    let bytes = serde_json::to_vec(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    txn.open_table(ITEMS)
-        .map_err(unavailable)?
-        .insert((item.key.pk.as_str(), item.key.sk.as_str()), bytes.as_slice())
-        .map_err(unavailable)?;
-    if let Some(g) = &item.gsi1 {
-        txn.open_table(GSI1)
-            .map_err(unavailable)?
-            .insert(
-                (g.pk.as_str(), g.sk.as_str(), item.key.pk.as_str(), item.key.sk.as_str()),
-                (),
-            )
-            .map_err(unavailable)?;
+impl<'t> Tables<'t> {
+    fn open(txn: &'t WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Self {
+            items: txn.open_table(ITEMS).map_err(unavailable)?,
+            gsi1: txn.open_table(GSI1).map_err(unavailable)?,
+        })
     }
-    Ok(())
-}
 
-fn remove(txn: &WriteTransaction, key: &Key) -> Result<(), StoreError> {
-    if let Some(old) = read(txn, key)? {
-        txn.open_table(ITEMS)
-            .map_err(unavailable)?
-            .remove((key.pk.as_str(), key.sk.as_str()))
+    fn read(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let found = self
+            .items
+            .get((key.pk.as_str(), key.sk.as_str()))
             .map_err(unavailable)?;
-        if let Some(g) = &old.gsi1 {
-            txn.open_table(GSI1)
-                .map_err(unavailable)?
-                .remove((g.pk.as_str(), g.sk.as_str(), key.pk.as_str(), key.sk.as_str()))
+        found.map(|v| decode(v.value())).transpose()
+    }
+
+    /// Writes `item` over `current` (what is stored at its key now, if anything).
+    fn write(&mut self, item: &Item, current: Option<&Item>) -> Result<(), StoreError> {
+        if let Some(old) = current {
+            self.remove_index(old)?;
+        }
+        let bytes = serde_json::to_vec(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.items
+            .insert((item.key.pk.as_str(), item.key.sk.as_str()), bytes.as_slice())
+            .map_err(unavailable)?;
+        if let Some(g) = &item.gsi1 {
+            self.gsi1
+                .insert(
+                    (g.pk.as_str(), g.sk.as_str(), item.key.pk.as_str(), item.key.sk.as_str()),
+                    (),
+                )
                 .map_err(unavailable)?;
         }
+        Ok(())
     }
-    Ok(())
+
+    fn remove(&mut self, old: &Item) -> Result<(), StoreError> {
+        self.items
+            .remove((old.key.pk.as_str(), old.key.sk.as_str()))
+            .map_err(unavailable)?;
+        self.remove_index(old)
+    }
+
+    fn remove_index(&mut self, old: &Item) -> Result<(), StoreError> {
+        if let Some(g) = &old.gsi1 {
+            self.gsi1
+                .remove((g.pk.as_str(), g.sk.as_str(), old.key.pk.as_str(), old.key.sk.as_str()))
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
 }
 
-/// Applies one op inside an open write transaction, checking its condition first.
-fn apply(txn: &WriteTransaction, op: &WriteOp, now: i64) -> Result<Option<Item>, StoreError> {
+/// Applies one op inside an open write transaction, checking its condition first. Returns
+/// the updated item of an `Update` (what `update` answers); nothing for the others.
+fn apply(t: &mut Tables<'_>, op: &WriteOp, now: i64) -> Result<Option<Item>, StoreError> {
     let key = match op {
         WriteOp::Put { item, .. } => &item.key,
         WriteOp::Update { key, .. } | WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } => key,
     };
-    let current = read(txn, key)?;
+    let current = t.read(key)?;
     let condition = match op {
         WriteOp::Put { condition, .. }
         | WriteOp::Update { condition, .. }
@@ -152,35 +171,50 @@ fn apply(txn: &WriteTransaction, op: &WriteOp, now: i64) -> Result<Option<Item>,
         return Err(StoreError::ConditionFailed);
     }
     match op {
-        WriteOp::Put { item, .. } => write(txn, item).map(|_| Some(item.clone())),
+        WriteOp::Put { item, .. } => t.write(item, current.as_ref()).map(|_| None),
         WriteOp::Update { update, .. } => {
-            let Some(mut item) = current.filter(|i| !i.is_expired(now)) else {
+            let Some(old) = current.filter(|i| !i.is_expired(now)) else {
                 return Err(StoreError::ConditionFailed);
             };
+            let mut item = old.clone();
             apply_update(&mut item, update);
-            write(txn, &item)?;
+            t.write(&item, Some(&old))?;
             Ok(Some(item))
         }
-        WriteOp::Delete { key, .. } => remove(txn, key).map(|_| None),
+        WriteOp::Delete { .. } => match current {
+            Some(old) => t.remove(&old).map(|_| None),
+            None => Ok(None),
+        },
         WriteOp::Check { .. } => Ok(None),
     }
 }
 
 /// Runs `ops` in one write transaction; any failure aborts all of them.
 fn run(db: &Database, ops: &[WriteOp], now: i64) -> Result<Option<Item>, StoreError> {
-    let txn = db.begin_write().map_err(unavailable)?;
+    run_with(db, ops, now, Durability::Immediate)
+}
+
+fn run_with(db: &Database, ops: &[WriteOp], now: i64, durability: Durability) -> Result<Option<Item>, StoreError> {
+    let mut txn = db.begin_write().map_err(unavailable)?;
+    txn.set_durability(durability).map_err(unavailable)?;
     let mut last = None;
-    for op in ops {
-        match apply(&txn, op, now) {
-            Ok(item) => last = item,
-            Err(e) => {
-                txn.abort().map_err(unavailable)?;
-                return Err(e);
-            }
+    let outcome = (|| {
+        let mut tables = Tables::open(&txn)?;
+        for op in ops {
+            last = apply(&mut tables, op, now)?;
+        }
+        Ok(())
+    })();
+    match outcome {
+        Ok(()) => {
+            txn.commit().map_err(unavailable)?;
+            Ok(last)
+        }
+        Err(e) => {
+            txn.abort().map_err(unavailable)?;
+            Err(e)
         }
     }
-    txn.commit().map_err(unavailable)?;
-    Ok(last)
 }
 
 fn page_of(mut items: Vec<Item>, limit: Option<usize>, index: bool) -> Page {
@@ -343,8 +377,12 @@ impl Store for EmbeddedStore {
                 condition: Condition::Always,
             }))
             .collect();
-        // One commit for the whole batch: unconditional writes cannot fail half-way on a
-        // condition, and one fsync per batch is what keeps large discoveries fast on disk.
-        self.blocking(move |db, now| run(db, &ops, now).map(|_| ())).await
+        // One commit for the whole batch (unconditional writes cannot fail half-way on a
+        // condition), without its own fsync: redb persists a non-durable commit with the next
+        // durable one, in commit order. Bulk writes are always followed by a durable one (the
+        // discovery checkpoint or the account's counts), and a crash before it loses only
+        // writes that the unsaved checkpoint makes the next run repeat.
+        self.blocking(move |db, now| run_with(db, &ops, now, Durability::None).map(|_| ()))
+            .await
     }
 }
