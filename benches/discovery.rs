@@ -17,13 +17,13 @@ mod support;
 use onboarding::app::{Links, Services};
 use onboarding::clock::{Clock as _, SystemClock};
 use onboarding::discovery::{AccountRun, discover_account};
-use onboarding::domain::{AccountId, ClientId, ManagedBy, PartnerId, Platform};
+use onboarding::domain::{AccountId, PartnerId};
 use onboarding::email::memory::MemoryMailer;
-use onboarding::fake_graph::FakeGraph;
+use onboarding::fake_graph::{FakeGraph, PAGE, seed_account};
 use onboarding::identity::graph::{GraphClient, RetryPolicy};
 use onboarding::identity::http::{EntraClient, MicrosoftSettings, http_client};
-use onboarding::store::keys::{self, AccountItem, AccountStatus, ObjectKind};
-use onboarding::store::{Condition, Item, Store};
+use onboarding::store::keys::{self, AccountStatus, DiscoveredItem, ObjectKind};
+use onboarding::store::{Item, Store};
 use secrecy::{SecretSlice, SecretString};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -77,33 +77,10 @@ fn entra(base: &str) -> EntraClient {
 }
 
 async fn account(store: &dyn Store) -> (PartnerId, AccountId) {
-    let (partner, id) = (PartnerId::new(), AccountId::new());
-    let now = SystemClock.now();
-    let a = AccountItem {
-        id: id.clone(),
-        partner_id: partner.clone(),
-        client_id: ClientId::new(),
-        client_name: "Bench".into(),
-        platform: Platform::Microsoft365,
-        managed_by: ManagedBy::Partner,
-        status: AccountStatus::Active,
-        tenant: None,
-        tenant_id: Some(TENANT.into()),
-        tenant_domain: None,
-        missing_permissions: vec![],
-        created_by: "bench@msp.example".into(),
-        created_at: now,
-        current_link_hash: None,
-        link_sent_to: None,
-        link_expires_at: None,
-        authorized_at: Some(now),
-        discovery_due_at: Some(now),
-        refresh_token_enc: None,
-        discovery: Default::default(),
-        auto_add: None,
-    };
-    let item = Item::from_record(keys::account(&partner, &id), &a).unwrap();
-    store.put(item, Condition::NotExists).await.unwrap();
+    let partner = PartnerId::new();
+    let id = seed_account(store, &partner, AccountStatus::Active, TENANT, SystemClock.now())
+        .await
+        .unwrap();
     (partner, id)
 }
 
@@ -112,8 +89,18 @@ fn users(run: &AccountRun) -> (u64, u64) {
     (k.seen, k.writes())
 }
 
-async fn bench(name: &str, store: Arc<dyn Store>, users_n: usize, fetch: Duration) {
+/// Discovers a fresh tenant on `store` with Graph pages taking `latency`; with `follow_ups`,
+/// also a run with no change and one after 1,000 renames.
+async fn bench(
+    name: &str,
+    store: Arc<dyn Store>,
+    users_n: usize,
+    latency: Duration,
+    fetch: Duration,
+    follow_ups: bool,
+) {
     let fake = FakeGraph::new(TENANT, users_n);
+    fake.set_latency(latency);
     let base = fake.serve().await;
     let state = Services::new(
         store.clone(),
@@ -139,7 +126,8 @@ async fn bench(name: &str, store: Arc<dyn Store>, users_n: usize, fetch: Duratio
     let peak = peak_rss_kb();
     let (seen, writes) = users(&first);
     println!(
-        "{name:<16} first run: {seen} users in {:.2} s ({} pages); fetch-only {:.2} s; ratio {:.2}; peak RSS {:.1} MB (before {:.1} MB); object writes {writes}",
+        "{name:<16} {:>4} ms/page first run: {seen} users in {:.2} s ({} pages); fetch-only {:.2} s; ratio {:.2}; peak RSS {:.1} MB (before {:.1} MB); object writes {writes}",
+        latency.as_millis(),
         full.as_secs_f64(),
         first.kind(ObjectKind::Users).unwrap().pages,
         fetch.as_secs_f64(),
@@ -148,6 +136,9 @@ async fn bench(name: &str, store: Arc<dyn Store>, users_n: usize, fetch: Duratio
         before as f64 / 1024.0,
     );
 
+    if !follow_ups {
+        return;
+    }
     let started = Instant::now();
     let unchanged = discover_account(&state, &partner, &id, budget).await.unwrap();
     println!(
@@ -168,25 +159,83 @@ async fn bench(name: &str, store: Arc<dyn Store>, users_n: usize, fetch: Duratio
     );
 }
 
-#[tokio::main]
-async fn main() {
-    let users_n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(100_000);
+/// The store's share: the same 100,000 records written as first discovery writes them (one
+/// batch per page), with no Graph at all.
+async fn store_only(name: &str, store: &dyn Store, users_n: usize) {
+    let (_, account) = account(store).await;
+    let now = SystemClock.now();
+    let started = Instant::now();
+    for first in (0..users_n).step_by(PAGE) {
+        let puts = (first..(first + PAGE).min(users_n))
+            .map(|i| {
+                let id = FakeGraph::user_id(i);
+                let record = DiscoveredItem {
+                    id: id.clone(),
+                    name: format!("User {i}"),
+                    email: Some(format!("user{i}@fake.example")),
+                    url: None,
+                    enabled: true,
+                    protected: false,
+                    deleted: false,
+                    first_seen: now,
+                    last_seen: now,
+                    protected_at: None,
+                };
+                Item::from_record(keys::discovered(&account, ObjectKind::Users, &id), &record).unwrap()
+            })
+            .collect();
+        store.batch_write(puts, Vec::new()).await.unwrap();
+    }
+    println!(
+        "{name:<16} store only: {users_n} records in {} batches of {PAGE}: {:.2} s",
+        users_n.div_ceil(PAGE),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// The floor for one page latency, measured twice (the first warms the connection path).
+async fn floor(users_n: usize, latency: Duration) -> Duration {
     let fake = FakeGraph::new(TENANT, users_n);
+    fake.set_latency(latency);
     let base = fake.serve().await;
-    // Warm the connection path once, then measure the floor.
     let _ = fetch_only(&base).await;
     let (fetch, objects) = fetch_only(&base).await;
     println!(
-        "fetch only: {objects} users, {} pages in {:.2} s",
+        "fetch only, {:>4} ms/page: {objects} users, {} pages in {:.2} s",
+        latency.as_millis(),
         fake.pages_served() / 2,
         fetch.as_secs_f64()
     );
+    fetch
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1).filter_map(|a| a.parse::<u64>().ok());
+    let users_n = args.next().map_or(100_000, |n| n as usize);
+    // A second figure: a page latency (ms) for the ratio at Graph-like speeds. Real Graph
+    // delta pages take 100 ms and more; 20 ms keeps the bench short and is still harsh.
+    let latency = Duration::from_millis(args.next().unwrap_or(20));
+    let instant = floor(users_n, Duration::ZERO).await;
+    let slow = floor(users_n, latency).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let embedded =
-        onboarding::store::embedded::EmbeddedStore::open(&dir.path().join("bench.redb"), Arc::new(SystemClock))
-            .unwrap();
-    bench("embedded (disk)", Arc::new(embedded), users_n, fetch).await;
+    let open = |name: &str| {
+        Arc::new(
+            onboarding::store::embedded::EmbeddedStore::open(&dir.path().join(name), Arc::new(SystemClock)).unwrap(),
+        )
+    };
+    store_only("embedded (disk)", open("store-only.redb").as_ref(), users_n).await;
+    bench(
+        "embedded (disk)",
+        open("bench.redb"),
+        users_n,
+        Duration::ZERO,
+        instant,
+        true,
+    )
+    .await;
+    bench("embedded (disk)", open("latency.redb"), users_n, latency, slow, false).await;
 
     if std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok() {
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
@@ -195,8 +244,14 @@ async fn main() {
         onboarding::store::dynamo::create_table_if_missing(&client, &table)
             .await
             .unwrap();
-        let store = onboarding::store::dynamo::DynamoStore::new(client, &table, Arc::new(SystemClock));
-        bench("DynamoDB Local", Arc::new(store), users_n, fetch).await;
+        let store = Arc::new(onboarding::store::dynamo::DynamoStore::new(
+            client,
+            &table,
+            Arc::new(SystemClock),
+        ));
+        store_only("DynamoDB Local", store.as_ref(), users_n).await;
+        bench("DynamoDB Local", store.clone(), users_n, Duration::ZERO, instant, true).await;
+        bench("DynamoDB Local", store, users_n, latency, slow, false).await;
     } else {
         println!("DynamoDB Local: skipped (AWS_ENDPOINT_URL_DYNAMODB not set; start it with scripts/services.sh)");
     }

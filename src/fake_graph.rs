@@ -5,6 +5,9 @@
 //! malformed pages, 410 `resyncRequired`, consent revocation. Not served by `cargo run` (the
 //! human-facing sandbox is [`crate::sandbox`]).
 
+use crate::domain::{AccountId, ClientId, ManagedBy, PartnerId, Platform};
+use crate::store::keys::{self, AccountItem, AccountStatus, RegistryItem};
+use crate::store::{Condition, Item, Store, StoreError, WriteOp};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -12,11 +15,66 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// Stores a Microsoft 365 account of `tenant_id` for `partner` in `status`, authorized and due
+/// for discovery at `now` when active, with its discovery registry entry: what the consent
+/// callback leaves behind, for tests and benches that start after consent.
+pub async fn seed_account(
+    store: &dyn Store,
+    partner: &PartnerId,
+    status: AccountStatus,
+    tenant_id: &str,
+    now: DateTime<Utc>,
+) -> Result<AccountId, StoreError> {
+    let id = AccountId::new();
+    let authorized = (status == AccountStatus::Active).then_some(now);
+    let account = AccountItem {
+        id: id.clone(),
+        partner_id: partner.clone(),
+        client_id: ClientId::new(),
+        client_name: "Fake Corp".into(),
+        platform: Platform::Microsoft365,
+        managed_by: ManagedBy::Partner,
+        status,
+        tenant: None,
+        tenant_id: Some(tenant_id.into()),
+        tenant_domain: None,
+        missing_permissions: vec![],
+        created_by: "owner@msp.example".into(),
+        created_at: now,
+        current_link_hash: None,
+        link_sent_to: None,
+        link_expires_at: None,
+        authorized_at: authorized,
+        discovery_due_at: authorized,
+        refresh_token_enc: None,
+        discovery: Default::default(),
+        auto_add: None,
+    };
+    let registry = RegistryItem {
+        partner_id: partner.clone(),
+        account_id: id.clone(),
+    };
+    store
+        .transact(vec![
+            WriteOp::Put {
+                item: Item::from_record(keys::account(partner, &id), &account)?,
+                condition: Condition::NotExists,
+            },
+            WriteOp::Put {
+                item: Item::from_record(keys::discovery_registry(&id), &registry)?,
+                condition: Condition::NotExists,
+            },
+        ])
+        .await?;
+    Ok(id)
+}
 
 /// Objects per page (Graph's delta pages hold about 200 whatever `$top` says).
 pub const PAGE: usize = 200;
@@ -60,6 +118,8 @@ pub struct FakeGraph {
     state: Mutex<FakeTenant>,
     pages: AtomicU64,
     tokens: AtomicU64,
+    /// Time every Graph answer (not the token endpoint) takes, in microseconds.
+    latency_us: AtomicU64,
 }
 
 type S = State<Arc<FakeGraph>>;
@@ -79,6 +139,7 @@ impl FakeGraph {
             }),
             pages: AtomicU64::new(0),
             tokens: AtomicU64::new(0),
+            latency_us: AtomicU64::new(0),
         })
     }
 
@@ -165,6 +226,21 @@ impl FakeGraph {
     /// Graph pages answered 200 so far.
     pub fn pages_served(&self) -> u64 {
         self.pages.load(Ordering::Relaxed)
+    }
+
+    /// Makes every later Graph answer take `latency` (real Graph pages take 100 ms and more).
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.latency_us.store(
+            u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    async fn delay(&self) {
+        let us = self.latency_us.load(Ordering::Relaxed);
+        if us > 0 {
+            tokio::time::sleep(std::time::Duration::from_micros(us)).await;
+        }
     }
 
     pub fn token_requests(&self) -> u64 {
@@ -273,6 +349,7 @@ fn user(out: &mut String, index: usize, version: u32) {
 /// `/users/delta`: without a token every user (pages of [`PAGE`], `$skiptoken` = next index);
 /// with `$deltatoken=g<generation>.<epoch>` the users changed after that epoch.
 async fn users_delta(State(fg): S, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    fg.delay().await;
     if let Some(r) = fg.gate(&headers) {
         return r;
     }
@@ -354,6 +431,7 @@ async fn users_delta(State(fg): S, headers: HeaderMap, Query(q): Query<HashMap<S
 }
 
 async fn empty_delta(State(fg): S, headers: HeaderMap) -> Response {
+    fg.delay().await;
     if let Some(r) = fg.gate(&headers) {
         return r;
     }
@@ -363,6 +441,7 @@ async fn empty_delta(State(fg): S, headers: HeaderMap) -> Response {
 }
 
 async fn empty_listing(State(fg): S, headers: HeaderMap) -> Response {
+    fg.delay().await;
     if let Some(r) = fg.gate(&headers) {
         return r;
     }

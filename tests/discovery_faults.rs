@@ -7,13 +7,13 @@ mod common;
 use onboarding::app::{AppState, Links, Services};
 use onboarding::clock::{Clock as _, ManualClock};
 use onboarding::discovery::{Outcome, discover_account};
-use onboarding::domain::{AccountId, ClientId, ManagedBy, PartnerId, Platform};
+use onboarding::domain::{AccountId, PartnerId};
 use onboarding::email::memory::MemoryMailer;
-use onboarding::fake_graph::{FakeGraph, Fault, FaultKind};
+use onboarding::fake_graph::{FakeGraph, Fault, FaultKind, seed_account};
 use onboarding::identity::http::{EntraClient, MicrosoftSettings, http_client};
 use onboarding::store::embedded::EmbeddedStore;
-use onboarding::store::keys::{self, AccountItem, AccountStatus, DiscoveredItem, ObjectKind, RegistryItem};
-use onboarding::store::{Condition, Item, QueryOptions, Store};
+use onboarding::store::keys::{self, AccountItem, AccountStatus, DiscoveredItem, ObjectKind};
+use onboarding::store::{QueryOptions, Store};
 use secrecy::{SecretSlice, SecretString};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -59,47 +59,7 @@ async fn rig(users: usize) -> Rig {
     .with_directory(&base, &base)
     .into_state();
     let partner = PartnerId::new();
-    let account = AccountId::new();
-    let now = clock.now();
-    let item = AccountItem {
-        id: account.clone(),
-        partner_id: partner.clone(),
-        client_id: ClientId::new(),
-        client_name: "Fake Corp".into(),
-        platform: Platform::Microsoft365,
-        managed_by: ManagedBy::Partner,
-        status: AccountStatus::Active,
-        tenant: None,
-        tenant_id: Some(TENANT.into()),
-        tenant_domain: None,
-        missing_permissions: vec![],
-        created_by: "owner@msp.example".into(),
-        created_at: now,
-        current_link_hash: None,
-        link_sent_to: None,
-        link_expires_at: None,
-        authorized_at: Some(now),
-        discovery_due_at: Some(now),
-        refresh_token_enc: None,
-        discovery: Default::default(),
-        auto_add: None,
-    };
-    store
-        .put(
-            Item::from_record(keys::account(&partner, &account), &item).unwrap(),
-            Condition::NotExists,
-        )
-        .await
-        .unwrap();
-    let registry = RegistryItem {
-        partner_id: partner.clone(),
-        account_id: account.clone(),
-    };
-    store
-        .put(
-            Item::from_record(keys::discovery_registry(&account), &registry).unwrap(),
-            Condition::NotExists,
-        )
+    let account = seed_account(store.as_ref(), &partner, AccountStatus::Active, TENANT, clock.now())
         .await
         .unwrap();
     Rig {

@@ -5,7 +5,6 @@
 use super::{Condition, Cursor, Item, Key, Page, QueryOptions, Store, StoreError, Update, WriteOp};
 use crate::clock::Clock;
 use async_trait::async_trait;
-use futures_util::{StreamExt, TryStreamExt, stream};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{
@@ -13,6 +12,7 @@ use aws_sdk_dynamodb::types::{
     KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put, PutRequest, ReturnValue,
     ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, WriteRequest,
 };
+use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;

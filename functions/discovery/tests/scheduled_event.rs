@@ -5,11 +5,11 @@ use discovery::handle;
 use lambda_runtime::{Context, LambdaEvent};
 use onboarding::app::{Links, Services};
 use onboarding::clock::ManualClock;
-use onboarding::domain::{AccountId, ClientId, ManagedBy, PartnerId, Platform};
+use onboarding::domain::PartnerId;
 use onboarding::email::memory::MemoryMailer;
+use onboarding::fake_graph::seed_account;
 use onboarding::store::embedded::EmbeddedStore;
-use onboarding::store::keys::{self, AccountItem, AccountStatus, RegistryItem};
-use onboarding::store::{Condition, Item, Store as _};
+use onboarding::store::keys::AccountStatus;
 use secrecy::SecretSlice;
 use std::sync::Arc;
 
@@ -50,39 +50,16 @@ async fn a_scheduled_event_discovers_the_due_accounts() {
     // and says why), one still waiting for authorization (never due).
     let partner = PartnerId::new();
     for status in [AccountStatus::Active, AccountStatus::WaitingForAuthorization] {
-        let id = AccountId::new();
         let now = onboarding::clock::Clock::now(&*clock);
-        let account = AccountItem {
-            id: id.clone(),
-            partner_id: partner.clone(),
-            client_id: ClientId::new(),
-            client_name: "Contoso".into(),
-            platform: Platform::Microsoft365,
-            managed_by: ManagedBy::Partner,
+        seed_account(
+            store.as_ref(),
+            &partner,
             status,
-            tenant: None,
-            tenant_id: Some("7a3c1f0e-5b2d-4c8e-9f61-2d4b8a0c3e11".into()),
-            tenant_domain: None,
-            missing_permissions: vec![],
-            created_by: "owner@msp.example".into(),
-            created_at: now,
-            current_link_hash: None,
-            link_sent_to: None,
-            link_expires_at: None,
-            authorized_at: Some(now),
-            discovery_due_at: Some(now),
-            refresh_token_enc: None,
-            discovery: Default::default(),
-            auto_add: None,
-        };
-        let item = Item::from_record(keys::account(&partner, &id), &account).unwrap();
-        store.put(item, Condition::NotExists).await.unwrap();
-        let registry = RegistryItem {
-            partner_id: partner.clone(),
-            account_id: id.clone(),
-        };
-        let item = Item::from_record(keys::discovery_registry(&id), &registry).unwrap();
-        store.put(item, Condition::NotExists).await.unwrap();
+            "7a3c1f0e-5b2d-4c8e-9f61-2d4b8a0c3e11",
+            now,
+        )
+        .await
+        .unwrap();
     }
     let out = handle(&state, event()).await.unwrap();
     assert_eq!(
