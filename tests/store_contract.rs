@@ -582,6 +582,31 @@ async fn index_follows_writes(b: Backend) {
         .await
         .unwrap();
     assert_eq!(b.all_sks(true, "G#C", "", None).await, ["A#1"]);
+    // An unconditional put over an indexed item moves its index entry too.
+    b.store
+        .put(
+            item("P#1", "A#1", 6).with_gsi1(Key::new("G#D", "W#1")),
+            Condition::Always,
+        )
+        .await
+        .unwrap();
+    assert!(
+        b.all_sks(true, "G#C", "", None).await.is_empty(),
+        "the replaced entry is gone"
+    );
+    assert_eq!(b.all_sks(true, "G#D", "W#", None).await, ["A#1"]);
+    b.store.put(item("P#1", "A#1", 7), Condition::Always).await.unwrap();
+    assert!(
+        b.all_sks(true, "G#D", "", None).await.is_empty(),
+        "replaced without an index key"
+    );
+    b.store
+        .put(
+            item("P#1", "A#1", 8).with_gsi1(Key::new("G#C", "Z#1")),
+            Condition::Always,
+        )
+        .await
+        .unwrap();
     b.store.delete(&key, Condition::Exists).await.unwrap();
     assert!(
         b.all_sks(true, "G#C", "", None).await.is_empty(),

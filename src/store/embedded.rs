@@ -136,6 +136,29 @@ impl<'t> Tables<'t> {
         Ok(())
     }
 
+    /// Writes `item` whatever is stored at its key, dropping the replaced item's index entry.
+    fn put(&mut self, item: &Item) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let replaced = self
+            .items
+            .insert((item.key.pk.as_str(), item.key.sk.as_str()), bytes.as_slice())
+            .map_err(unavailable)?
+            .map(|old| decode(old.value()))
+            .transpose()?;
+        if let Some(old) = replaced.filter(|old| old.gsi1.is_some() && old.gsi1 != item.gsi1) {
+            self.remove_index(&old)?;
+        }
+        if let Some(g) = &item.gsi1 {
+            self.gsi1
+                .insert(
+                    (g.pk.as_str(), g.sk.as_str(), item.key.pk.as_str(), item.key.sk.as_str()),
+                    (),
+                )
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
     fn remove(&mut self, old: &Item) -> Result<(), StoreError> {
         self.items
             .remove((old.key.pk.as_str(), old.key.sk.as_str()))
@@ -160,6 +183,14 @@ fn apply(t: &mut Tables<'_>, op: &WriteOp, now: i64) -> Result<Option<Item>, Sto
         WriteOp::Put { item, .. } => &item.key,
         WriteOp::Update { key, .. } | WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } => key,
     };
+    if let WriteOp::Put {
+        item,
+        condition: Condition::Always,
+    } = op
+    {
+        // Unconditional: no read first; the replaced value (if any) comes back from the insert.
+        return t.put(item).map(|_| None);
+    }
     let current = t.read(key)?;
     let condition = match op {
         WriteOp::Put { condition, .. }
