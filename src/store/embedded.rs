@@ -116,26 +116,6 @@ impl<'t> Tables<'t> {
         found.map(|v| decode(v.value())).transpose()
     }
 
-    /// Writes `item` over `current` (what is stored at its key now, if anything).
-    fn write(&mut self, item: &Item, current: Option<&Item>) -> Result<(), StoreError> {
-        if let Some(old) = current {
-            self.remove_index(old)?;
-        }
-        let bytes = serde_json::to_vec(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.items
-            .insert((item.key.pk.as_str(), item.key.sk.as_str()), bytes.as_slice())
-            .map_err(unavailable)?;
-        if let Some(g) = &item.gsi1 {
-            self.gsi1
-                .insert(
-                    (g.pk.as_str(), g.sk.as_str(), item.key.pk.as_str(), item.key.sk.as_str()),
-                    (),
-                )
-                .map_err(unavailable)?;
-        }
-        Ok(())
-    }
-
     /// Writes `item` whatever is stored at its key, dropping the replaced item's index entry.
     fn put(&mut self, item: &Item) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -202,14 +182,13 @@ fn apply(t: &mut Tables<'_>, op: &WriteOp, now: i64) -> Result<Option<Item>, Sto
         return Err(StoreError::ConditionFailed);
     }
     match op {
-        WriteOp::Put { item, .. } => t.write(item, current.as_ref()).map(|_| None),
+        WriteOp::Put { item, .. } => t.put(item).map(|_| None),
         WriteOp::Update { update, .. } => {
-            let Some(old) = current.filter(|i| !i.is_expired(now)) else {
+            let Some(mut item) = current.filter(|i| !i.is_expired(now)) else {
                 return Err(StoreError::ConditionFailed);
             };
-            let mut item = old.clone();
             apply_update(&mut item, update);
-            t.write(&item, Some(&old))?;
+            t.put(&item)?;
             Ok(Some(item))
         }
         WriteOp::Delete { .. } => match current {
