@@ -10,7 +10,7 @@
 
 mod common;
 
-use chrono::{Duration, TimeZone, Utc};
+use chrono::{Duration, Utc};
 use onboarding::clock::{Clock, ManualClock};
 use onboarding::store::dynamo::{DynamoStore, create_table_if_missing};
 use onboarding::store::embedded::EmbeddedStore;
@@ -30,8 +30,14 @@ struct Backend {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// The store's clock starts at the real time: DynamoDB Local deletes items whose `ttl` has
+/// passed in real time, so a fixed date would turn "expires in 10 minutes" into "already gone"
+/// once that date is behind us (it did, the day after it was written).
 fn clock() -> Arc<ManualClock> {
-    Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap()))
+    let now = Utc::now();
+    Arc::new(ManualClock::new(
+        now - Duration::nanoseconds(i64::from(now.timestamp_subsec_nanos())),
+    ))
 }
 
 async fn embedded_memory() -> Backend {
