@@ -34,7 +34,7 @@ use crate::store::keys::{
     self, AccountItem, AccountStatus, Counts, DeltaCheckpointItem, DiscoveredItem, DiscoveryStatus, ObjectKind,
     RegistryItem,
 };
-use crate::store::{Condition, Item, Key, QueryOptions, StoreError, WriteOp};
+use crate::store::{Condition, Item, Key, Pages, QueryOptions, StoreError, WriteOp};
 use chrono::{DateTime, Duration, Utc};
 use secrecy::SecretString;
 use serde::Serialize;
@@ -156,21 +156,9 @@ pub async fn run_scheduled(s: &AppState, time: Option<DateTime<Utc>>) -> Result<
     let mut totals = ScheduledRun::default();
     let mut due: Vec<(bool, DateTime<Utc>, AccountItem)> = Vec::new();
     let mut auto_add: Vec<AccountItem> = Vec::new();
-    let mut after = None;
-    loop {
-        let page = s
-            .store
-            .query(
-                keys::DISCOVERY_REGISTRY,
-                keys::ACCOUNT_PREFIX,
-                QueryOptions {
-                    limit: Some(100),
-                    after,
-                },
-            )
-            .await?;
-        let wanted: Vec<Key> = page
-            .items
+    let mut registry = Pages::new(s.store.as_ref(), keys::DISCOVERY_REGISTRY, keys::ACCOUNT_PREFIX, 100);
+    while let Some(items) = registry.next().await? {
+        let wanted: Vec<Key> = items
             .iter()
             .filter_map(|i| i.record::<RegistryItem>().ok())
             .map(|r| keys::account(&r.partner_id, &r.account_id))
@@ -189,10 +177,6 @@ pub async fn run_scheduled(s: &AppState, time: Option<DateTime<Utc>>) -> Result<
             if let Some(at) = due_at(&account).filter(|t| *t <= now) {
                 due.push((account.discovery.last_run_at.is_some(), at, account));
             }
-        }
-        match page.next {
-            Some(n) => after = Some(n),
-            None => break,
         }
     }
     // Never discovered first (just authorized), then the longest waiting.
@@ -1069,22 +1053,14 @@ async fn write_objects(
 
 /// After a complete full read: flags stored objects the read did not report as deleted.
 async fn sweep(ctx: &Ctx<'_>, kind: ObjectKind, seen: &HashSet<u64>, run: &mut KindRun) -> Result<(), DiscoveryError> {
-    let mut after = None;
-    loop {
-        let page = ctx
-            .s
-            .store
-            .query(
-                &keys::account_partition(ctx.account),
-                kind.prefix(),
-                QueryOptions {
-                    limit: Some(500),
-                    after,
-                },
-            )
-            .await?;
-        let gone: Vec<Seen> = page
-            .items
+    let mut stored = Pages::new(
+        ctx.s.store.as_ref(),
+        keys::account_partition(ctx.account),
+        kind.prefix(),
+        500,
+    );
+    while let Some(items) = stored.next().await? {
+        let gone: Vec<Seen> = items
             .iter()
             .filter_map(|i| i.record::<DiscoveredItem>().ok())
             .filter(|o| !o.deleted && !seen.contains(&hash(&o.id)))
@@ -1099,10 +1075,6 @@ async fn sweep(ctx: &Ctx<'_>, kind: ObjectKind, seen: &HashSet<u64>, run: &mut K
             .collect();
         if !gone.is_empty() {
             write_objects(ctx, kind, gone, false, run).await?;
-        }
-        match page.next {
-            Some(n) => after = Some(n),
-            None => break,
         }
     }
     Ok(())

@@ -18,7 +18,7 @@ use crate::domain::{AccountId, FieldError, PartnerId};
 use crate::schedule::{DailyAt, RunAt, Zone};
 use crate::sessions::Principal;
 use crate::store::keys::{self, AccountItem, AutoAddItem, AutoAddResult, DiscoveredItem, ObjectKind, SeatsItem};
-use crate::store::{Condition, Cursor, Item, Key, QueryOptions, StoreError, WriteOp};
+use crate::store::{Condition, Cursor, Item, Key, Pages, QueryOptions, StoreError, WriteOp};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Utc};
@@ -243,20 +243,14 @@ async fn apply(
             }
         }
         Targets::All => {
-            let mut after = None;
-            loop {
-                let page = s
-                    .store
-                    .query(
-                        &keys::account_partition(&account.id),
-                        kind.prefix(),
-                        QueryOptions {
-                            limit: Some(500),
-                            after,
-                        },
-                    )
-                    .await?;
-                for item in page.items {
+            let mut stored = Pages::new(
+                s.store.as_ref(),
+                keys::account_partition(&account.id),
+                kind.prefix(),
+                500,
+            );
+            while let Some(items) = stored.next().await? {
+                for item in items {
                     let o: DiscoveredItem = item.record()?;
                     if needs_change(&o, desired) {
                         take(item, &o, &mut batch);
@@ -265,10 +259,6 @@ async fn apply(
                 while batch.len() >= CHUNK {
                     let rest = batch.split_off(CHUNK);
                     written += write_chunk(s, std::mem::replace(&mut batch, rest), desired, now).await?;
-                }
-                match page.next {
-                    Some(n) => after = Some(n),
-                    None => break,
                 }
             }
         }
@@ -294,27 +284,13 @@ async fn stream(
     kind: ObjectKind,
     mut f: impl FnMut(&DiscoveredItem),
 ) -> Result<(), ProtectionError> {
-    let mut after = None;
-    loop {
-        let page = s
-            .store
-            .query(
-                &keys::account_partition(account),
-                kind.prefix(),
-                QueryOptions {
-                    limit: Some(500),
-                    after,
-                },
-            )
-            .await?;
-        for item in &page.items {
+    let mut stored = Pages::new(s.store.as_ref(), keys::account_partition(account), kind.prefix(), 500);
+    while let Some(items) = stored.next().await? {
+        for item in &items {
             f(&item.record()?);
         }
-        match page.next {
-            Some(n) => after = Some(n),
-            None => return Ok(()),
-        }
     }
+    Ok(())
 }
 
 /// Writes one chunk under the versions read; objects that changed meanwhile are read again

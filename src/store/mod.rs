@@ -218,6 +218,51 @@ pub trait Store: Send + Sync {
     async fn batch_write(&self, puts: Vec<Item>, deletes: Vec<Key>) -> Result<(), StoreError>;
 }
 
+/// Reads every item of partition `pk` under `sk_prefix`, `per_page` at a time, in key order:
+/// `while let Some(items) = pages.next().await? { ... }`.
+pub struct Pages<'a> {
+    store: &'a dyn Store,
+    pk: String,
+    sk_prefix: &'a str,
+    per_page: usize,
+    after: Option<Cursor>,
+    done: bool,
+}
+
+impl<'a> Pages<'a> {
+    pub fn new(store: &'a dyn Store, pk: impl Into<String>, sk_prefix: &'a str, per_page: usize) -> Self {
+        Self {
+            store,
+            pk: pk.into(),
+            sk_prefix,
+            per_page,
+            after: None,
+            done: false,
+        }
+    }
+
+    /// The next page's items; `None` once the last page was read.
+    pub async fn next(&mut self) -> Result<Option<Vec<Item>>, StoreError> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = self
+            .store
+            .query(
+                &self.pk,
+                self.sk_prefix,
+                QueryOptions {
+                    limit: Some(self.per_page),
+                    after: self.after.take(),
+                },
+            )
+            .await?;
+        self.done = page.next.is_none();
+        self.after = page.next;
+        Ok(Some(page.items))
+    }
+}
+
 /// Applies an [`Update`] to an item in memory (shared by adapters that store whole items).
 pub(crate) fn apply_update(item: &mut Item, update: &Update) {
     for (k, v) in &update.set {
