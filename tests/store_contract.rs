@@ -14,7 +14,7 @@ use chrono::{Duration, Utc};
 use onboarding::clock::{Clock, ManualClock};
 use onboarding::store::dynamo::{DynamoStore, create_table_if_missing};
 use onboarding::store::embedded::EmbeddedStore;
-use onboarding::store::{Condition, Item, Key, Page, QueryOptions, Store, StoreError, Update, WriteOp};
+use onboarding::store::{Condition, Item, Key, Page, Pages, QueryOptions, Store, StoreError, Update, WriteOp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
@@ -432,6 +432,16 @@ async fn prefix_queries_page_in_order(b: Backend) {
     assert!(b.all_sks(false, "P#3", "", None).await.is_empty());
     let first = b.store.query("P#1", "USER#", limit(1)).await.unwrap();
     assert_eq!(first.items[0].attrs["n"], 0, "the whole item comes back");
+
+    // `Pages`, the reader the services use for whole partitions: the same pages, then `None`.
+    let mut reader = Pages::new(b.store.as_ref(), "P#1", "USER#", 7);
+    let mut read = Vec::new();
+    while let Some(items) = reader.next().await.unwrap() {
+        read.push(items.iter().map(|i| i.key.sk.clone()).collect::<Vec<_>>());
+    }
+    assert_eq!(read.iter().map(Vec::len).collect::<Vec<_>>(), [7, 7, 7, 7, 2]);
+    assert_eq!(read.concat(), expected);
+    assert!(reader.next().await.unwrap().is_none(), "and stays done");
 
     // Byte order (DynamoDB's order for strings): digits < upper case < lower case < non-ASCII.
     let odd = ["K#é", "K#a", "K#~", "K#Z", "K#0", "K#B"];
