@@ -18,7 +18,7 @@ use crate::domain::{AccountId, FieldError, PartnerId};
 use crate::schedule::{DailyAt, RunAt, Zone};
 use crate::sessions::Principal;
 use crate::store::keys::{self, AccountItem, AutoAddItem, AutoAddResult, DiscoveredItem, ObjectKind, SeatsItem};
-use crate::store::{Condition, Cursor, Item, Key, Pages, QueryOptions, StoreError, WriteOp};
+use crate::store::{Condition, Cursor, Item, Key, Pages, StoreError, WriteOp};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Utc};
@@ -483,7 +483,7 @@ pub async fn list(
     }
     let (account, _) = account(s, who, id).await?;
     let pk = keys::account_partition(&account.id);
-    let mut after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+    let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,
         Some(c) => {
             let sk = B64
@@ -500,46 +500,29 @@ pub async fn list(
     };
     let mut items = Vec::new();
     let mut scanned = 0;
-    loop {
-        let page = s
-            .store
-            .query(
-                &pk,
-                kind.prefix(),
-                QueryOptions {
-                    limit: Some(limit.max(100)),
-                    after: after.clone(),
-                },
-            )
-            .await?;
-        let more = page.next.is_some();
-        let n = page.items.len();
-        for (i, item) in page.items.into_iter().enumerate() {
+    let mut stored = Pages::new(s.store.as_ref(), pk, kind.prefix(), limit.max(100)).starting_after(after);
+    while let Some(page) = stored.next().await? {
+        let n = page.len();
+        for (i, item) in page.into_iter().enumerate() {
             scanned += 1;
             let o: DiscoveredItem = item.record()?;
             let keep = q.protected.is_none_or(|p| p == o.protected) && q.deleted.is_none_or(|d| d == o.deleted);
-            let sk = item.key.sk.clone();
             if keep {
                 items.push(ObjectView::from(o));
             }
-            let last_of_all = i + 1 == n && !more;
+            let last_of_all = i + 1 == n && stored.is_done();
             if (items.len() == limit || scanned >= SCAN_BUDGET) && !last_of_all {
                 return Ok(ObjectPage {
                     items,
-                    next_cursor: Some(B64.encode(sk)),
-                });
-            }
-        }
-        match page.next {
-            Some(n) => after = Some(n),
-            None => {
-                return Ok(ObjectPage {
-                    items,
-                    next_cursor: None,
+                    next_cursor: Some(B64.encode(&item.key.sk)),
                 });
             }
         }
     }
+    Ok(ObjectPage {
+        items,
+        next_cursor: None,
+    })
 }
 
 /// `PUT /v1/accounts/{id}/auto-add`.

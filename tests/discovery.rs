@@ -378,6 +378,13 @@ async fn listings_refuse_bad_cursors_and_limits() {
             .await;
         page["next_cursor"].as_str().unwrap().to_owned()
     };
+    // A page that ends exactly at the last object carries no cursor (no empty page to fetch).
+    let (status, page) = live
+        .api(Method::GET, &format!("/v1/accounts/{id}/sites?limit=4"), &session, None)
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["items"].as_array().unwrap().len(), 4, "{page}");
+    assert!(page["next_cursor"].is_null(), "{page}");
     for (query, want) in [
         (format!("cursor={other_kind_cursor}"), 422),
         ("cursor=not-base64!".to_owned(), 422),

@@ -241,6 +241,17 @@ impl<'a> Pages<'a> {
         }
     }
 
+    /// Starts after `cursor` (a listing's position) instead of at the first item.
+    pub fn starting_after(mut self, cursor: Option<Cursor>) -> Self {
+        self.after = cursor;
+        self
+    }
+
+    /// Whether the last page was read (after `next` answered it, before it answers `None`).
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
     /// The next page's items; `None` once the last page was read.
     pub async fn next(&mut self) -> Result<Option<Vec<Item>>, StoreError> {
         if self.done {
