@@ -447,8 +447,18 @@ async fn auto_add_validates_its_time_and_protects_new_users_at_that_time() {
     let next: chrono::DateTime<chrono::Utc> = settings["next_run_at"].as_str().unwrap().parse().unwrap();
     let local = next.with_timezone(&chrono_tz::Australia::Sydney);
     assert_eq!(local.format("%H:%M").to_string(), "20:00");
-    // Within a day: 25 hours on the day Sydney's clocks go back.
-    assert!(next > live.clock.now() && next - live.clock.now() <= chrono::Duration::hours(25));
+    // The first 20:00 Sydney after now, by the calendar (a day is 23 or 25 hours when the
+    // clocks change): the 20:00 of the day before is not in the future.
+    let day_before = local
+        .date_naive()
+        .pred_opt()
+        .unwrap()
+        .and_hms_opt(20, 0, 0)
+        .unwrap()
+        .and_local_timezone(chrono_tz::Australia::Sydney)
+        .earliest()
+        .unwrap();
+    assert!(next > live.clock.now() && day_before <= live.clock.now(), "{next}");
     assert_eq!(
         account(&live, &session, &id).await["auto_add"]["next_run_at"],
         settings["next_run_at"]
@@ -477,9 +487,11 @@ async fn auto_add_validates_its_time_and_protects_new_users_at_that_time() {
         json!({"users": 20, "teams": 0, "sites": 4})
     );
     let after: chrono::DateTime<chrono::Utc> = a["auto_add"]["next_run_at"].as_str().unwrap().parse().unwrap();
-    assert!(
-        after >= next + chrono::Duration::hours(23),
-        "the next day's 20:00 (23 h on a DST start)"
+    let after_local = after.with_timezone(&chrono_tz::Australia::Sydney);
+    assert_eq!(
+        (after_local.date_naive(), after_local.format("%H:%M").to_string()),
+        (local.date_naive().succ_opt().unwrap(), "20:00".to_owned()),
+        "the next day's 20:00"
     );
 }
 
