@@ -21,6 +21,7 @@ pub mod email;
 pub mod fake_graph;
 pub mod http;
 pub mod identity;
+pub mod limits;
 pub mod protection;
 pub mod sandbox;
 pub mod schedule;

@@ -17,6 +17,7 @@
 //! | delta checkpoint | `ACCOUNT#<id>` | `DELTA#<kind>` | | |
 //! | discovery registry | `DISCOVERY` | `ACCOUNT#<id>` | | |
 //! | seat counter | `PARTNER#<id>` | `SEATS` | | |
+//! | rate-limit counter | `LIMIT#<name>#<sha256(subject)>` | `W#<window start>` | | window end |
 //!
 //! Discovery's state, counts and auto-add settings live on the account item itself, so an
 //! account is read with one `get`.
@@ -319,6 +320,18 @@ pub fn discovery_registry(account: &AccountId) -> Key {
 /// A partner's seat counter (protected users across all its accounts).
 pub fn seats(partner: &PartnerId) -> Key {
     Key::new(format!("PARTNER#{partner}"), "SEATS")
+}
+
+/// One fixed window of a rate limit (`crate::limits`): the subject (address, IP, account) is
+/// stored only as its SHA-256.
+pub fn rate_counter(limit: &str, subject_hash: &str, window_start: i64) -> Key {
+    Key::new(format!("LIMIT#{limit}#{subject_hash}"), format!("W#{window_start}"))
+}
+
+/// How many times a subject hit a limit in one window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateCounterItem {
+    pub count: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
