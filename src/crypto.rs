@@ -9,33 +9,88 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::Semaphore;
 
 /// Argon2id with OWASP's recommended minimum (m = 19 MiB, t = 2, p = 1), or cheaper
-/// parameters where a test asks for them. Hashing is CPU-bound: it runs on the blocking pool.
+/// parameters where a test asks for them. Hashing is CPU-bound: it runs on the blocking pool,
+/// at most [`PasswordHasher::permits`] at once (each takes 19 MiB; unbounded, 128 parallel
+/// sign-ins took 2.8 GiB); the others wait for a permit.
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
+    permits: Arc<Semaphore>,
+    limit: usize,
+    /// Hashes running on the blocking pool now, and the most seen at once.
+    active: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error("password hashing failed: {0}")]
 pub struct HashError(String);
 
+/// Hashes allowed at once by default: twice the cores, at least 2.
+pub fn default_hash_permits() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get() * 2).max(2)
+}
+
 impl PasswordHasher {
     pub fn owasp() -> Self {
+        Self::owasp_with_permits(default_hash_permits())
+    }
+
+    /// OWASP parameters with at most `permits` hashes at once (at least 1).
+    pub fn owasp_with_permits(permits: usize) -> Self {
+        let limit = permits.max(1);
         Self {
             params: Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters"),
+            permits: Arc::new(Semaphore::new(limit)),
+            limit,
+            active: Arc::default(),
+            peak: Arc::default(),
         }
+    }
+
+    /// How many hashes may run at once.
+    pub fn permits(&self) -> usize {
+        self.limit
+    }
+
+    /// How many hashes (or verifications) are running right now.
+    pub fn running(&self) -> usize {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    /// The most hashes that ran at once since this hasher was made.
+    pub fn peak_running(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
     }
 
     fn argon2(&self) -> Argon2<'static> {
         Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
     }
 
+    /// Runs `f` on the blocking pool once a permit is free; the permit is held until `f` ends.
+    async fn limited<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let permit = self.permits.clone().acquire_owned().await.ok()?;
+        let (active, peak) = (self.active.clone(), self.peak.clone());
+        tokio::task::spawn_blocking(move || {
+            let now = active.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            let out = f();
+            active.fetch_sub(1, Ordering::SeqCst);
+            drop(permit);
+            out
+        })
+        .await
+        .ok()
+    }
+
     /// Hashes into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`).
     pub async fn hash(&self, secret: SecretString) -> Result<String, HashError> {
         let argon = self.argon2();
-        tokio::task::spawn_blocking(move || {
+        self.limited(move || {
             let salt = new_salt();
             argon
                 .hash_password(secret.expose_secret().as_bytes(), &salt)
@@ -43,14 +98,14 @@ impl PasswordHasher {
                 .map_err(|e| HashError(e.to_string()))
         })
         .await
-        .map_err(|e| HashError(e.to_string()))?
+        .unwrap_or_else(|| Err(HashError("the hashing task did not finish".into())))
     }
 
     /// Constant-time verification against a stored PHC string. A malformed stored hash
     /// verifies as false.
     pub async fn verify(&self, secret: SecretString, phc: String) -> bool {
         let argon = self.argon2();
-        tokio::task::spawn_blocking(move || {
+        self.limited(move || {
             PasswordHash::new(&phc)
                 .map(|h| argon.verify_password(secret.expose_secret().as_bytes(), &h).is_ok())
                 .unwrap_or(false)
@@ -62,18 +117,22 @@ impl PasswordHasher {
     /// Burns the same time as a verification, for accounts that do not exist, so response
     /// time does not reveal whether an address is registered.
     pub async fn verify_dummy(&self, secret: SecretString) {
-        static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        let argon = self.argon2();
+        static DUMMY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
         let phc = DUMMY
-            .get_or_init(|| {
-                let salt = new_salt();
-                argon
-                    .hash_password(b"dummy password for timing", &salt)
-                    .map(|h| h.to_string())
+            .get_or_init(|| async {
+                self.hash(SecretString::from("dummy password for timing"))
+                    .await
                     .unwrap_or_default()
             })
+            .await
             .clone();
         let _ = self.verify(secret, phc).await;
+    }
+
+    /// Burns the same time as a [`PasswordHasher::hash`] whose result is not needed (a signup
+    /// for a registered address), so the answer's timing matches a first signup.
+    pub async fn hash_dummy(&self, secret: SecretString) {
+        let _ = self.hash(secret).await;
     }
 }
 
@@ -280,6 +339,31 @@ mod tests {
         forged.replace_range(0..1, if forged.starts_with('A') { "B" } else { "A" });
         assert!(!s.verify("activate", &forged));
         assert!(!s.verify("activate", "nodot"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn at_most_the_permitted_hashes_run_at_once() {
+        let h = PasswordHasher::owasp_with_permits(2);
+        let tasks: Vec<_> = (0..12)
+            .map(|i| {
+                let h = h.clone();
+                tokio::spawn(async move {
+                    if i % 2 == 0 {
+                        h.hash(SecretString::from("correct horse")).await.is_ok()
+                    } else {
+                        h.verify_dummy(SecretString::from("wrong horse")).await;
+                        true
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.unwrap());
+        }
+        let peak = h.peak_running();
+        assert!((1..=2).contains(&peak), "peak {peak} hashes at once");
+        assert_eq!(h.running(), 0);
+        assert!(default_hash_permits() >= 2);
     }
 
     #[tokio::test]
