@@ -20,7 +20,7 @@ use crate::domain::{
     ConfirmationCode, EmailAddress, FieldError, NewPassword, OrganizationName, PartnerId, PasswordError,
 };
 use crate::email::{MailError, templates};
-use crate::sessions::{NewSession, issue_session_op};
+use crate::sessions::{NewSession, issue_session_ops};
 use crate::store::keys::{self, MemberItem, NoticeItem, PartnerItem, PendingSignupItem};
 use crate::store::{Condition, Item, StoreError, Update, WriteOp};
 use chrono::{DateTime, Duration, Utc};
@@ -390,8 +390,8 @@ async fn complete(
         },
     ];
     let session = if with_session {
-        let (op, session) = issue_session_op(s, &partner_id, email)?;
-        ops.push(op);
+        let (session_ops, session) = issue_session_ops(s, &partner_id, email)?;
+        ops.extend(session_ops);
         Some(session)
     } else {
         None

@@ -212,11 +212,16 @@ impl From<ConfirmError> for ApiError {
                 "code_used",
                 "This code was already used; sign in instead.",
             ),
-            ConfirmError::TooManyAttempts => Self::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_attempts",
-                "Too many wrong codes: this code no longer works. Ask for a new one.",
-            ),
+            ConfirmError::TooManyAttempts => {
+                let mut e = Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_attempts",
+                    "Too many wrong codes: this code no longer works. Ask for a new one.",
+                );
+                // A new code can be asked for right away (resend's own cooldown applies).
+                e.retry_after = Some(crate::signup::RESEND_COOLDOWN_SECONDS);
+                e
+            }
             ConfirmError::Store(e) => e.into(),
             ConfirmError::Hash => Self::internal(e),
         }
@@ -232,6 +237,7 @@ impl From<SessionError> for ApiError {
                 "The email or password is not right.",
             ),
             SessionError::Unauthorized => Self::unauthorized(),
+            SessionError::RateLimited { retry_after } => Self::rate_limited(retry_after),
             SessionError::Store(e) => e.into(),
         }
     }

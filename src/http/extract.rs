@@ -1,11 +1,14 @@
-//! Extractors that answer in the API's error shape: JSON bodies and the bearer session.
+//! Extractors that answer in the API's error shape: JSON bodies, the bearer session, the
+//! caller's source IP.
 
 use super::error::ApiError;
 use crate::app::AppState;
 use crate::sessions::{Principal, authenticate};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
 
 /// `axum::Json`, with malformed, mistyped and oversized bodies answered as [`ApiError`]s.
 pub struct ApiJson<T>(pub T);
@@ -39,5 +42,38 @@ impl FromRequestParts<AppState> for Principal {
         let principal = authenticate(state, token.trim()).await?;
         tracing::Span::current().record("partner_id", principal.partner_id.as_str());
         Ok(principal)
+    }
+}
+
+/// The caller's IP, for per-IP rate limits: API Gateway's `requestContext.http.sourceIp` on
+/// Lambda (lambda_http puts the request context in the request extensions), the socket's peer
+/// address locally (`into_make_service_with_connect_info`). `None` where neither exists
+/// (in-process `oneshot` calls): per-IP limits then do not apply. Client-set headers such as
+/// `X-Forwarded-For` are never trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceIp(pub Option<IpAddr>);
+
+impl SourceIp {
+    /// The subject of a per-IP limit.
+    pub fn subject(&self) -> Option<String> {
+        self.0.map(|ip| ip.to_string())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SourceIp {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) =
+            parts.extensions.get::<lambda_http::request::RequestContext>()
+        {
+            return Ok(Self(ctx.http.source_ip.as_deref().and_then(|ip| ip.parse().ok())));
+        }
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip()),
+        ))
     }
 }

@@ -1,7 +1,7 @@
 //! Handlers for signup, confirmation, activation and sessions: parse, call the use case, answer.
 
 use super::error::ApiError;
-use super::extract::ApiJson;
+use super::extract::{ApiJson, SourceIp};
 use super::pages::{Activated, Problem, page};
 use crate::app::AppState;
 use crate::sessions::{self, Principal};
@@ -138,8 +138,12 @@ pub async fn activate(State(s): State<AppState>, Query(q): Query<ActivateQuery>)
     }
 }
 
-pub async fn sign_in(State(s): State<AppState>, ApiJson(b): ApiJson<SignInBody>) -> Result<Json<SessionOut>, ApiError> {
-    let session = sessions::sign_in(&s, &b.email, b.password).await?;
+pub async fn sign_in(
+    State(s): State<AppState>,
+    ip: SourceIp,
+    ApiJson(b): ApiJson<SignInBody>,
+) -> Result<Json<SessionOut>, ApiError> {
+    let session = sessions::sign_in(&s, &b.email, b.password, ip.subject().as_deref()).await?;
     Ok(Json(SessionOut {
         token: session.token.expose_secret().to_owned(),
         expires_at: session.expires_at,

@@ -18,6 +18,8 @@
 //! | discovery registry | `DISCOVERY` | `ACCOUNT#<id>` | | |
 //! | seat counter | `PARTNER#<id>` | `SEATS` | | |
 //! | rate-limit counter | `LIMIT#<name>#<sha256(subject)>` | `W#<window start>` | | window end |
+//! | a member's session (index, to end them all) | `EMAIL#<email>` | `SESSION#<sha256(token)>` | | session end |
+//! | password reset link | `RESET#<sha256(token)>` | `RESET` | | 1 h |
 //!
 //! Discovery's state, counts and auto-add settings live on the account item itself, so an
 //! account is read with one `get`.
@@ -333,6 +335,43 @@ pub fn rate_counter(limit: &str, subject_hash: &str, window_start: i64) -> Key {
 pub struct RateCounterItem {
     pub count: u32,
 }
+
+// ---- signup and sessions (trust-signup): sessions findable per member, password reset ----
+
+/// Sort-key prefix of a member's session index items (under [`member`]'s partition).
+pub const MEMBER_SESSION_PREFIX: &str = "SESSION#";
+
+/// The partition holding a member's login item and the index of its sessions.
+pub fn member_partition(email: &EmailAddress) -> String {
+    format!("EMAIL#{email}")
+}
+
+/// One of a member's sessions, listed under the member's partition so that a password reset
+/// finds (with a strongly consistent query) and ends every one of them.
+pub fn member_session(email: &EmailAddress, token_hash: &str) -> Key {
+    Key::new(member_partition(email), format!("{MEMBER_SESSION_PREFIX}{token_hash}"))
+}
+
+/// What a member's session index item points to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemberSessionItem {
+    pub token_hash: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A password reset link, found by the SHA-256 of its token (the token itself is never stored).
+pub fn password_reset(token_hash: &str) -> Key {
+    Key::new(format!("RESET#{token_hash}"), "RESET")
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PasswordResetItem {
+    pub email: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+// ---- end of the signup and sessions block ----
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DiscoveredItem {

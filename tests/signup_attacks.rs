@@ -1,0 +1,201 @@
+//! Attacks on signup, sign-in and password reset, through the router (`oneshot`), each with
+//! the answer it must get and a check that nothing was written and nothing mailed where that
+//! applies. Source IPs are simulated with `ConnectInfo` in the request extensions.
+
+mod common;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Method, Request, StatusCode};
+use chrono::Duration;
+use common::*;
+use http_body_util::BodyExt as _;
+use onboarding::http::router;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use tower::ServiceExt as _;
+
+/// A request from `ip` (as the local server sees it through `ConnectInfo`).
+async fn call_from(app: &TestApp, ip: &str, method: Method, path: &str, body: Option<Value>) -> Answer {
+    let mut req = Request::builder().method(method).uri(path);
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    let mut req = req
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+        .unwrap();
+    let addr: SocketAddr = format!("{ip}:40000").parse().unwrap();
+    req.extensions_mut().insert(ConnectInfo(addr));
+    answer(router(app.state.clone()).oneshot(req).await.unwrap()).await
+}
+
+async fn answer(res: axum::response::Response) -> Answer {
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        headers,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+fn retry_after(a: &Answer) -> i64 {
+    a.headers
+        .get("retry-after")
+        .unwrap_or_else(|| panic!("a 429 without Retry-After: {}", a.text))
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn assert_limited(a: &Answer) {
+    assert_eq!(
+        (a.status, a.error_code().as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+        "{}",
+        a.text
+    );
+    assert!(retry_after(a) > 0);
+}
+
+async fn sign_in_from(app: &TestApp, ip: &str, email: &str, password: &str) -> Answer {
+    call_from(
+        app,
+        ip,
+        Method::POST,
+        "/v1/sessions",
+        Some(json!({"email": email, "password": password})),
+    )
+    .await
+}
+
+const WRONG: &str = "not the password at all";
+
+fn sessions_in(app: &TestApp) -> usize {
+    app.snapshot()
+        .iter()
+        .filter(|i| i.key.pk.starts_with("SESSION#"))
+        .count()
+}
+
+#[tokio::test]
+async fn five_failed_sign_ins_lock_an_address_for_right_and_wrong_passwords() {
+    let app = TestApp::new();
+    registered(&app, "Acme", "alice@example.com").await;
+    for _ in 0..5 {
+        let a = sign_in_from(&app, "10.0.0.1", "alice@example.com", WRONG).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    }
+    let sessions = sessions_in(&app);
+    let before = app.snapshot();
+    // From another IP too: the limit is the address's.
+    for (ip, password) in [("10.0.0.1", WRONG), ("10.0.0.2", PASSWORD), ("10.0.0.3", WRONG)] {
+        assert_limited(&sign_in_from(&app, ip, "Alice@example.com", password).await);
+    }
+    assert_eq!(app.snapshot(), before, "a refused sign-in writes nothing");
+    assert_eq!(sessions_in(&app), sessions);
+    // The window ends: the right password works again.
+    app.clock.advance(Duration::minutes(15));
+    assert_eq!(
+        sign_in_from(&app, "10.0.0.1", "alice@example.com", PASSWORD)
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn unknown_addresses_are_limited_exactly_like_registered_ones() {
+    let app = TestApp::new();
+    registered(&app, "Acme", "bob@example.com").await;
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for _ in 0..6 {
+        known.push(sign_in_from(&app, "10.0.0.1", "bob@example.com", WRONG).await);
+        unknown.push(sign_in_from(&app, "10.0.0.1", "nobody@example.com", WRONG).await);
+    }
+    for (k, u) in known.iter().zip(&unknown) {
+        assert_eq!((k.status, k.json()), (u.status, u.json()));
+        assert_eq!(k.headers.get("retry-after"), u.headers.get("retry-after"));
+    }
+    assert_eq!(known[5].status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn one_ip_gets_100_failed_sign_ins_per_15_minutes() {
+    let app = TestApp::new();
+    registered(&app, "Acme", "carol@example.com").await;
+    // 100 failures spread over addresses (4 each: no address reaches its own limit).
+    for i in 0..100 {
+        let a = sign_in_from(&app, "192.0.2.7", &format!("guess{}@example.com", i / 4), WRONG).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    let before = app.snapshot();
+    assert_limited(&sign_in_from(&app, "192.0.2.7", "carol@example.com", PASSWORD).await);
+    assert_limited(&sign_in_from(&app, "192.0.2.7", "fresh@example.com", WRONG).await);
+    assert_eq!(app.snapshot(), before);
+    // Another IP is not affected.
+    assert_eq!(
+        sign_in_from(&app, "192.0.2.8", "carol@example.com", PASSWORD)
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn api_gateway_source_ip_is_the_one_limited() {
+    let app = TestApp::new();
+    let from_gateway = |ip: &str| {
+        let mut req = Request::post("/v1/sessions")
+            .header("content-type", "application/json")
+            // A client-set header is never trusted.
+            .header("x-forwarded-for", "203.0.113.99")
+            .body(Body::from(
+                json!({"email": "x@example.com", "password": WRONG}).to_string(),
+            ))
+            .unwrap();
+        let ctx: lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext =
+            serde_json::from_value(json!({"http": {"method": "POST", "path": "/v1/sessions", "sourceIp": ip}}))
+                .unwrap();
+        req.extensions_mut()
+            .insert(lambda_http::request::RequestContext::ApiGatewayV2(ctx));
+        req
+    };
+    router(app.state.clone())
+        .oneshot(from_gateway("198.51.100.4"))
+        .await
+        .unwrap();
+    let counters: Vec<String> = app
+        .snapshot()
+        .into_iter()
+        .map(|i| i.key.pk)
+        .filter(|pk| pk.starts_with("LIMIT#signin-ip#"))
+        .collect();
+    assert_eq!(
+        counters,
+        vec![format!(
+            "LIMIT#signin-ip#{}",
+            onboarding::crypto::sha256_hex("198.51.100.4")
+        )]
+    );
+}
+
+#[tokio::test]
+async fn too_many_wrong_codes_answer_429_with_retry_after() {
+    let app = TestApp::new();
+    sign_up(&app, "Acme", "dan@example.com").await;
+    let code: u32 = last_code(&app, "dan@example.com").parse().unwrap();
+    let mut last = None;
+    for i in 1..=6 {
+        last = Some(confirm(&app, "dan@example.com", &format!("{:06}", (code + i) % 1_000_000)).await);
+    }
+    let a = last.unwrap();
+    assert_eq!(
+        (a.status, a.error_code().as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts")
+    );
+    assert!(retry_after(&a) > 0);
+}
