@@ -20,6 +20,7 @@ use crate::domain::{
     ConfirmationCode, EmailAddress, FieldError, NewPassword, OrganizationName, PartnerId, PasswordError,
 };
 use crate::email::{MailError, templates};
+use crate::limits::{self, Limit, LimitError};
 use crate::sessions::{NewSession, issue_session_ops};
 use crate::store::keys::{self, MemberItem, NoticeItem, PartnerItem, PendingSignupItem};
 use crate::store::{Condition, Item, StoreError, Update, WriteOp};
@@ -141,35 +142,63 @@ fn cooldown(p: &PendingSignupItem, now: DateTime<Utc>) -> Result<(), SignupError
     Ok(())
 }
 
+/// Signups per source IP per hour.
+pub const SIGNUPS_PER_IP: Limit = Limit::new("signup-ip", 50, 3600);
+
+fn limited(e: LimitError) -> SignupError {
+    match e {
+        LimitError::Limited(l) => SignupError::RateLimited {
+            retry_after: l.retry_after,
+        },
+        LimitError::Store(e) => SignupError::Store(e),
+    }
+}
+
+/// A signup. Whatever the address (new, pending, registered), the answer is the same and the
+/// work too: the password and a code are hashed on every path. A pending signup keeps its
+/// password and organization: a later signup for its address re-sends its code (within the
+/// resend limits, silently beyond them).
 #[tracing::instrument(skip_all, fields(email_domain))]
-pub async fn sign_up(s: &Services, organization: &str, email: &str, password: SecretString) -> Result<(), SignupError> {
+pub async fn sign_up(
+    s: &Services,
+    organization: &str,
+    email: &str,
+    password: SecretString,
+    source_ip: Option<&str>,
+) -> Result<(), SignupError> {
     let email = EmailAddress::parse("email", email)?;
     tracing::Span::current().record("email_domain", email.domain());
     let org = OrganizationName::parse("organization", organization)?;
     let password = NewPassword::parse(password, &[email.as_str(), org.as_str()]).map_err(password_error)?;
-    let now = s.clock.now();
-
-    if s.store.get(&keys::member(&email)).await?.is_some() {
-        return notify_already_registered(s, &email, now).await;
+    if let Some(ip) = source_ip {
+        limits::take(&*s.store, &*s.clock, &SIGNUPS_PER_IP, ip)
+            .await
+            .map_err(limited)?;
     }
-    let existing = s.store.get(&keys::pending_signup(&email)).await?;
-    let (condition, sends, created_at) = match &existing {
-        Some(item) => {
-            let p: PendingSignupItem = item.record()?;
-            if p.confirmed_at.is_some() {
-                return notify_already_registered(s, &email, now).await;
-            }
-            cooldown(&p, now)?;
-            (Condition::VersionIs(item.version), p.sends + 1, p.created_at)
-        }
-        None => (Condition::NotExists, 1, now),
-    };
+    let now = s.clock.now();
     let password_hash = s
         .hasher
         .hash(password.secret().clone())
         .await
         .map_err(|_| SignupError::Hash)?;
     let fresh = fresh_code(s).await?;
+
+    if s.store.get(&keys::member(&email)).await?.is_some() {
+        return notify_already_registered(s, &email, now).await;
+    }
+    if let Some(item) = s.store.get(&keys::pending_signup(&email)).await? {
+        let p: PendingSignupItem = item.record()?;
+        if p.confirmed_at.is_some() {
+            return notify_already_registered(s, &email, now).await;
+        }
+        return match send_again(s, &email, &item, p, fresh, now).await {
+            Err(SignupError::RateLimited { .. }) => {
+                tracing::info!("signup for a pending address: code not re-sent (resend limit)");
+                Ok(())
+            }
+            other => other,
+        };
+    }
     let pending = PendingSignupItem {
         email: email.to_string(),
         organization: org.to_string(),
@@ -177,16 +206,56 @@ pub async fn sign_up(s: &Services, organization: &str, email: &str, password: Se
         code_hash: fresh.code_hash.clone(),
         code_expires_at: now + Duration::minutes(CODE_VALID_MINUTES),
         attempts: 0,
-        sends,
+        sends: 1,
         last_sent_at: now,
-        created_at,
+        created_at: now,
         confirmed_at: None,
         partner_id: None,
     };
-    let version = existing.as_ref().map_or(1, |i| i.version + 1);
     match s
         .store
-        .put(pending_item(&email, &pending, &fresh.link_token, version)?, condition)
+        .put(
+            pending_item(&email, &pending, &fresh.link_token, 1)?,
+            Condition::NotExists,
+        )
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => {
+            // A concurrent signup for the same address won: it mailed its code.
+            tracing::info!("signup raced another for the same address: nothing sent");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    send_code(s, &email, &org, &fresh).await?;
+    tracing::info!(sends = 1, "signup code sent");
+    Ok(())
+}
+
+/// Replaces a pending signup's code and link with `fresh` and mails them (password and
+/// organization unchanged). Refused with `RateLimited` inside the resend cooldown or past
+/// [`MAX_SENDS`], or when another resend raced this one.
+async fn send_again(
+    s: &Services,
+    email: &EmailAddress,
+    item: &Item,
+    mut p: PendingSignupItem,
+    fresh: Fresh,
+    now: DateTime<Utc>,
+) -> Result<(), SignupError> {
+    cooldown(&p, now)?;
+    p.code_hash = fresh.code_hash.clone();
+    p.code_expires_at = now + Duration::minutes(CODE_VALID_MINUTES);
+    p.attempts = 0;
+    p.sends += 1;
+    p.last_sent_at = now;
+    match s
+        .store
+        .put(
+            pending_item(email, &p, &fresh.link_token, item.version + 1)?,
+            Condition::VersionIs(item.version),
+        )
         .await
     {
         Ok(()) => {}
@@ -197,8 +266,9 @@ pub async fn sign_up(s: &Services, organization: &str, email: &str, password: Se
         }
         Err(e) => return Err(e.into()),
     }
-    send_code(s, &email, &org, &fresh).await?;
-    tracing::info!(sends, "signup code sent");
+    let org = OrganizationName::parse("organization", &p.organization)?;
+    send_code(s, email, &org, &fresh).await?;
+    tracing::info!(sends = p.sends, "signup code re-sent");
     Ok(())
 }
 
@@ -227,38 +297,14 @@ pub async fn resend(s: &Services, email: &str) -> Result<(), SignupError> {
     let Some(item) = s.store.get(&keys::pending_signup(&email)).await? else {
         return Ok(());
     };
-    let mut p: PendingSignupItem = item.record()?;
+    let p: PendingSignupItem = item.record()?;
     if p.confirmed_at.is_some() {
         return Ok(());
     }
     let now = s.clock.now();
     cooldown(&p, now)?;
     let fresh = fresh_code(s).await?;
-    p.code_hash = fresh.code_hash.clone();
-    p.code_expires_at = now + Duration::minutes(CODE_VALID_MINUTES);
-    p.attempts = 0;
-    p.sends += 1;
-    p.last_sent_at = now;
-    match s
-        .store
-        .put(
-            pending_item(&email, &p, &fresh.link_token, item.version + 1)?,
-            Condition::VersionIs(item.version),
-        )
-        .await
-    {
-        Ok(()) => {}
-        Err(StoreError::ConditionFailed) => {
-            return Err(SignupError::RateLimited {
-                retry_after: RESEND_COOLDOWN_SECONDS,
-            });
-        }
-        Err(e) => return Err(e.into()),
-    }
-    let org = OrganizationName::parse("organization", &p.organization)?;
-    send_code(s, &email, &org, &fresh).await?;
-    tracing::info!(sends = p.sends, "signup code re-sent");
-    Ok(())
+    send_again(s, &email, &item, p, fresh, now).await
 }
 
 #[tracing::instrument(skip_all, fields(email_domain))]

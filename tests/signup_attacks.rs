@@ -199,3 +199,135 @@ async fn too_many_wrong_codes_answer_429_with_retry_after() {
     );
     assert!(retry_after(&a) > 0);
 }
+
+fn pending_of(app: &TestApp, email: &str) -> Value {
+    let item = app
+        .snapshot()
+        .into_iter()
+        .find(|i| i.key.pk == format!("SIGNUP#{email}") && i.key.sk == "PENDING")
+        .expect("a pending signup");
+    serde_json::to_value(&item.attrs).unwrap()
+}
+
+#[tokio::test]
+async fn a_second_signup_never_replaces_a_pending_password_or_organization() {
+    let app = TestApp::new();
+    assert_eq!(
+        sign_up(&app, "Acme", "erin@example.com").await.status,
+        StatusCode::ACCEPTED
+    );
+    let first = pending_of(&app, "erin@example.com");
+    let evil =
+        json!({"organization": "Evil Corp", "email": "erin@example.com", "password": "another strong passphrase"});
+
+    // Inside the resend cooldown: the same 202, nothing written, nothing mailed.
+    let before = app.snapshot();
+    let a = post(&app, "/v1/signup", evil.clone()).await;
+    assert_eq!(
+        (a.status, a.json()),
+        (StatusCode::ACCEPTED, json!({"status": "confirmation_sent"}))
+    );
+    assert_eq!(app.snapshot(), before);
+    assert_eq!(app.mailer.to("erin@example.com").len(), 1);
+
+    // After the cooldown: the pending code is re-sent, for the first organization.
+    app.clock.advance(Duration::seconds(61));
+    let a = post(&app, "/v1/signup", evil).await;
+    assert_eq!(
+        (a.status, a.json()),
+        (StatusCode::ACCEPTED, json!({"status": "confirmation_sent"}))
+    );
+    let mails = app.mailer.to("erin@example.com");
+    assert_eq!(mails.len(), 2);
+    assert!(mails[1].text.contains("Confirm Acme") && !mails[1].text.contains("Evil"));
+    let second = pending_of(&app, "erin@example.com");
+    assert_eq!(second["password_hash"], first["password_hash"]);
+    assert_eq!(second["organization"], "Acme");
+    assert_eq!(second["sends"], 2);
+
+    let c = confirm(&app, "erin@example.com", &last_code(&app, "erin@example.com")).await;
+    assert_eq!(c.status, StatusCode::OK, "{}", c.text);
+    let me = call(&app, Method::GET, "/v1/me", None, c.json()["token"].as_str()).await;
+    assert_eq!(me.json()["partner"]["name"], "Acme");
+    let attacker = post(
+        &app,
+        "/v1/sessions",
+        json!({"email": "erin@example.com", "password": "another strong passphrase"}),
+    )
+    .await;
+    assert_eq!(attacker.status, StatusCode::UNAUTHORIZED);
+    let owner = post(
+        &app,
+        "/v1/sessions",
+        json!({"email": "erin@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(owner.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn repeated_signups_mail_no_more_than_the_resend_limit_and_never_answer_429() {
+    let app = TestApp::new();
+    for _ in 0..10 {
+        let a = sign_up(&app, "Acme", "fay@example.com").await;
+        assert_eq!(a.status, StatusCode::ACCEPTED);
+        app.clock.advance(Duration::seconds(61));
+    }
+    assert_eq!(app.mailer.to("fay@example.com").len(), 5, "MAX_SENDS codes per signup");
+}
+
+#[tokio::test]
+async fn second_signups_answer_like_first_ones_for_new_pending_and_registered_addresses() {
+    let app = TestApp::new();
+    registered(&app, "Acme", "reg@example.com").await;
+    sign_up(&app, "Acme", "pending@example.com").await;
+    let mut answers = Vec::new();
+    for email in ["reg@example.com", "pending@example.com", "new@example.com"] {
+        for _ in 0..2 {
+            let a = sign_up(&app, "Acme", email).await;
+            answers.push((email, a.status, a.json(), a.headers.get("retry-after").cloned()));
+        }
+    }
+    for (email, status, body, retry) in &answers {
+        assert_eq!(
+            (*status, body, retry),
+            (StatusCode::ACCEPTED, &json!({"status": "confirmation_sent"}), &None),
+            "{email}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_ip_gets_50_signups_an_hour() {
+    let app = TestApp::new();
+    for i in 0..50 {
+        let a = call_from(
+            &app,
+            "192.0.2.9",
+            Method::POST,
+            "/v1/signup",
+            Some(json!({"organization": "Acme", "email": format!("s{i}@example.com"), "password": PASSWORD})),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::ACCEPTED, "signup {i}");
+    }
+    let before = app.snapshot();
+    let mails = app.mailer.messages().len();
+    let body = json!({"organization": "Acme", "email": "s50@example.com", "password": PASSWORD});
+    assert_limited(&call_from(&app, "192.0.2.9", Method::POST, "/v1/signup", Some(body.clone())).await);
+    assert_eq!(app.snapshot(), before, "an over-limit signup writes nothing");
+    assert_eq!(app.mailer.messages().len(), mails, "and mails nothing");
+    assert_eq!(
+        call_from(&app, "192.0.2.10", Method::POST, "/v1/signup", Some(body.clone()))
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+    app.clock.advance(Duration::hours(1));
+    assert_eq!(
+        call_from(&app, "192.0.2.9", Method::POST, "/v1/signup", Some(body))
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+}

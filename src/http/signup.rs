@@ -55,8 +55,12 @@ fn accepted() -> Response {
     (StatusCode::ACCEPTED, Json(json!({ "status": "confirmation_sent" }))).into_response()
 }
 
-pub async fn sign_up(State(s): State<AppState>, ApiJson(b): ApiJson<SignupBody>) -> Result<Response, ApiError> {
-    rules::sign_up(&s, &b.organization, &b.email, b.password).await?;
+pub async fn sign_up(
+    State(s): State<AppState>,
+    ip: SourceIp,
+    ApiJson(b): ApiJson<SignupBody>,
+) -> Result<Response, ApiError> {
+    rules::sign_up(&s, &b.organization, &b.email, b.password, ip.subject().as_deref()).await?;
     Ok(accepted())
 }
 
