@@ -22,6 +22,7 @@ pub mod fake_graph;
 pub mod http;
 pub mod identity;
 pub mod limits;
+pub mod password_reset;
 pub mod protection;
 pub mod sandbox;
 pub mod schedule;

@@ -360,9 +360,8 @@ pub async fn confirm(s: &Services, email: &str, code: &str) -> Result<NewSession
     session.ok_or(ConfirmError::Store(StoreError::Corrupt("no session issued".into())))
 }
 
-/// The organization's name once its activate link was used.
-#[tracing::instrument(skip_all)]
-pub async fn activate(s: &Services, token: &str) -> Result<String, ActivateError> {
+/// The pending signup an activate link belongs to (read only).
+async fn find_pending(s: &Services, token: &str) -> Result<(Item, PendingSignupItem), ActivateError> {
     if !s.signer.verify(ACTIVATE, token) {
         return Err(ActivateError::Invalid);
     }
@@ -385,6 +384,19 @@ pub async fn activate(s: &Services, token: &str) -> Result<String, ActivateError
     if p.confirmed_at.is_some() {
         return Err(ActivateError::AlreadyActive);
     }
+    Ok((item, p))
+}
+
+/// The organization's name when the activate link can still be used; changes nothing (the
+/// page a GET of the emailed link shows: mail scanners open links).
+pub async fn check_activation(s: &Services, token: &str) -> Result<String, ActivateError> {
+    find_pending(s, token).await.map(|(_, p)| p.organization)
+}
+
+/// The organization's name once its activate link was used (the page's button, a POST).
+#[tracing::instrument(skip_all)]
+pub async fn activate(s: &Services, token: &str) -> Result<String, ActivateError> {
+    let (item, p) = find_pending(s, token).await?;
     let email = EmailAddress::parse("email", &p.email).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let (partner_id, _) = complete(s, &email, &item, &p, false).await.map_err(|e| match e {
         StoreError::ConditionFailed => ActivateError::AlreadyActive,

@@ -103,9 +103,26 @@ async fn activate_link_confirms_once() {
     sign_up(&app, "Acme IT", "bob@example.com").await;
     let link = link_in(&app.mailer.to("bob@example.com")[0].text, "/v1/signup/activate?token=");
     let path = link.strip_prefix(common::BASE).unwrap();
-    let a = call(&app, Method::GET, path, None, None).await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
-    assert!(a.text.contains("Acme IT is active"));
+    let token = path.split("token=").nth(1).unwrap();
+    let press = || async {
+        let req = Request::post("/v1/signup/activate")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(format!("token={token}")))
+            .unwrap();
+        let res = router(app.state.clone()).oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = http_body_util::BodyExt::collect(res.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    };
+    let (status, text) = press().await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(text.contains("Acme IT is active"));
+    let (status, text) = press().await;
+    assert_eq!(status, StatusCode::GONE);
+    assert!(text.contains("already active"));
     let again = call(&app, Method::GET, path, None, None).await;
     assert_eq!(again.status, StatusCode::GONE);
     assert!(again.text.contains("already active"));

@@ -331,3 +331,295 @@ async fn one_ip_gets_50_signups_an_hour() {
         StatusCode::ACCEPTED
     );
 }
+
+async fn form_post(app: &TestApp, path: &str, form: &str) -> Answer {
+    let req = Request::post(path)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(form.to_owned()))
+        .unwrap();
+    answer(router(app.state.clone()).oneshot(req).await.unwrap()).await
+}
+
+fn token_of(link: &str) -> String {
+    link.split("token=").nth(1).unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn opening_the_activate_link_changes_nothing_and_the_button_activates() {
+    let app = TestApp::new();
+    sign_up(&app, "Acme <IT>", "gil@example.com").await;
+    let mail = &app.mailer.to("gil@example.com")[0];
+    let link = link_in(&mail.text, "/v1/signup/activate?token=");
+    assert!(mail.html.contains(&link), "the HTML part links the same page");
+    let path = link.strip_prefix(BASE).unwrap();
+    let token = token_of(&link);
+    let before = app.snapshot();
+    for _ in 0..3 {
+        let a = call(&app, Method::GET, path, None, None).await;
+        assert_eq!(a.status, StatusCode::OK);
+        assert!(a.text.contains("<form method=\"post\""), "{}", a.text);
+        assert!(a.text.contains(&format!("name=\"token\" value=\"{token}\"")));
+        assert!(a.text.contains("Acme &#60;IT&#62;"), "escaped: {}", a.text);
+        assert_eq!(a.headers["cache-control"], "no-store");
+        assert_eq!(a.headers["referrer-policy"], "no-referrer");
+    }
+    assert_eq!(app.snapshot(), before, "a GET of the activate link must change nothing");
+    let a = form_post(&app, "/v1/signup/activate", &format!("token={token}")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert!(a.text.contains("is active"));
+    // A forged token posted: nothing written.
+    let before = app.snapshot();
+    let forged = form_post(&app, "/v1/signup/activate", "token=abc.def").await;
+    assert_eq!(forged.status, StatusCode::NOT_FOUND);
+    let empty = form_post(&app, "/v1/signup/activate", "").await;
+    assert_eq!(empty.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.snapshot(), before);
+}
+
+const NEW_PASSWORD: &str = "a brand new long passphrase";
+
+async fn forgot(app: &TestApp, email: &str) -> Answer {
+    post(app, "/v1/password/forgot", json!({"email": email})).await
+}
+
+fn reset_link(app: &TestApp, email: &str) -> String {
+    let mail = app
+        .mailer
+        .to(email)
+        .into_iter()
+        .rev()
+        .find(|m| m.subject == "Reset your password")
+        .expect("a reset mail");
+    link_in(&mail.text, "/password/reset?token=")
+}
+
+#[tokio::test]
+async fn password_reset_ends_every_session_and_the_link_works_once() {
+    let app = TestApp::new();
+    let t1 = registered(&app, "Acme", "hal@example.com").await;
+    let t2 = post(
+        &app,
+        "/v1/sessions",
+        json!({"email": "hal@example.com", "password": PASSWORD}),
+    )
+    .await
+    .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let a = forgot(&app, "HAL@example.com").await;
+    assert_eq!(
+        (a.status, a.json()),
+        (StatusCode::ACCEPTED, json!({"status": "reset_link_sent"}))
+    );
+    let link = reset_link(&app, "hal@example.com");
+    let token = token_of(&link);
+    let stored = serde_json::to_string(&app.snapshot()).unwrap();
+    assert!(!stored.contains(&token), "the reset token is stored only as its hash");
+    assert!(stored.contains(&onboarding::crypto::sha256_hex(&token)));
+
+    // The page: a form, nothing changed.
+    let before = app.snapshot();
+    let page = call(&app, Method::GET, link.strip_prefix(BASE).unwrap(), None, None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("type=\"password\"") && page.text.contains(&token));
+    assert_eq!(page.headers["referrer-policy"], "no-referrer");
+    assert_eq!(app.snapshot(), before);
+
+    // A weak password: 422 naming `password`, nothing written, the link still works.
+    let weak = post(
+        &app,
+        "/v1/password/reset",
+        json!({"token": token, "password": "password1234"}),
+    )
+    .await;
+    assert_eq!(
+        (
+            weak.status,
+            weak.error_code().as_str(),
+            weak.json()["error"]["field"].as_str()
+        ),
+        (StatusCode::UNPROCESSABLE_ENTITY, "weak_password", Some("password"))
+    );
+    assert_eq!(app.snapshot(), before);
+
+    let ok = post(
+        &app,
+        "/v1/password/reset",
+        json!({"token": token, "password": NEW_PASSWORD}),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    for t in [&t1, &t2] {
+        assert_eq!(
+            call(&app, Method::GET, "/v1/me", None, Some(t)).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(sessions_in(&app), 0, "every session ended");
+    assert!(
+        app.snapshot().iter().all(|i| !i.key.sk.starts_with("SESSION#")),
+        "and the session index is empty"
+    );
+    let old = post(
+        &app,
+        "/v1/sessions",
+        json!({"email": "hal@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED);
+    let new = post(
+        &app,
+        "/v1/sessions",
+        json!({"email": "hal@example.com", "password": NEW_PASSWORD}),
+    )
+    .await;
+    assert_eq!(new.status, StatusCode::OK);
+
+    // Used: 410, nothing written.
+    let before = app.snapshot();
+    let again = post(
+        &app,
+        "/v1/password/reset",
+        json!({"token": token, "password": "yet another long passphrase"}),
+    )
+    .await;
+    assert_eq!(
+        (again.status, again.error_code().as_str()),
+        (StatusCode::GONE, "reset_link_expired")
+    );
+    let page = call(&app, Method::GET, link.strip_prefix(BASE).unwrap(), None, None).await;
+    assert_eq!(page.status, StatusCode::GONE);
+    assert_eq!(app.snapshot(), before);
+}
+
+#[tokio::test]
+async fn reset_links_expire_after_an_hour_and_forged_ones_are_refused() {
+    let app = TestApp::new();
+    registered(&app, "Acme", "ida@example.com").await;
+    forgot(&app, "ida@example.com").await;
+    let token = token_of(&reset_link(&app, "ida@example.com"));
+    let mut forged = token.clone();
+    forged.replace_range(0..2, if forged.starts_with("AA") { "BB" } else { "AA" });
+    let before = app.snapshot();
+    for bad in [forged.as_str(), "x.y", ""] {
+        let a = post(
+            &app,
+            "/v1/password/reset",
+            json!({"token": bad, "password": NEW_PASSWORD}),
+        )
+        .await;
+        assert_eq!(
+            (a.status, a.json()["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("token")),
+            "{bad}"
+        );
+        let page = call(&app, Method::GET, &format!("/password/reset?token={bad}"), None, None).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND);
+    }
+    app.clock.advance(Duration::minutes(60));
+    let expired = form_post(
+        &app,
+        "/v1/password/reset",
+        &format!("token={token}&password=a+brand+new+long+passphrase"),
+    )
+    .await;
+    assert_eq!(expired.status, StatusCode::GONE);
+    assert!(expired.text.contains("expired"), "an HTML page: {}", expired.text);
+    assert_eq!(app.snapshot(), before);
+    let old = post(
+        &app,
+        "/v1/sessions",
+        json!({"email": "ida@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(old.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_reset_form_posts_and_answers_a_page() {
+    let app = TestApp::new();
+    registered(&app, "Acme", "jo@example.com").await;
+    forgot(&app, "jo@example.com").await;
+    let token = token_of(&reset_link(&app, "jo@example.com"));
+    let weak = form_post(&app, "/v1/password/reset", &format!("token={token}&password=short")).await;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(weak.text.contains("password"));
+    let ok = form_post(
+        &app,
+        "/v1/password/reset",
+        &format!("token={token}&password=a+brand+new+long+passphrase"),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    assert!(ok.text.contains("password is changed"));
+    let new = post(
+        &app,
+        "/v1/sessions",
+        json!({"email": "jo@example.com", "password": NEW_PASSWORD}),
+    )
+    .await;
+    assert_eq!(new.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn forgot_password_answers_the_same_for_unknown_and_pending_addresses_and_mails_them_nothing() {
+    let app = TestApp::new();
+    registered(&app, "Acme", "kim@example.com").await;
+    sign_up(&app, "Acme", "pending@example.com").await;
+    let mails = app.mailer.messages().len();
+    let mut answers = Vec::new();
+    for email in ["kim@example.com", "pending@example.com", "nobody@example.com"] {
+        let a = forgot(&app, email).await;
+        answers.push((a.status, a.json()));
+    }
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+    assert_eq!(answers[0].0, StatusCode::ACCEPTED);
+    assert_eq!(app.mailer.messages().len(), mails + 1, "only the member gets a mail");
+    assert!(
+        app.snapshot().iter().filter(|i| i.key.pk.starts_with("RESET#")).count() == 1,
+        "one reset link, for the member"
+    );
+    // Per address: past 3 an hour, the same 202 and no more mail.
+    for _ in 0..5 {
+        assert_eq!(forgot(&app, "kim@example.com").await.status, StatusCode::ACCEPTED);
+    }
+    assert_eq!(
+        app.mailer
+            .to("kim@example.com")
+            .iter()
+            .filter(|m| m.subject == "Reset your password")
+            .count(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn one_ip_gets_50_reset_requests_an_hour() {
+    let app = TestApp::new();
+    registered(&app, "Acme", "lee@example.com").await;
+    for i in 0..50 {
+        let a = call_from(
+            &app,
+            "192.0.2.11",
+            Method::POST,
+            "/v1/password/forgot",
+            Some(json!({"email": format!("r{i}@example.com")})),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::ACCEPTED);
+    }
+    let before = app.snapshot();
+    let mails = app.mailer.messages().len();
+    let a = call_from(
+        &app,
+        "192.0.2.11",
+        Method::POST,
+        "/v1/password/forgot",
+        Some(json!({"email": "lee@example.com"})),
+    )
+    .await;
+    assert_limited(&a);
+    assert_eq!(app.snapshot(), before);
+    assert_eq!(app.mailer.messages().len(), mails);
+}

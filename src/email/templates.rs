@@ -241,6 +241,38 @@ pub fn already_registered(to: &EmailAddress, sign_in_url: &str) -> EmailMessage 
     }
 }
 
+#[derive(Template)]
+#[template(path = "email/password_reset.html")]
+struct PasswordResetHtml<'a> {
+    reset_url: &'a str,
+    valid_minutes: i64,
+}
+
+#[derive(Template)]
+#[template(path = "email/password_reset.txt")]
+struct PasswordResetText<'a> {
+    reset_url: &'a str,
+    valid_minutes: i64,
+}
+
+/// A single-use link to choose a new password.
+pub fn password_reset(to: &EmailAddress, reset_url: &SecretString, valid_minutes: i64) -> EmailMessage {
+    let reset_url = reset_url.expose_secret();
+    EmailMessage {
+        to: to.clone(),
+        subject: "Reset your password".to_owned(),
+        text: render(&PasswordResetText {
+            reset_url,
+            valid_minutes,
+        }),
+        html: render(&PasswordResetHtml {
+            reset_url,
+            valid_minutes,
+        }),
+        links: vec![reset_url.to_owned()],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -228,6 +228,40 @@ impl From<ConfirmError> for ApiError {
     }
 }
 
+impl From<crate::password_reset::ResetError> for ApiError {
+    fn from(e: crate::password_reset::ResetError) -> Self {
+        use crate::password_reset::ResetError;
+        match e {
+            ResetError::Invalid(f) if f.field == "password" => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "weak_password",
+                format!("password {}", f.message),
+            )
+            .field("password"),
+            ResetError::Invalid(f) => Self::invalid(f.field, &f.message),
+            ResetError::RateLimited { retry_after } => Self::rate_limited(retry_after),
+            ResetError::Forged => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                "token is not a valid password reset link.",
+            )
+            .field("token"),
+            ResetError::Gone => Self::new(
+                StatusCode::GONE,
+                "reset_link_expired",
+                "This password reset link was used or has expired; ask for a new one.",
+            ),
+            ResetError::Store(e) => e.into(),
+            ResetError::Mail(e) => Self::unavailable(
+                "mail_unavailable",
+                "The email could not be sent right now; try again in a minute.",
+                e,
+            ),
+            ResetError::Hash => Self::internal(e),
+        }
+    }
+}
+
 impl From<SessionError> for ApiError {
     fn from(e: SessionError) -> Self {
         match e {

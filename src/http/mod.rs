@@ -30,7 +30,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub enum Function {
     /// Everything (the local server).
     All,
-    /// Signup, resend, sessions, `me`.
+    /// Signup, resend, sessions, `me`, password reset.
     Signup,
     /// Code confirmation and the activate link.
     Confirm,
@@ -48,10 +48,13 @@ fn routes(function: Function) -> Router<AppState> {
         .route("/v1/signup/resend", post(signup::resend))
         .route("/v1/sessions", post(signup::sign_in))
         .route("/v1/sessions/current", delete(signup::sign_out))
-        .route("/v1/me", get(signup::me));
+        .route("/v1/me", get(signup::me))
+        .route("/v1/password/forgot", post(signup::forgot_password))
+        .route("/v1/password/reset", post(signup::reset_password))
+        .route("/password/reset", get(signup::reset_page));
     let confirm = Router::new()
         .route("/v1/signup/confirm", post(signup::confirm))
-        .route("/v1/signup/activate", get(signup::activate));
+        .route("/v1/signup/activate", get(signup::activate_page).post(signup::activate));
     let api = Router::new()
         .route("/v1/clients", post(accounts::create_client).get(accounts::list_clients))
         .route(

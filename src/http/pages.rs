@@ -76,3 +76,41 @@ pub fn console_placeholder() -> axum::Router {
         .route("/console", axum::routing::get(placeholder))
         .route("/console/{*rest}", axum::routing::get(placeholder))
 }
+
+/// The emailed activate link's page: one button that POSTs the token (a GET changes nothing).
+#[derive(Template)]
+#[template(path = "pages/activate.html")]
+pub struct Activate<'a> {
+    pub organization: &'a str,
+    pub action: &'a str,
+    pub token: &'a str,
+}
+
+/// The emailed reset link's page: the new-password form.
+#[derive(Template)]
+#[template(path = "pages/reset_password.html")]
+pub struct ResetPassword<'a> {
+    pub action: &'a str,
+    pub token: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "pages/password_changed.html")]
+pub struct PasswordChanged<'a> {
+    pub console_url: &'a str,
+}
+
+/// A page that carries a token: never cached, never sent on as a referrer.
+pub fn token_page(status: StatusCode, t: &impl Template) -> Response {
+    let mut res = page(status, t);
+    let h = res.headers_mut();
+    h.insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    h.insert(
+        axum::http::header::REFERRER_POLICY,
+        axum::http::HeaderValue::from_static("no-referrer"),
+    );
+    res
+}

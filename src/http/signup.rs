@@ -2,13 +2,17 @@
 
 use super::error::ApiError;
 use super::extract::{ApiJson, SourceIp};
-use super::pages::{Activated, Problem, page};
+use super::pages::{Activate, Activated, PasswordChanged, Problem, ResetPassword, page, token_page};
 use crate::app::AppState;
+use crate::password_reset::{self, ResetError};
 use crate::sessions::{self, Principal};
 use crate::signup::{self as rules, ActivateError};
+use axum::Form;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::rejection::FormRejection;
+use axum::extract::{FromRequest, Query, Request, State};
 use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -82,25 +86,17 @@ pub async fn confirm(
 }
 
 #[derive(Deserialize)]
-pub struct ActivateQuery {
+pub struct TokenQuery {
     token: Option<String>,
 }
 
-pub async fn activate(State(s): State<AppState>, Query(q): Query<ActivateQuery>) -> Response {
-    let token = q.token.unwrap_or_default();
+fn activate_problem(s: &AppState, e: ActivateError) -> Response {
     let sign_in = format!(
         "Sign in at {} with the address and password you chose.",
         s.links.console_url
     );
-    match rules::activate(&s, &token).await {
-        Ok(organization) => page(
-            StatusCode::OK,
-            &Activated {
-                organization: &organization,
-                console_url: &s.links.console_url,
-            },
-        ),
-        Err(ActivateError::Invalid) => page(
+    match e {
+        ActivateError::Invalid => page(
             StatusCode::NOT_FOUND,
             &Problem {
                 title: "This link is not valid",
@@ -109,7 +105,7 @@ pub async fn activate(State(s): State<AppState>, Query(q): Query<ActivateQuery>)
                 retry: None,
             },
         ),
-        Err(ActivateError::Expired) => page(
+        ActivateError::Expired => page(
             StatusCode::GONE,
             &Problem {
                 title: "This link has expired",
@@ -118,7 +114,7 @@ pub async fn activate(State(s): State<AppState>, Query(q): Query<ActivateQuery>)
                 retry: None,
             },
         ),
-        Err(ActivateError::AlreadyActive) => page(
+        ActivateError::AlreadyActive => page(
             StatusCode::GONE,
             &Problem {
                 title: "Your organization is already active",
@@ -127,7 +123,7 @@ pub async fn activate(State(s): State<AppState>, Query(q): Query<ActivateQuery>)
                 retry: None,
             },
         ),
-        Err(ActivateError::Store(e)) => {
+        ActivateError::Store(e) => {
             tracing::error!(cause = %e, "activation failed");
             page(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -139,6 +135,148 @@ pub async fn activate(State(s): State<AppState>, Query(q): Query<ActivateQuery>)
                 },
             )
         }
+    }
+}
+
+/// `GET /v1/signup/activate?token=`: a page with one button; changes nothing.
+pub async fn activate_page(State(s): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
+    let token = q.token.unwrap_or_default();
+    match rules::check_activation(&s, &token).await {
+        Ok(organization) => token_page(
+            StatusCode::OK,
+            &Activate {
+                organization: &organization,
+                action: &format!("{}/v1/signup/activate", s.links.public_base_url),
+                token: &token,
+            },
+        ),
+        Err(e) => activate_problem(&s, e),
+    }
+}
+
+/// `POST /v1/signup/activate` (form `token`): the page's button.
+pub async fn activate(State(s): State<AppState>, form: Result<Form<TokenQuery>, FormRejection>) -> Response {
+    let token = form.ok().and_then(|Form(f)| f.token).unwrap_or_default();
+    match rules::activate(&s, &token).await {
+        Ok(organization) => page(
+            StatusCode::OK,
+            &Activated {
+                organization: &organization,
+                console_url: &s.links.console_url,
+            },
+        ),
+        Err(e) => activate_problem(&s, e),
+    }
+}
+
+fn reset_sent() -> Response {
+    (StatusCode::ACCEPTED, Json(json!({ "status": "reset_link_sent" }))).into_response()
+}
+
+pub async fn forgot_password(
+    State(s): State<AppState>,
+    ip: SourceIp,
+    ApiJson(b): ApiJson<EmailBody>,
+) -> Result<Response, ApiError> {
+    password_reset::forgot(&s, &b.email, ip.subject().as_deref()).await?;
+    Ok(reset_sent())
+}
+
+fn reset_problem(s: &AppState, e: ResetError, token: &str) -> Response {
+    let retry = format!("{}/password/reset?token={token}", s.links.public_base_url);
+    match e {
+        ResetError::Forged => page(
+            StatusCode::NOT_FOUND,
+            &Problem {
+                title: "This link is not valid",
+                cause: "The password reset link is incomplete or was changed.",
+                fix: "Open the link exactly as it is in the email, or ask for a new one.",
+                retry: None,
+            },
+        ),
+        ResetError::Gone => page(
+            StatusCode::GONE,
+            &Problem {
+                title: "This link has expired",
+                cause: "Password reset links work once, for one hour.",
+                fix: "Ask for a new password reset link.",
+                retry: None,
+            },
+        ),
+        ResetError::Invalid(f) => page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &Problem {
+                title: "Choose another password",
+                cause: &format!("The new {} {}", f.field, f.message),
+                fix: "Go back and choose a longer, less guessable password.",
+                retry: Some(&retry),
+            },
+        ),
+        e => {
+            let e = ApiError::from(e);
+            page(
+                e.status,
+                &Problem {
+                    title: "Something went wrong",
+                    cause: "The service could not change the password.",
+                    fix: "Try again in a minute.",
+                    retry: Some(&retry),
+                },
+            )
+        }
+    }
+}
+
+/// `GET /password/reset?token=`: the new-password form; changes nothing.
+pub async fn reset_page(State(s): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
+    let token = q.token.unwrap_or_default();
+    match password_reset::check(&s, &token).await {
+        Ok(()) => token_page(
+            StatusCode::OK,
+            &ResetPassword {
+                action: &format!("{}/v1/password/reset", s.links.public_base_url),
+                token: &token,
+            },
+        ),
+        Err(e) => reset_problem(&s, e, &token),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetBody {
+    token: String,
+    password: SecretString,
+}
+
+/// `POST /v1/password/reset`: JSON (answers JSON) or a form (answers a page).
+pub async fn reset_password(State(s): State<AppState>, req: Request) -> Response {
+    let is_form = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if is_form {
+        let Ok(Form(b)) = Form::<ResetBody>::from_request(req, &s).await else {
+            return reset_problem(&s, ResetError::Forged, "");
+        };
+        return match password_reset::reset(&s, &b.token, b.password).await {
+            Ok(()) => page(
+                StatusCode::OK,
+                &PasswordChanged {
+                    console_url: &s.links.console_url,
+                },
+            ),
+            Err(e) => reset_problem(&s, e, &b.token),
+        };
+    }
+    let b = match ApiJson::<ResetBody>::from_request(req, &s).await {
+        Ok(ApiJson(b)) => b,
+        Err(e) => return e.into_response(),
+    };
+    match password_reset::reset(&s, &b.token, b.password).await {
+        Ok(()) => Json(json!({ "status": "password_changed" })).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 
