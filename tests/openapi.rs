@@ -15,6 +15,10 @@ const CONTRACT: &[(&str, &str)] = &[
     ("post", "/v1/signup"),
     ("post", "/v1/signup/confirm"),
     ("get", "/v1/signup/activate"),
+    ("post", "/v1/signup/activate"),
+    ("post", "/v1/password/forgot"),
+    ("get", "/password/reset"),
+    ("post", "/v1/password/reset"),
     ("post", "/v1/signup/resend"),
     ("post", "/v1/sessions"),
     ("delete", "/v1/sessions/current"),
@@ -57,6 +61,27 @@ async fn every_contract_route_is_documented() {
             doc["paths"][path][method].is_object(),
             "{} {path} is missing from /openapi.json",
             method.to_uppercase()
+        );
+    }
+    // Every 429 documents Retry-After.
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            if let Some(limited) = op["responses"].get("429") {
+                assert!(
+                    limited["headers"]["Retry-After"].is_object(),
+                    "{method} {path}: a 429 without Retry-After"
+                );
+            }
+        }
+    }
+    for (method, path) in [
+        ("post", "/v1/sessions"),
+        ("post", "/v1/password/forgot"),
+        ("post", "/v1/signup"),
+    ] {
+        assert!(
+            doc["paths"][path][method]["responses"]["429"].is_object(),
+            "{method} {path} can answer 429: document it"
         );
     }
     let error = &doc["components"]["schemas"]["ErrorBody"];

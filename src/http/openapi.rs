@@ -58,6 +58,18 @@ pub struct SignInBody {
 }
 
 #[derive(ToSchema)]
+pub struct TokenForm {
+    token: String,
+}
+
+#[derive(ToSchema)]
+pub struct ResetBody {
+    token: String,
+    /// The signup rules: 12 to 128 characters, not guessable.
+    password: String,
+}
+
+#[derive(ToSchema)]
 pub struct Accepted {
     status: String,
 }
@@ -341,16 +353,45 @@ fn resend_code() {}
 
 #[utoipa::path(post, path = "/v1/signup/confirm", tag = "signup", request_body = ConfirmBody, responses(
     (status = 200, body = Session), (status = 400, body = ErrorBody), (status = 410, body = ErrorBody),
-    (status = 422, body = ErrorBody, description = "invalid_code"), (status = 429, body = ErrorBody)))]
+    (status = 422, body = ErrorBody, description = "invalid_code"),
+    (status = 429, body = ErrorBody, description = "too_many_attempts", headers(("Retry-After" = u32)))))]
 fn confirm() {}
 
 #[utoipa::path(get, path = "/v1/signup/activate", tag = "signup", params(("token" = String, Query)), responses(
-    (status = 200, content_type = "text/html", description = "Activated"),
+    (status = 200, content_type = "text/html", description = "A page with one button that POSTs the token; changes nothing"),
+    (status = 404, content_type = "text/html"), (status = 410, content_type = "text/html")))]
+fn activate_page() {}
+
+#[utoipa::path(post, path = "/v1/signup/activate", tag = "signup",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"), responses(
+    (status = 200, content_type = "text/html", description = "Activated, with a link to the console"),
     (status = 404, content_type = "text/html"), (status = 410, content_type = "text/html")))]
 fn activate() {}
 
+#[utoipa::path(post, path = "/v1/password/forgot", tag = "sessions", request_body = EmailBody, responses(
+    (status = 202, body = Accepted, description = "Always (a registered address gets a single-use reset link valid 1 hour)"),
+    (status = 400, body = ErrorBody), (status = 422, body = ErrorBody),
+    (status = 429, body = ErrorBody, description = "Too many requests from this source IP", headers(("Retry-After" = u32)))))]
+fn forgot_password() {}
+
+#[utoipa::path(get, path = "/password/reset", tag = "pages", params(("token" = String, Query)), responses(
+    (status = 200, content_type = "text/html", description = "The new-password form; changes nothing"),
+    (status = 404, content_type = "text/html"), (status = 410, content_type = "text/html")))]
+fn reset_page() {}
+
+#[utoipa::path(post, path = "/v1/password/reset", tag = "sessions",
+    request_body(content = ResetBody, content_type = "application/json",
+        description = "Or the same fields as `application/x-www-form-urlencoded` (then the answers are HTML pages)"),
+    responses(
+    (status = 200, body = Accepted, description = "Password changed; every session of the member ended"),
+    (status = 400, body = ErrorBody), (status = 410, body = ErrorBody, description = "reset_link_expired: used or expired"),
+    (status = 422, body = ErrorBody, description = "weak_password (field password) or invalid_field (field token)")))]
+fn reset_password() {}
+
 #[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = SignInBody, responses(
-    (status = 200, body = Session), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    (status = 200, body = Session), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 429, body = ErrorBody, description = "5 failures for the address (or 100 from the source IP) in 15 minutes",
+        headers(("Retry-After" = u32)))))]
 fn sign_in() {}
 
 #[utoipa::path(delete, path = "/v1/sessions/current", tag = "sessions", security(("bearer" = [])), responses(
@@ -501,7 +542,8 @@ impl Modify for BearerAuth {
 #[openapi(
     info(title = "Onboarding API", description = "Partner signup, client tenants' consent, discovery."),
     paths(
-        health, openapi_json, sign_up, resend_code, confirm, activate, sign_in, sign_out, me, create_client,
+        health, openapi_json, sign_up, resend_code, confirm, activate_page, activate, forgot_password, reset_page,
+        reset_password, sign_in, sign_out, me, create_client,
         list_clients, create_account, list_accounts, get_account, check, resend, reauthorize, refresh, list_users,
         list_groups, list_teams, list_sites, protect, auto_add, landing, start, done, callback_microsoft, callback_google
     ),
