@@ -1,8 +1,8 @@
 //! Secrets at rest and in links: argon2id hashes for passwords and codes, SHA-256 for
 //! high-entropy tokens (used as store keys), HMAC-signed random tokens for emailed links.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use hmac::{Hmac, Mac};
@@ -24,6 +24,9 @@ pub struct PasswordHasher {
     /// Hashes running on the blocking pool now, and the most seen at once.
     active: Arc<AtomicUsize>,
     peak: Arc<AtomicUsize>,
+    /// argon2's working memory, reused: at most `limit` buffers ever exist, so the memory
+    /// held stays `limit` x m KiB whatever the allocator keeps per thread.
+    buffers: Arc<std::sync::Mutex<Vec<Vec<Block>>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +52,7 @@ impl PasswordHasher {
             limit,
             active: Arc::default(),
             peak: Arc::default(),
+            buffers: Arc::default(),
         }
     }
 
@@ -67,18 +71,18 @@ impl PasswordHasher {
         self.peak.load(Ordering::SeqCst)
     }
 
-    fn argon2(&self) -> Argon2<'static> {
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
-    }
-
     /// Runs `f` on the blocking pool once a permit is free; the permit is held until `f` ends.
-    async fn limited<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    async fn limited<T: Send + 'static>(&self, f: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static) -> Option<T> {
         let permit = self.permits.clone().acquire_owned().await.ok()?;
-        let (active, peak) = (self.active.clone(), self.peak.clone());
+        let (active, peak, buffers) = (self.active.clone(), self.peak.clone(), self.buffers.clone());
         tokio::task::spawn_blocking(move || {
             let now = active.fetch_add(1, Ordering::SeqCst) + 1;
             peak.fetch_max(now, Ordering::SeqCst);
-            let out = f();
+            let mut memory = buffers.lock().ok().and_then(|mut b| b.pop()).unwrap_or_default();
+            let out = f(&mut memory);
+            if let Ok(mut b) = buffers.lock() {
+                b.push(memory);
+            }
             active.fetch_sub(1, Ordering::SeqCst);
             drop(permit);
             out
@@ -89,13 +93,10 @@ impl PasswordHasher {
 
     /// Hashes into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`).
     pub async fn hash(&self, secret: SecretString) -> Result<String, HashError> {
-        let argon = self.argon2();
-        self.limited(move || {
+        let params = self.params.clone();
+        self.limited(move |memory| {
             let salt = new_salt();
-            argon
-                .hash_password(secret.expose_secret().as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|e| HashError(e.to_string()))
+            argon2id_phc(secret.expose_secret().as_bytes(), &salt, params, memory).map_err(|e| HashError(e.to_string()))
         })
         .await
         .unwrap_or_else(|| Err(HashError("the hashing task did not finish".into())))
@@ -104,10 +105,10 @@ impl PasswordHasher {
     /// Constant-time verification against a stored PHC string. A malformed stored hash
     /// verifies as false.
     pub async fn verify(&self, secret: SecretString, phc: String) -> bool {
-        let argon = self.argon2();
-        self.limited(move || {
+        self.limited(move |memory| {
             PasswordHash::new(&phc)
-                .map(|h| argon.verify_password(secret.expose_secret().as_bytes(), &h).is_ok())
+                .ok()
+                .and_then(|h| verify_phc(secret.expose_secret().as_bytes(), &h, memory))
                 .unwrap_or(false)
         })
         .await
@@ -134,6 +135,67 @@ impl PasswordHasher {
     pub async fn hash_dummy(&self, secret: SecretString) {
         let _ = self.hash(secret).await;
     }
+}
+
+/// `memory` with at least the blocks `params` need.
+fn blocks(memory: &mut Vec<Block>, params: &Params) -> usize {
+    let n = params.block_count();
+    if memory.len() < n {
+        memory.resize(n, Block::default());
+    }
+    n
+}
+
+/// Argon2id (v0x13) of `password` into a PHC string, in the given working memory.
+fn argon2id_phc(
+    password: &[u8],
+    salt: &SaltString,
+    params: Params,
+    memory: &mut Vec<Block>,
+) -> Result<String, argon2::password_hash::Error> {
+    let salt = salt.as_salt();
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_buf)?;
+    let n = blocks(memory, &params);
+    let out_len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let hash = Output::init_with(out_len, |out| {
+        argon
+            .hash_password_into_with_memory(password, salt_bytes, out, &mut memory[..n])
+            .map_err(|_| argon2::password_hash::Error::Crypto)
+    })?;
+    Ok(PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params)?,
+        salt: Some(salt),
+        hash: Some(hash),
+    }
+    .to_string())
+}
+
+/// Recomputes a stored PHC hash's argon2 (its own algorithm, version and parameters) and
+/// compares in constant time. `None` when the stored string is not a usable argon2 hash.
+fn verify_phc(password: &[u8], phc: &PasswordHash<'_>, memory: &mut Vec<Block>) -> Option<bool> {
+    let algorithm = Algorithm::try_from(phc.algorithm).ok()?;
+    let version = match phc.version {
+        Some(v) => Version::try_from(v).ok()?,
+        None => Version::default(),
+    };
+    let params = Params::try_from(phc).ok()?;
+    let expected = phc.hash?;
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = phc.salt?.decode_b64(&mut salt_buf).ok()?;
+    let n = blocks(memory, &params);
+    let argon = Argon2::new(algorithm, version, params);
+    let actual = Output::init_with(expected.len(), |out| {
+        argon
+            .hash_password_into_with_memory(password, salt_bytes, out, &mut memory[..n])
+            .map_err(|_| argon2::password_hash::Error::Crypto)
+    })
+    .ok()?;
+    // `Output`'s equality is constant-time.
+    Some(actual == expected)
 }
 
 /// A 128-bit salt from the OS CSPRNG.
@@ -362,6 +424,7 @@ mod tests {
         }
         let peak = h.peak_running();
         assert!((1..=2).contains(&peak), "peak {peak} hashes at once");
+        assert!(h.buffers.lock().unwrap().len() <= 2, "one working memory per permit at most");
         assert_eq!(h.running(), 0);
         assert!(default_hash_permits() >= 2);
     }
@@ -372,7 +435,26 @@ mod tests {
         let phc = h.hash(SecretString::from("correct horse")).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(h.verify(SecretString::from("correct horse"), phc.clone()).await);
-        assert!(!h.verify(SecretString::from("wrong horse"), phc).await);
+        assert!(!h.verify(SecretString::from("wrong horse"), phc.clone()).await);
         assert!(!h.verify(SecretString::from("x"), "garbage".into()).await);
+        // Hashes made by the argon2 crate's own API (and other parameters) verify too.
+        use argon2::password_hash::PasswordHasher as _;
+        let cheap = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(1024, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"correct horse", &new_salt())
+        .unwrap()
+        .to_string();
+        assert!(h.verify(SecretString::from("correct horse"), cheap.clone()).await);
+        assert!(!h.verify(SecretString::from("wrong horse"), cheap).await);
+        // And ours verify with the crate's own verifier.
+        use argon2::password_hash::PasswordVerifier as _;
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse", &PasswordHash::new(&phc).unwrap())
+                .is_ok()
+        );
     }
 }
