@@ -66,6 +66,16 @@ async fn base64_bodies_resend_and_the_activate_link() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    // Opening the link shows the button; its form POST activates.
+    assert!(body.contains("<form method=\"post\"") && !body.contains("is active"), "{body}");
+    let (status, body) = invoke(
+        &app,
+        Function::Confirm,
+        "activate-confirm.json",
+        &[("REPLACE_WITH_EMAILED_TOKEN", token)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.contains("Bravo MSP is active"));
 
     // resend for an unknown address: 202, no mail.
