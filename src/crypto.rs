@@ -424,7 +424,10 @@ mod tests {
         }
         let peak = h.peak_running();
         assert!((1..=2).contains(&peak), "peak {peak} hashes at once");
-        assert!(h.buffers.lock().unwrap().len() <= 2, "one working memory per permit at most");
+        assert!(
+            h.buffers.lock().unwrap().len() <= 2,
+            "one working memory per permit at most"
+        );
         assert_eq!(h.running(), 0);
         assert!(default_hash_permits() >= 2);
     }

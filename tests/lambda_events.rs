@@ -67,7 +67,10 @@ async fn base64_bodies_resend_and_the_activate_link() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // Opening the link shows the button; its form POST activates.
-    assert!(body.contains("<form method=\"post\"") && !body.contains("is active"), "{body}");
+    assert!(
+        body.contains("<form method=\"post\"") && !body.contains("is active"),
+        "{body}"
+    );
     let (status, body) = invoke(
         &app,
         Function::Confirm,
