@@ -61,11 +61,11 @@ pub async fn forgot(s: &Services, email: &str, source_ip: Option<&str>) -> Resul
         Err(LimitError::Limited(_)) => false,
         Err(LimitError::Store(e)) => return Err(e.into()),
     };
-    let member = s.store.get(&keys::member(&email)).await?;
-    if member.is_none() {
+    let Some(member) = s.store.get(&keys::member(&email)).await? else {
         tracing::info!("password reset for an address without an account: nothing sent");
         return Ok(());
-    }
+    };
+    let m: MemberItem = member.record()?;
     if !within {
         tracing::info!("password reset: per-address limit reached, nothing sent");
         return Ok(());
@@ -75,6 +75,7 @@ pub async fn forgot(s: &Services, email: &str, source_ip: Option<&str>) -> Resul
     let expires_at = now + Duration::minutes(RESET_VALID_MINUTES);
     let record = PasswordResetItem {
         email: email.to_string(),
+        password_fingerprint: sha256_hex(&m.password_hash),
         created_at: now,
         expires_at,
     };
@@ -93,22 +94,36 @@ pub async fn forgot(s: &Services, email: &str, source_ip: Option<&str>) -> Resul
     Ok(())
 }
 
-/// The reset link's item, read only: `Forged` for a token we did not sign, `Gone` for a used,
-/// expired or unknown one.
-async fn find(s: &Services, token: &str) -> Result<(Item, PasswordResetItem), ResetError> {
+/// A usable reset link: its item, and its member's.
+struct Found {
+    link: Item,
+    email: EmailAddress,
+    member: Item,
+    m: MemberItem,
+}
+
+/// The reset link and its member, read only: `Forged` for a token we did not sign, `Gone` for
+/// a used, expired or unknown one, or one sent before the password last changed.
+async fn find(s: &Services, token: &str) -> Result<Found, ResetError> {
     if !s.signer.verify(RESET, token) {
         return Err(ResetError::Forged);
     }
-    let item = s
+    let link = s
         .store
         .get(&keys::password_reset(&sha256_hex(token)))
         .await?
         .ok_or(ResetError::Gone)?;
-    let r: PasswordResetItem = item.record()?;
+    let r: PasswordResetItem = link.record()?;
     if r.expires_at <= s.clock.now() {
         return Err(ResetError::Gone);
     }
-    Ok((item, r))
+    let email = EmailAddress::parse("email", &r.email).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let member = s.store.get(&keys::member(&email)).await?.ok_or(ResetError::Gone)?;
+    let m: MemberItem = member.record()?;
+    if sha256_hex(&m.password_hash) != r.password_fingerprint {
+        return Err(ResetError::Gone);
+    }
+    Ok(Found { link, email, member, m })
 }
 
 /// Whether a reset link can still be used (for the form page; changes nothing).
@@ -119,13 +134,9 @@ pub async fn check(s: &Services, token: &str) -> Result<(), ResetError> {
 /// Sets the new password, consumes the link and ends every session of the member.
 #[tracing::instrument(skip_all)]
 pub async fn reset(s: &Services, token: &str, password: SecretString) -> Result<(), ResetError> {
-    let (item, r) = find(s, token).await?;
-    let email = EmailAddress::parse("email", &r.email).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let Found { link, email, member, m } = find(s, token).await?;
     let password =
         NewPassword::parse(password, &[email.as_str()]).map_err(|e| FieldError::new("password", e.to_string()))?;
-    let member_key = keys::member(&email);
-    let member = s.store.get(&member_key).await?.ok_or(ResetError::Gone)?;
-    let m: MemberItem = member.record()?;
     let password_hash = s
         .hasher
         .hash(password.secret().clone())
@@ -133,11 +144,11 @@ pub async fn reset(s: &Services, token: &str, password: SecretString) -> Result<
         .map_err(|_| ResetError::Hash)?;
     let ops = vec![
         WriteOp::Delete {
-            key: item.key.clone(),
-            condition: Condition::VersionIs(item.version),
+            key: link.key.clone(),
+            condition: Condition::VersionIs(link.version),
         },
         WriteOp::Update {
-            key: member_key,
+            key: member.key.clone(),
             update: Update::default().set("password_hash", &password_hash),
             condition: Condition::VersionIs(member.version),
         },

@@ -623,3 +623,42 @@ async fn one_ip_gets_50_reset_requests_an_hour() {
     assert_eq!(app.snapshot(), before);
     assert_eq!(app.mailer.messages().len(), mails);
 }
+
+#[tokio::test]
+async fn a_password_change_kills_every_earlier_reset_link() {
+    let app = TestApp::new();
+    registered(&app, "Acme", "max@example.com").await;
+    forgot(&app, "max@example.com").await;
+    let older = token_of(&reset_link(&app, "max@example.com"));
+    forgot(&app, "max@example.com").await;
+    let newer = token_of(&reset_link(&app, "max@example.com"));
+    assert_ne!(older, newer);
+    let ok = post(
+        &app,
+        "/v1/password/reset",
+        json!({"token": newer, "password": NEW_PASSWORD}),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    let before = app.snapshot();
+    let stale = post(
+        &app,
+        "/v1/password/reset",
+        json!({"token": older, "password": "an attacker's long passphrase"}),
+    )
+    .await;
+    assert_eq!(
+        (stale.status, stale.error_code().as_str()),
+        (StatusCode::GONE, "reset_link_expired")
+    );
+    let page = call(&app, Method::GET, &format!("/password/reset?token={older}"), None, None).await;
+    assert_eq!(page.status, StatusCode::GONE);
+    assert_eq!(app.snapshot(), before);
+    let new = post(
+        &app,
+        "/v1/sessions",
+        json!({"email": "max@example.com", "password": NEW_PASSWORD}),
+    )
+    .await;
+    assert_eq!(new.status, StatusCode::OK);
+}

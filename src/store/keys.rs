@@ -367,6 +367,9 @@ pub fn password_reset(token_hash: &str) -> Key {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PasswordResetItem {
     pub email: String,
+    /// SHA-256 of the member's password hash when the link was issued: once the password
+    /// changes (through any link), every earlier link stops working.
+    pub password_fingerprint: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
