@@ -662,3 +662,55 @@ async fn a_password_change_kills_every_earlier_reset_link() {
     .await;
     assert_eq!(new.status, StatusCode::OK);
 }
+
+#[derive(Clone, Default)]
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn the_reset_flow_logs_no_token_or_password() {
+    let capture = Capture::default();
+    let filter = tracing_subscriber::EnvFilter::new("debug");
+    let _guard = tracing::subscriber::set_default(onboarding::telemetry::json_subscriber(capture.clone(), filter));
+    let app = TestApp::new();
+    registered(&app, "Acme", "ned@example.com").await;
+    forgot(&app, "ned@example.com").await;
+    let link = reset_link(&app, "ned@example.com");
+    let token = token_of(&link);
+    call(&app, Method::GET, link.strip_prefix(BASE).unwrap(), None, None).await;
+    post(
+        &app,
+        "/v1/password/reset",
+        json!({"token": token, "password": "password1234"}),
+    )
+    .await;
+    let ok = post(
+        &app,
+        "/v1/password/reset",
+        json!({"token": token, "password": NEW_PASSWORD}),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("password reset"), "the flow logged: {logs}");
+    let (random, _) = token.split_once('.').unwrap();
+    for secret in [token.as_str(), random, NEW_PASSWORD, "password1234", PASSWORD] {
+        assert!(!logs.contains(secret), "a secret in the logs: {secret}");
+    }
+}
