@@ -452,9 +452,16 @@ pub async fn reserve_mail(s: &Services, account: &AccountItem, to: &EmailAddress
         (&MAILS_PER_ACCOUNT_DAY, account.id.as_str()),
         (&MAILS_PER_PARTNER_DAY, account.partner_id.as_str()),
     ];
+    // The four counters are independent items: read (then count) them concurrently.
+    let checks = futures_util::future::join_all(
+        subjects
+            .iter()
+            .map(|(limit, subject)| limits::check(&*s.store, &*s.clock, limit, subject)),
+    )
+    .await;
     let mut wait = None;
-    for (limit, subject) in subjects {
-        match limits::check(&*s.store, &*s.clock, limit, subject).await {
+    for result in checks {
+        match result {
             Ok(()) => {}
             Err(LimitError::Limited(l)) => wait = wait.max(Some(l.retry_after)),
             Err(LimitError::Store(e)) => return Err(e.into()),
@@ -464,8 +471,7 @@ pub async fn reserve_mail(s: &Services, account: &AccountItem, to: &EmailAddress
         tracing::info!(account_id = %account.id, retry_after, "authorization mail refused: over a mail limit");
         return Err(AccountError::RateLimited { retry_after });
     }
-    for (limit, subject) in subjects {
-        take_limit(s, limit, subject).await?;
-    }
-    Ok(())
+    let takes =
+        futures_util::future::join_all(subjects.iter().map(|(limit, subject)| take_limit(s, limit, subject))).await;
+    takes.into_iter().collect()
 }

@@ -734,3 +734,33 @@ async fn checks_re_send_of_an_expired_link_obeys_the_mail_limits() {
     let view = get_as(&app, &t, &format!("/v1/accounts/{id}")).await.json();
     assert_eq!(view["authorization"]["expired"], true);
 }
+
+#[tokio::test]
+async fn parallel_creations_to_one_address_send_one_mail() {
+    let app = TestApp::new();
+    align(&app, 60);
+    let t = partner(&app).await;
+    let answers = futures_util::future::join_all((0..10).map(|i| {
+        post_as(
+            &app,
+            &t,
+            "/v1/accounts",
+            account_body(json!({"client_name": format!("Client {i}"), "authorization_email": "victim@example.com"})),
+        )
+    }))
+    .await;
+    let created = answers.iter().filter(|a| a.status == StatusCode::CREATED).count();
+    let refused = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((created, refused), (1, 9));
+    assert_eq!(app.mailer.to("victim@example.com").len(), 1);
+    assert_eq!(
+        get_as(&app, &t, "/v1/accounts").await.json()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
