@@ -356,6 +356,10 @@ pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> R
         )?,
         condition: Condition::NotExists,
     });
+    if let Some((to, _)) = &mail {
+        // Over a mail limit the account is not created either: nothing written, nothing sent.
+        authorization::reserve_mail(s, &account, to).await?;
+    }
     s.store.transact(ops).await?;
     let mut delivery = None;
     if let Some((to, link)) = mail {

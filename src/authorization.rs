@@ -15,6 +15,7 @@ use crate::crypto::{random_token, sha256_hex};
 use crate::domain::{EmailAddress, Platform};
 use crate::email::{MailError, templates};
 use crate::identity::REQUIRED_MICROSOFT_ROLES;
+use crate::limits::{self, Limit, LimitError};
 use crate::sessions::Principal;
 use crate::store::keys::{self, AccountItem, AccountStatus, Audience, LinkItem, PartnerItem, StateItem};
 use crate::store::{Condition, Item, StoreError, WriteOp};
@@ -268,6 +269,9 @@ pub async fn start(s: &Services, token: &str) -> Result<String, LinkError> {
 #[tracing::instrument(skip_all, fields(partner_id = %who.partner_id))]
 pub async fn check(s: &Services, who: &Principal, id: &str) -> Result<AccountView, AccountError> {
     let item = get_account_item(s, who, id).await?;
+    // Each check may call the provider: at most once a minute per account.
+    let current: AccountItem = item.record()?;
+    take_limit(s, &CHECK_PER_ACCOUNT, current.id.as_str()).await?;
     // Consent given but never reported back (a closed tab): a token proves it.
     let mut account = crate::consent::probe(s, &item).await.map_err(|e| match e {
         crate::consent::ConsentError::Store(e) => AccountError::Store(e),
@@ -289,6 +293,7 @@ pub async fn check(s: &Services, who: &Principal, id: &str) -> Result<AccountVie
     if expired {
         let to = EmailAddress::parse("email", account.link_sent_to.as_deref().unwrap_or_default())?;
         let audience = audience_for(account.managed_by);
+        reserve_mail(s, &account, &to).await?;
         let link = replace_link(s, &item, &mut account, &to, audience).await?;
         send_link(s, &account, &to, &link).await?;
         tracing::info!(account_id = %account.id, "expired link replaced and re-sent");
@@ -351,6 +356,7 @@ pub async fn resend(
         }
     }
     let audience = audience_for(account.managed_by);
+    reserve_mail(s, &account, &to).await?;
     let link = replace_link(s, &item, &mut account, &to, audience).await?;
     send_link(s, &account, &to, &link).await?;
     Ok((to.to_string(), link.expires_at))
@@ -383,6 +389,9 @@ pub async fn reauthorize(
     if account.status == AccountStatus::Disabled {
         return Err(AccountError::Conflict("this account is disabled"));
     }
+    if let Some(to) = &to {
+        reserve_mail(s, &account, to).await?;
+    }
     let (state_op, url) = new_state(s, &account, Audience::Partner, None)?;
     let sent = match to {
         None => {
@@ -402,4 +411,67 @@ pub async fn reauthorize(
     };
     tracing::info!(account_id = %account.id, emailed = sent.is_some(), "reauthorization requested");
     Ok((url, sent))
+}
+
+/// Authorization mails per account: 5 an hour (`api.md`).
+pub const MAILS_PER_ACCOUNT_HOUR: Limit = Limit::new(keys::LIMIT_AUTH_MAIL_ACCOUNT_HOUR, 5, 3600);
+/// Authorization mails per account: 20 a day (`api.md`).
+pub const MAILS_PER_ACCOUNT_DAY: Limit = Limit::new(keys::LIMIT_AUTH_MAIL_ACCOUNT_DAY, 20, 86_400);
+/// Authorization mails per recipient address, across accounts and partners: 1 a minute.
+pub const MAILS_PER_ADDRESS_MINUTE: Limit = Limit::new(keys::LIMIT_AUTH_MAIL_ADDRESS_MINUTE, 1, 60);
+/// Authorization mails per partner, across its accounts: 50 a day, so creating accounts in
+/// bulk cannot turn our domain into a mailer for phishing-like client names.
+pub const MAILS_PER_PARTNER_DAY: Limit = Limit::new(keys::LIMIT_AUTH_MAIL_PARTNER_DAY, 50, 86_400);
+/// `authorization/check` (it asks the provider for a token): once a minute per account.
+pub const CHECK_PER_ACCOUNT: Limit = Limit::new(keys::LIMIT_CHECK_ACCOUNT_MINUTE, 1, 60);
+
+fn limited(e: LimitError) -> AccountError {
+    match e {
+        LimitError::Limited(l) => AccountError::RateLimited {
+            retry_after: l.retry_after,
+        },
+        LimitError::Store(e) => AccountError::Store(e),
+    }
+}
+
+async fn take_limit(s: &Services, limit: &Limit, subject: &str) -> Result<(), AccountError> {
+    limits::take(&*s.store, &*s.clock, limit, subject)
+        .await
+        .map_err(limited)
+}
+
+/// Reserves one authorization mail of `account` to `to` under every mail limit, or refuses
+/// with the longest wait. Called after every other check and before anything is written: a
+/// refusal writes nothing. All limits are checked first (so an ordinary refusal counts
+/// nothing), then counted one by one (so parallel requests cannot pass a limit; one that
+/// loses such a race may leave the limits it already took counted, erring on the safe side).
+pub async fn reserve_mail(s: &Services, account: &AccountItem, to: &EmailAddress) -> Result<(), AccountError> {
+    let subjects = [
+        (&MAILS_PER_ADDRESS_MINUTE, to.as_str()),
+        (&MAILS_PER_ACCOUNT_HOUR, account.id.as_str()),
+        (&MAILS_PER_ACCOUNT_DAY, account.id.as_str()),
+        (&MAILS_PER_PARTNER_DAY, account.partner_id.as_str()),
+    ];
+    // The four counters are independent items: read (then count) them concurrently.
+    let checks = futures_util::future::join_all(
+        subjects
+            .iter()
+            .map(|(limit, subject)| limits::check(&*s.store, &*s.clock, limit, subject)),
+    )
+    .await;
+    let mut wait = None;
+    for result in checks {
+        match result {
+            Ok(()) => {}
+            Err(LimitError::Limited(l)) => wait = wait.max(Some(l.retry_after)),
+            Err(LimitError::Store(e)) => return Err(e.into()),
+        }
+    }
+    if let Some(retry_after) = wait {
+        tracing::info!(account_id = %account.id, retry_after, "authorization mail refused: over a mail limit");
+        return Err(AccountError::RateLimited { retry_after });
+    }
+    let takes =
+        futures_util::future::join_all(subjects.iter().map(|(limit, subject)| take_limit(s, limit, subject))).await;
+    takes.into_iter().collect()
 }

@@ -113,7 +113,57 @@ fn http_url(name: &'static str, raw: String) -> Result<String, ConfigError> {
     if !matches!(u.scheme(), "http" | "https") {
         return Err(err(name, "must be an http(s) URL"));
     }
-    Ok(raw.trim_end_matches('/').to_owned())
+    if u.query().is_some() || u.fragment().is_some() || !u.username().is_empty() || u.password().is_some() {
+        return Err(err(name, "must be a base URL, without credentials, query or fragment"));
+    }
+    Ok(raw.trim().trim_end_matches('/').to_owned())
+}
+
+/// A comma-separated list of origins (`scheme://host[:port]`), each exactly as browsers send
+/// it in `Origin`. `*` is refused: the API takes bearer tokens, so origins are listed.
+fn origins(name: &'static str, raw: &str) -> Result<Vec<String>, ConfigError> {
+    let mut list = Vec::new();
+    for entry in raw
+        .split(',')
+        .map(|o| o.trim().trim_end_matches('/'))
+        .filter(|o| !o.is_empty())
+    {
+        if entry.contains('*') {
+            return Err(err(
+                name,
+                "`*` is not allowed: list each origin, such as https://console.example.com",
+            ));
+        }
+        let origin = url::Url::parse(entry)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .map(|u| u.origin().ascii_serialization())
+            .filter(|o| o.eq_ignore_ascii_case(entry))
+            .ok_or_else(|| {
+                err(
+                    name,
+                    format!("`{entry}` is not an origin (scheme://host[:port], no path, such as https://console.example.com)"),
+                )
+            })?;
+        if axum::http::HeaderValue::from_str(&origin).is_err() {
+            return Err(err(name, format!("`{entry}` cannot be sent in a header")));
+        }
+        list.push(origin);
+    }
+    if list.is_empty() {
+        return Err(err(name, "lists no origin"));
+    }
+    Ok(list)
+}
+
+/// A name made of `allowed` characters, `min` to `max` long (AWS resource names).
+fn aws_name(name: &'static str, raw: String, max: usize, allowed: &str) -> Result<String, ConfigError> {
+    let ok = (1..=max).contains(&raw.len()) && raw.chars().all(|c| c.is_ascii_alphanumeric() || allowed.contains(c));
+    if ok {
+        Ok(raw)
+    } else {
+        Err(err(name, format!("must be 1 to {max} letters, digits or `{allowed}`")))
+    }
 }
 
 impl Config {
@@ -140,11 +190,7 @@ impl Config {
             get("CONSOLE_URL").unwrap_or_else(|| format!("{public_base_url}/console")),
         )?;
         let allowed_origins = match get("ALLOWED_ORIGINS") {
-            Some(v) => v
-                .split(',')
-                .map(|o| o.trim().trim_end_matches('/').to_owned())
-                .filter(|o| !o.is_empty())
-                .collect(),
+            Some(v) => origins("ALLOWED_ORIGINS", &v)?,
             None => origin_of(&console_url).into_iter().collect(),
         };
         let store = match get("STORE").as_deref() {
@@ -244,10 +290,17 @@ impl Config {
             allowed_origins,
             data_dir: get("DATA_DIR").map_or_else(|| PathBuf::from("./.data"), PathBuf::from),
             store,
-            table_name: get("TABLE_NAME").unwrap_or_else(|| "onboarding".into()),
+            table_name: aws_name(
+                "TABLE_NAME",
+                get("TABLE_NAME").unwrap_or_else(|| "onboarding".into()),
+                255,
+                "_.-",
+            )?,
             email,
             sender_email,
-            ses_configuration_set: get("SES_CONFIGURATION_SET"),
+            ses_configuration_set: get("SES_CONFIGURATION_SET")
+                .map(|v| aws_name("SES_CONFIGURATION_SET", v, 64, "_-"))
+                .transpose()?,
             signing_key,
             encryption_key,
             session_hours,
@@ -314,5 +367,77 @@ mod tests {
                 .name,
             "PUBLIC_BASE_URL"
         );
+    }
+
+    #[test]
+    fn allowed_origins_are_checked_never_a_panic() {
+        for bad in [
+            "*",
+            "https://*.example.com",
+            "console.example.com",
+            "https://console.example.com/app",
+            "ftp://console.example.com",
+            "https://console.example.com?x=1",
+            "https://a.example.com,,not an origin",
+            "https://user@console.example.com",
+            ",",
+        ] {
+            let e = with(&[("ALLOWED_ORIGINS", bad)], Runtime::Local).unwrap_err();
+            assert_eq!(e.name, "ALLOWED_ORIGINS", "{bad:?}");
+            assert!(e.to_string().contains("ALLOWED_ORIGINS"), "{e}");
+        }
+        // Hosts are compared as browsers send them (lower case); a trailing slash is dropped.
+        let c = with(
+            &[(
+                "ALLOWED_ORIGINS",
+                " https://Console.Example.com/ , http://127.0.0.1:5173",
+            )],
+            Runtime::Local,
+        )
+        .unwrap();
+        assert_eq!(
+            c.allowed_origins,
+            vec!["https://console.example.com", "http://127.0.0.1:5173"]
+        );
+        // What the configuration accepts, the router takes without panicking.
+        let state = crate::app::Services::new(
+            std::sync::Arc::new(crate::store::embedded::EmbeddedStore::in_memory(std::sync::Arc::new(
+                crate::clock::ManualClock::default(),
+            ))),
+            std::sync::Arc::new(crate::email::memory::MemoryMailer::default()),
+            std::sync::Arc::new(crate::clock::ManualClock::default()),
+            SecretSlice::from(vec![1u8; 32]),
+            crate::app::Links {
+                public_base_url: "http://127.0.0.1:3000".into(),
+                console_url: "http://127.0.0.1:3000/console".into(),
+            },
+        );
+        let state = crate::app::Services {
+            allowed_origins: c.allowed_origins,
+            ..state
+        };
+        let _ = crate::http::router(state.into_state());
+    }
+
+    #[test]
+    fn other_values_name_their_variable() {
+        for (name, value) in [
+            ("TABLE_NAME", "bad name!"),
+            ("SES_CONFIGURATION_SET", "a/b"),
+            ("PUBLIC_BASE_URL", "https://api.example.com/?x=1"),
+            ("CONSOLE_URL", "https://u:p@console.example.com"),
+            ("LISTEN_ADDR", "nowhere"),
+            ("LINK_DAYS", "0"),
+            ("SESSION_HOURS", "x"),
+            ("SEAT_LIMIT", "-1"),
+            ("DISCOVERY_INTERVAL", "5s"),
+            ("SENDER_EMAIL", "not an address"),
+            ("EMAIL", "smtp"),
+            ("MICROSOFT_LOGIN_URL", "not a url"),
+            ("ENCRYPTION_KEY", "%%%"),
+        ] {
+            let e = with(&[(name, value)], Runtime::Local).unwrap_err();
+            assert_eq!(e.name, name, "{value:?}");
+        }
     }
 }

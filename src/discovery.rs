@@ -54,7 +54,13 @@ pub enum DiscoveryError {
     NotFound,
     #[error("the account is not authorized")]
     NotAuthorized,
+    #[error("too many requests")]
+    RateLimited { retry_after: i64 },
 }
+
+/// Refresh (`POST .../discovery`, which calls the provider): once a minute per account.
+pub const REFRESH_PER_ACCOUNT: crate::limits::Limit =
+    crate::limits::Limit::new(keys::LIMIT_REFRESH_ACCOUNT_MINUTE, 1, 60);
 
 /// How long one run may hold an account before another may take it over.
 const LEASE: Duration = Duration::minutes(15);
@@ -455,6 +461,14 @@ pub async fn refresh(s: &Services, who: &crate::sessions::Principal, id: &str) -
     if !discoverable(item.record::<AccountItem>()?.status) {
         return Err(DiscoveryError::NotAuthorized);
     }
+    crate::limits::take(&*s.store, &*s.clock, &REFRESH_PER_ACCOUNT, account.as_str())
+        .await
+        .map_err(|e| match e {
+            crate::limits::LimitError::Limited(l) => DiscoveryError::RateLimited {
+                retry_after: l.retry_after,
+            },
+            crate::limits::LimitError::Store(e) => DiscoveryError::Store(e),
+        })?;
     discover_account(s, &who.partner_id, &account, REFRESH_BUDGET).await
 }
 

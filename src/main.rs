@@ -24,14 +24,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
     tracing::info!(every = ?tick, interval = ?config.discovery_interval, "discovery scheduler started");
-    let mut app = http::router(state).merge(http::pages::console_placeholder());
+    let mut extra = axum::Router::new();
     if config.serves_sandbox() {
-        app = app.merge(onboarding::sandbox::router(onboarding::sandbox::Sandbox::new()));
+        extra = onboarding::sandbox::router(onboarding::sandbox::Sandbox::new());
         tracing::warn!(
             url = %format!("{}/sandbox/", config.public_base_url),
             "no Microsoft/Google credentials: serving the SANDBOX identity provider (not real tenants)"
         );
     }
+    let app = http::local(state, extra);
     let listener = tokio::net::TcpListener::bind(config.listen_addr).await?;
     let store = match config.store {
         StoreKind::Embedded => format!("embedded ({})", config.data_dir.join("store.redb").display()),

@@ -423,12 +423,18 @@ async fn links_expire_and_check_replaces_an_expired_link() {
         .unwrap()
         .to_owned();
     let old = link_path(&app, "admin@contoso.example");
-    // Not expired yet: check changes nothing and sends nothing.
+    // Not expired yet: check changes nothing and sends nothing (it only counts itself
+    // against its once-a-minute limit).
     let before = app.snapshot();
+    let mails = app.mailer.messages().len();
     let a = post_as(&app, &t, &format!("/v1/accounts/{id}/authorization/check"), json!({})).await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.json()["status"], "waiting_for_authorization");
-    assert_eq!(app.snapshot(), before);
+    let unlimited = |items: Vec<onboarding::store::Item>| -> Vec<_> {
+        items.into_iter().filter(|i| !i.key.pk.starts_with("LIMIT#")).collect()
+    };
+    assert_eq!(unlimited(app.snapshot()), unlimited(before));
+    assert_eq!(app.mailer.messages().len(), mails);
 
     app.clock.advance(Duration::days(7) + Duration::minutes(1));
     let t = post(&app, "/v1/sessions", json!({"email": MEMBER, "password": PASSWORD}))
@@ -471,4 +477,290 @@ async fn forged_link_tokens_are_refused_before_any_read() {
         assert!(a.text.contains("<h1"), "an HTML page for people");
     }
     assert_eq!(app.snapshot(), before);
+}
+
+/// Moves the test clock to the start of the next fixed window of `seconds` (plus one
+/// second), so a test's sequence of limited requests stays inside one window.
+fn align(app: &TestApp, seconds: i64) {
+    use onboarding::clock::Clock as _;
+    let now = app.clock.now().timestamp();
+    app.clock
+        .advance(Duration::seconds(seconds - now.rem_euclid(seconds) + 1));
+}
+
+fn retry_after(a: &Answer) -> i64 {
+    a.headers["retry-after"].to_str().unwrap().parse().unwrap()
+}
+
+/// A refused request: 429 with `Retry-After` and the error shape, nothing written, no mail.
+fn assert_refused(app: &TestApp, a: &Answer, before: &[onboarding::store::Item], mails: usize) -> i64 {
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "{}", a.text);
+    assert_eq!(a.error_code(), "rate_limited");
+    assert_eq!(app.snapshot(), before, "nothing written");
+    assert_eq!(app.mailer.messages().len(), mails, "nothing sent");
+    retry_after(a)
+}
+
+async fn new_account(app: &TestApp, t: &str, extra: Value) -> String {
+    let a = post_as(app, t, "/v1/accounts", account_body(extra)).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    a.json()["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn resending_to_alternating_addresses_is_limited_per_account_per_hour_and_day() {
+    let app = TestApp::new();
+    align(&app, 86_400);
+    let t = partner(&app).await;
+    let id = new_account(&app, &t, json!({})).await; // mail 1 of the hour
+    let path = format!("/v1/accounts/{id}/authorization/resend");
+    let mut sent = 1;
+    let mut hour_refusals = 0;
+    for i in 0..40 {
+        app.clock.advance(Duration::seconds(61));
+        let to = if i % 2 == 0 {
+            "a@victim.example"
+        } else {
+            "b@victim.example"
+        };
+        let before = app.snapshot();
+        let mails = app.mailer.messages().len();
+        let a = post_as(&app, &t, &path, json!({ "email": to })).await;
+        if a.status == StatusCode::ACCEPTED {
+            sent += 1;
+            assert_eq!(app.mailer.messages().len(), mails + 1);
+            continue;
+        }
+        let wait = assert_refused(&app, &a, &before, mails);
+        if sent < 20 {
+            // Over the hour's 5: wait for the next hour.
+            assert_eq!(sent % 5, 0, "refused after {sent} mails");
+            assert!(wait <= 3600, "{wait}");
+            hour_refusals += 1;
+            app.clock.advance(Duration::seconds(wait));
+        } else {
+            // Over the day's 20: the next day.
+            assert!(wait > 3600, "the day's limit: {wait}");
+            break;
+        }
+    }
+    assert_eq!((sent, hour_refusals), (20, 3), "5 an hour, 20 a day");
+}
+
+#[tokio::test]
+async fn one_address_gets_at_most_one_authorization_mail_a_minute_across_accounts_and_paths() {
+    let app = TestApp::new();
+    align(&app, 60);
+    let t = partner(&app).await;
+    let victim = "victim@example.com";
+    // 20 accounts with a phishing-like client name to one address: one mail, 19 refusals that
+    // create nothing (no client, no account, no link) and send nothing.
+    let first = new_account(
+        &app,
+        &t,
+        json!({"client_name": "Microsoft Security: verify your account", "authorization_email": victim}),
+    )
+    .await;
+    for _ in 0..19 {
+        let before = app.snapshot();
+        let mails = app.mailer.messages().len();
+        let a = post_as(
+            &app,
+            &t,
+            "/v1/accounts",
+            account_body(
+                json!({"client_name": "Microsoft Security: verify your account", "authorization_email": victim}),
+            ),
+        )
+        .await;
+        assert!((1..=60).contains(&assert_refused(&app, &a, &before, mails)));
+    }
+    assert_eq!(app.mailer.to(victim).len(), 1);
+    let accounts = get_as(&app, &t, "/v1/accounts").await.json();
+    assert_eq!(accounts["items"].as_array().unwrap().len(), 1);
+
+    // Another account's resend and reauthorization to the same address: refused too.
+    let other = new_account(&app, &t, json!({"client_name": "Other"})).await; // to the member
+    let before = app.snapshot();
+    let mails = app.mailer.messages().len();
+    for path in [
+        format!("/v1/accounts/{other}/authorization/resend"),
+        format!("/v1/accounts/{other}/reauthorization"),
+    ] {
+        let a = post_as(&app, &t, &path, json!({ "email": victim })).await;
+        assert_refused(&app, &a, &before, mails);
+    }
+    // Reauthorization with an address that just got a mail: refused before its state is written.
+    let a = post_as(
+        &app,
+        &t,
+        &format!("/v1/accounts/{first}/reauthorization"),
+        json!({ "email": victim }),
+    )
+    .await;
+    assert_refused(&app, &a, &before, mails);
+    // A minute later it goes through.
+    app.clock.advance(Duration::seconds(60));
+    let a = post_as(
+        &app,
+        &t,
+        &format!("/v1/accounts/{other}/authorization/resend"),
+        json!({ "email": victim }),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text);
+    assert_eq!(app.mailer.to(victim).len(), 2);
+}
+
+#[tokio::test]
+async fn a_partner_sends_at_most_50_authorization_mails_a_day() {
+    let app = TestApp::new();
+    align(&app, 86_400);
+    let t = partner(&app).await;
+    for i in 0..50 {
+        new_account(
+            &app,
+            &t,
+            json!({"client_name": format!("Client {i}"), "authorization_email": format!("admin{i}@client.example")}),
+        )
+        .await;
+    }
+    let before = app.snapshot();
+    let mails = app.mailer.messages().len();
+    let a = post_as(
+        &app,
+        &t,
+        "/v1/accounts",
+        account_body(json!({"client_name": "Client 50", "authorization_email": "admin50@client.example"})),
+    )
+    .await;
+    assert!(assert_refused(&app, &a, &before, mails) > 3600, "until the next day");
+    // Consent URLs (no mail) are still fine.
+    let a = post_as(
+        &app,
+        &t,
+        "/v1/accounts",
+        account_body(json!({"has_admin_credentials": true, "client_name": "Client 51"})),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    // Another partner has its own allowance.
+    let t2 = registered(&app, "Other MSP", "owner@other.example").await;
+    let a = post_as(
+        &app,
+        &t2,
+        "/v1/accounts",
+        account_body(json!({"authorization_email": "admin50@client.example"})),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+}
+
+#[tokio::test]
+async fn check_is_at_most_once_a_minute_per_account() {
+    let app = TestApp::new();
+    align(&app, 60);
+    let t = partner(&app).await;
+    let id = new_account(&app, &t, json!({"tenant": "contoso.onmicrosoft.com"})).await;
+    let path = format!("/v1/accounts/{id}/authorization/check");
+    let a = post_as(&app, &t, &path, json!({})).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    let calls = *app.microsoft.token_calls.lock().unwrap();
+    assert_eq!(calls, 1, "the check asked Microsoft");
+    let before = app.snapshot();
+    let mails = app.mailer.messages().len();
+    let a = post_as(&app, &t, &path, json!({})).await;
+    let wait = assert_refused(&app, &a, &before, mails);
+    assert!((1..=60).contains(&wait));
+    assert_eq!(
+        *app.microsoft.token_calls.lock().unwrap(),
+        calls,
+        "Microsoft not asked again"
+    );
+    // Another account has its own minute.
+    let other = new_account(
+        &app,
+        &t,
+        json!({"client_name": "Other", "authorization_email": "x@other.example"}),
+    )
+    .await;
+    let a = post_as(
+        &app,
+        &t,
+        &format!("/v1/accounts/{other}/authorization/check"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    app.clock.advance(Duration::seconds(wait));
+    assert_eq!(post_as(&app, &t, &path, json!({})).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn checks_re_send_of_an_expired_link_obeys_the_mail_limits() {
+    let app = TestApp::new();
+    let t = partner(&app).await;
+    let id = new_account(&app, &t, json!({"authorization_email": "admin@contoso.example"})).await;
+    app.clock.advance(Duration::days(7) + Duration::minutes(1));
+    align(&app, 60);
+    let t = post(&app, "/v1/sessions", json!({"email": MEMBER, "password": PASSWORD}))
+        .await
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Another account just mailed the same address.
+    new_account(
+        &app,
+        &t,
+        json!({"client_name": "Second", "authorization_email": "admin@contoso.example"}),
+    )
+    .await;
+    let before = app.snapshot();
+    let mails = app.mailer.messages().len();
+    let a = post_as(&app, &t, &format!("/v1/accounts/{id}/authorization/check"), json!({})).await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "{}", a.text);
+    assert!(a.headers.contains_key("retry-after"));
+    assert_eq!(app.mailer.messages().len(), mails, "nothing sent");
+    // Only the check itself was counted (its once-a-minute limit): no link, no account change.
+    let written: Vec<_> = app
+        .snapshot()
+        .into_iter()
+        .filter(|i| !before.contains(i))
+        .map(|i| i.key.pk)
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert!(written[0].starts_with("LIMIT#check-account-1m#"), "{written:?}");
+    let view = get_as(&app, &t, &format!("/v1/accounts/{id}")).await.json();
+    assert_eq!(view["authorization"]["expired"], true);
+}
+
+#[tokio::test]
+async fn parallel_creations_to_one_address_send_one_mail() {
+    let app = TestApp::new();
+    align(&app, 60);
+    let t = partner(&app).await;
+    let answers = futures_util::future::join_all((0..10).map(|i| {
+        post_as(
+            &app,
+            &t,
+            "/v1/accounts",
+            account_body(json!({"client_name": format!("Client {i}"), "authorization_email": "victim@example.com"})),
+        )
+    }))
+    .await;
+    let created = answers.iter().filter(|a| a.status == StatusCode::CREATED).count();
+    let refused = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((created, refused), (1, 9));
+    assert_eq!(app.mailer.to("victim@example.com").len(), 1);
+    assert_eq!(
+        get_as(&app, &t, "/v1/accounts").await.json()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }

@@ -67,6 +67,10 @@ async fn an_admin_authorizes_from_the_emailed_link_in_a_browser() {
     let result: Value = serde_json::from_slice(&out.stdout).expect("the script's JSON line");
     assert!(result["url"].as_str().unwrap().contains("/authorize/done/"), "{result}");
     assert!(result["text"].as_str().unwrap().contains("being set up"), "{result}");
+    // The pages' Content-Security-Policy blocked nothing, and their stylesheet applied.
+    assert_eq!(result["violations"], json!([]), "{result}");
+    assert_eq!(result["styled"]["landing"], "rgb(37, 99, 235)", "{result}");
+    assert_eq!(result["styled"]["consent"], "rgb(37, 99, 235)", "{result}");
     assert!(
         std::fs::metadata(&screenshot).unwrap().len() > 1000,
         "a screenshot was kept"

@@ -21,11 +21,13 @@ async fn setup(seats: u64) -> (Live, String, String) {
     (live, session, id)
 }
 
+/// Presses Refresh, then lets its once-a-minute cooldown pass.
 async fn refresh(live: &Live, session: &str, id: &str) -> Value {
     let (status, body) = live
         .api(Method::POST, &format!("/v1/accounts/{id}/discovery"), session, None)
         .await;
     assert_eq!(status, 202, "{body}");
+    live.clock.advance(chrono::Duration::seconds(60));
     body
 }
 
@@ -126,6 +128,36 @@ async fn refresh_discovers_everything_then_writes_only_changes() {
         (&json!(0), &json!(0), &json!(0))
     );
     assert_eq!(resync["account"]["discovery"]["users"], 25);
+}
+
+#[tokio::test]
+async fn refresh_is_refused_within_a_minute_without_calling_the_provider_or_writing() {
+    let (live, session, id) = setup(1000).await;
+    let path = format!("/v1/accounts/{id}/discovery");
+    let (status, body) = live.api(Method::POST, &path, &session, None).await;
+    assert_eq!(status, 202, "{body}");
+    // A user added meanwhile would be written by a second run: a refused one must not run.
+    live.sandbox
+        .add_user(CONTOSO_TENANT_ID, "New Hire", "new.hire@contoso.onmicrosoft.com")
+        .unwrap();
+    let snapshot = live.store.all_items().unwrap();
+    let r = live
+        .http
+        .post(format!("{}{path}", live.base))
+        .bearer_auth(&session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    let wait: i64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    let err: Value = r.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "rate_limited");
+    assert_eq!(live.store.all_items().unwrap(), snapshot, "nothing written");
+    assert_eq!(account(&live, &session, &id).await["discovery"]["users"], 25);
+    // Once the minute is over, Refresh runs again and finds the new user.
+    live.clock.advance(chrono::Duration::seconds(wait));
+    assert_eq!(refresh(&live, &session, &id).await["account"]["discovery"]["users"], 26);
 }
 
 #[tokio::test]

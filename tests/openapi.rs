@@ -122,3 +122,23 @@ async fn every_documented_route_is_served_and_protected_ones_document_401() {
         }
     }
 }
+
+#[tokio::test]
+async fn rate_limited_routes_document_429_with_retry_after() {
+    let app = TestApp::new();
+    let doc = spec(&app).await;
+    for (method, path) in [
+        ("post", "/v1/accounts"),
+        ("post", "/v1/accounts/{id}/authorization/check"),
+        ("post", "/v1/accounts/{id}/authorization/resend"),
+        ("post", "/v1/accounts/{id}/reauthorization"),
+        ("post", "/v1/accounts/{id}/discovery"),
+    ] {
+        let r = &doc["paths"][path][method]["responses"]["429"];
+        assert!(r.is_object(), "{method} {path} can answer 429: document it");
+        assert!(
+            r["headers"]["Retry-After"].is_object(),
+            "{method} {path}: 429 carries Retry-After"
+        );
+    }
+}

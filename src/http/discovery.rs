@@ -59,6 +59,7 @@ impl From<DiscoveryError> for ApiError {
                 "not_authorized",
                 "The account is not authorized (or its access was revoked): authorize it first.",
             ),
+            DiscoveryError::RateLimited { retry_after } => Self::rate_limited(retry_after),
             DiscoveryError::Store(e) => e.into(),
             DiscoveryError::Graph(e) => Self::internal(e),
         }

@@ -7,6 +7,7 @@ mod consent;
 mod discovery;
 pub mod error;
 pub mod extract;
+pub mod headers;
 pub mod openapi;
 pub mod pages;
 mod signup;
@@ -105,7 +106,7 @@ pub fn router(state: AppState) -> Router {
 pub fn router_for(function: Function, state: AppState) -> Router {
     let cors = cors(&state.allowed_origins);
     let request_id = HeaderName::from_static("x-request-id");
-    routes(function)
+    let routes = routes(function)
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This method is not allowed here.")
@@ -121,12 +122,25 @@ pub fn router_for(function: Function, state: AppState) -> Router {
             }),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .with_state(state)
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
+    let links = state.links.clone();
+    headers::secure(routes.with_state(state), &links)
+}
+
+/// The local server's whole app: [`router`], the console placeholder and `extra` routes (the
+/// sandbox provider when it is served), every answer with the security headers.
+pub fn local(state: AppState, extra: Router) -> Router {
+    let links = state.links.clone();
+    headers::secure(router(state).merge(pages::console_placeholder()).merge(extra), &links)
 }
 
 fn cors(origins: &[String]) -> CorsLayer {
-    let list: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    // The configuration refuses `*` (tower-http would panic on it in a list); skip it anyway.
+    let list: Vec<HeaderValue> = origins
+        .iter()
+        .filter(|o| o.as_str() != "*")
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(list))
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])

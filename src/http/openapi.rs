@@ -413,7 +413,9 @@ fn list_clients() {}
 
 #[utoipa::path(post, path = "/v1/accounts", tag = "accounts", security(("bearer" = [])), request_body = NewAccount, responses(
     (status = 201, body = Account), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-    (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+    (status = 429, body = ErrorBody, description = "Over an authorization-mail limit (per address 1 a minute, per partner 50 a day): the account is not created", headers(("Retry-After" = u32))),
+    (status = 503, body = ErrorBody)))]
 fn create_account() {}
 
 #[utoipa::path(get, path = "/v1/accounts", tag = "accounts", security(("bearer" = [])), responses(
@@ -428,6 +430,7 @@ fn get_account() {}
     params(("id" = String, Path)), responses(
     (status = 200, body = Account, description = "Re-evaluated; an expired unused link is replaced and re-sent"),
     (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    (status = 429, body = ErrorBody, description = "Checked within the last minute, or the re-send would pass a mail limit", headers(("Retry-After" = u32))),
     (status = 502, body = ErrorBody)))]
 fn check() {}
 
@@ -435,21 +438,23 @@ fn check() {}
     params(("id" = String, Path)), request_body = EmailBody, responses(
     (status = 202, body = LinkSent), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
     (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
-    (status = 429, body = ErrorBody, description = "Same address within a minute", headers(("Retry-After" = u32))),
+    (status = 429, body = ErrorBody, description = "Over a mail limit: per account 5 an hour and 20 a day, per address 1 a minute, per partner 50 a day", headers(("Retry-After" = u32))),
     (status = 503, body = ErrorBody)))]
 fn resend() {}
 
 #[utoipa::path(post, path = "/v1/accounts/{id}/reauthorization", tag = "authorization", security(("bearer" = [])),
     params(("id" = String, Path)), request_body(content = OptionalEmailBody, description = "optional"), responses(
     (status = 200, body = Reauthorization), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-    (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+    (status = 429, body = ErrorBody, description = "With an email: over a mail limit", headers(("Retry-After" = u32)))))]
 fn reauthorize() {}
 
 #[utoipa::path(post, path = "/v1/accounts/{id}/discovery", tag = "discovery", security(("bearer" = [])),
     params(("id" = String, Path)), responses(
     (status = 202, body = Refreshed, description = "Discovery ran now (within 20 s; a longer one continues at the next scheduled run)"),
     (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-    (status = 409, body = ErrorBody, description = "Not authorized, or access revoked")))]
+    (status = 409, body = ErrorBody, description = "Not authorized, or access revoked"),
+    (status = 429, body = ErrorBody, description = "Refreshed within the last minute", headers(("Retry-After" = u32)))))]
 fn refresh() {}
 
 #[utoipa::path(get, path = "/v1/accounts/{id}/users", tag = "discovery", security(("bearer" = [])),

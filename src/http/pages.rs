@@ -4,6 +4,17 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
+/// The one stylesheet of every page, inlined in a `<style>` element by
+/// `templates/pages/layout.html` and allowed by its hash in the pages' CSP (`headers.rs`):
+/// pages carry no `style` attributes (a hash cannot allow those), only these classes.
+pub const PAGE_CSS: &str = concat!(
+    "body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#1f2933;max-width:620px;margin:48px auto;padding:0 24px;line-height:1.5}",
+    ".box{border:1px solid #d9e2ec;border-radius:8px;padding:24px}.ok{color:#1b7a3a}.bad{color:#b42318}",
+    "a.button,button{display:inline-block;background:#2563eb;color:#fff;padding:10px 18px;border-radius:4px;text-decoration:none;border:0;font-size:16px;cursor:pointer}",
+    "button.secondary{background:#52606d}.note{font-size:13px;color:#52606d}",
+    ".sandbox{background:#fff4e5;border:1px solid #f5a623;padding:8px 12px;border-radius:4px}",
+);
+
 #[derive(Template)]
 #[template(path = "pages/activated.html")]
 pub struct Activated<'a> {

@@ -20,6 +20,7 @@
 //! | rate-limit counter | `LIMIT#<name>#<sha256(subject)>` | `W#<window start>` | | window end |
 //! | a member's session (index, to end them all) | `EMAIL#<email>` | `SESSION#<sha256(token)>` | | session end |
 //! | password reset link | `RESET#<sha256(token)>` | `RESET` | | 1 h |
+//! | trust limits (names below): authorization mails per account (hour, day), per address (minute), per partner (day); check and Refresh per account (minute) | `LIMIT#authmail-account-1h#…`, `LIMIT#authmail-account-1d#…`, `LIMIT#authmail-address-1m#…`, `LIMIT#authmail-partner-1d#…`, `LIMIT#check-account-1m#…`, `LIMIT#refresh-account-1m#…` | `W#<window start>` | | window end |
 //!
 //! Discovery's state, counts and auto-add settings live on the account item itself, so an
 //! account is read with one `get`.
@@ -329,6 +330,24 @@ pub fn seats(partner: &PartnerId) -> Key {
 pub fn rate_counter(limit: &str, subject_hash: &str, window_start: i64) -> Key {
     Key::new(format!("LIMIT#{limit}#{subject_hash}"), format!("W#{window_start}"))
 }
+
+// ---- Trust limits: names of the rate-limit counters above (`crate::limits::Limit::name`) ----
+// Subjects: an account ID, a partner ID or a recipient address (stored as its SHA-256).
+
+/// Authorization mails (create, resend, check's re-send, reauthorization) per account, per hour.
+pub const LIMIT_AUTH_MAIL_ACCOUNT_HOUR: &str = "authmail-account-1h";
+/// The same, per account and day.
+pub const LIMIT_AUTH_MAIL_ACCOUNT_DAY: &str = "authmail-account-1d";
+/// Authorization mails per recipient address (across accounts and partners), per minute.
+pub const LIMIT_AUTH_MAIL_ADDRESS_MINUTE: &str = "authmail-address-1m";
+/// Authorization mails per partner (across its accounts), per day.
+pub const LIMIT_AUTH_MAIL_PARTNER_DAY: &str = "authmail-partner-1d";
+/// `authorization/check` (a provider call) per account, per minute.
+pub const LIMIT_CHECK_ACCOUNT_MINUTE: &str = "check-account-1m";
+/// Refresh (`POST .../discovery`, provider calls) per account, per minute.
+pub const LIMIT_REFRESH_ACCOUNT_MINUTE: &str = "refresh-account-1m";
+
+// ---- end of trust limits ----
 
 /// How many times a subject hit a limit in one window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

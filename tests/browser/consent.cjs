@@ -22,15 +22,25 @@ if (!link || !screenshot) {
   try {
     const page = await browser.newPage();
     page.setDefaultTimeout(15000);
+    // Anything the pages' Content-Security-Policy blocks is reported on the console.
+    const violations = [];
+    page.on('console', (msg) => {
+      if (msg.type() === 'error' && /Content Security Policy/i.test(msg.text())) violations.push(msg.text());
+    });
+    // The stylesheet applied under the policy: the button has its colour.
+    const buttonColour = async (selector) =>
+      page.$eval(selector, (el) => getComputedStyle(el).backgroundColor);
     await page.goto(link);
+    const styled = { landing: await buttonColour('#authorize') };
     await page.click('#authorize');
     await page.waitForSelector('#accept');
+    styled.consent = await buttonColour('#accept');
     await page.click('#accept');
     await page.waitForLoadState('load');
     await page.waitForSelector('h1');
     await page.screenshot({ path: screenshot, fullPage: true });
     const text = await page.innerText('body');
-    console.log(JSON.stringify({ url: page.url(), title: await page.title(), text }));
+    console.log(JSON.stringify({ url: page.url(), title: await page.title(), text, styled, violations }));
   } finally {
     await browser.close();
   }

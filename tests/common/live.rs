@@ -74,9 +74,7 @@ impl Live {
         .with_seat_limit(seats)
         .into_state();
         let sandbox = Sandbox::new();
-        let app = onboarding::http::router(state.clone())
-            .merge(onboarding::http::pages::console_placeholder())
-            .merge(sandbox::router(sandbox.clone()));
+        let app = onboarding::http::local(state.clone(), sandbox::router(sandbox.clone()));
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let http = http_client(std::time::Duration::from_secs(10));
         Self {
