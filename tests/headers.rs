@@ -97,6 +97,12 @@ async fn every_html_page_carries_the_security_headers() {
         "/authorize/",
     );
     let link = link.strip_prefix(BASE).unwrap().to_owned();
+    // A password reset link.
+    let forgot = json!({"email": MEMBER}).to_string();
+    let a = call(&app, Method::POST, "/v1/password/forgot", Some(forgot), None).await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text);
+    let reset = link_in(&app.mailer.to(MEMBER).last().unwrap().text, "/password/reset");
+    let reset = reset.strip_prefix(BASE).unwrap().to_owned();
 
     // (documented path, concrete request): valid and refused variants of every page.
     let ms_consent = format!(
@@ -121,6 +127,8 @@ async fn every_html_page_carries_the_security_headers() {
         ("/v1/signup/activate", activate.clone()),
         ("/v1/signup/activate", activate),
         ("/v1/signup/activate", "/v1/signup/activate?token=forged".into()),
+        ("/password/reset", reset),
+        ("/password/reset", "/password/reset?token=forged".into()),
         ("/console", "/console".into()),
         ("/console/{*rest}", "/console/accounts/x".into()),
         ("/sandbox/microsoft/{tenant}/v2.0/adminconsent", ms_consent),
