@@ -183,3 +183,30 @@ async fn google_workspace_oauth_end_to_end() {
     // The code is single use at the provider; the refresh replays the stored outcome.
     assert_eq!(live.get(&callback).await.status(), 302);
 }
+
+#[tokio::test]
+async fn google_customer_id_is_read_never_the_my_customer_alias() {
+    let live = Live::start().await;
+    // The directory's users do not name their customer: the customer resource does.
+    live.sandbox.set_faults(sandbox::Faults {
+        hide_customer_id: true,
+        ..Default::default()
+    });
+    let session = live.partner("Acme IT", MEMBER).await;
+    let acc = account(
+        &live,
+        &session,
+        json!({"client_name": "Northwind", "platform": "google_workspace", "managed_by": "client",
+               "has_admin_credentials": false, "authorization_email": "admin@northwind.example"}),
+    )
+    .await;
+    let link = live.link_to("admin@northwind.example");
+    let callback = live.consent_via_link(&link, "accept").await;
+    let r = live.get(&callback).await;
+    assert_eq!(r.status(), 302, "{}", r.text().await.unwrap());
+    let v = view(&live, &session, acc["id"].as_str().unwrap()).await;
+    assert_eq!(v["status"], "active");
+    assert_eq!(v["tenant_id"], GOOGLE_CUSTOMER_ID, "the ID, not the alias");
+    let stored = format!("{:?}", live.store.all_items().unwrap());
+    assert!(!stored.contains("my_customer"), "no alias stored as a tenant");
+}

@@ -290,6 +290,43 @@ impl GoogleClient {
     }
 }
 
+/// A Workspace customer ID (`C03az79cb`), not the `my_customer` alias.
+fn is_customer_id(id: &str) -> bool {
+    !id.is_empty() && id != "my_customer" && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+#[derive(serde::Deserialize)]
+struct DirectoryCustomer {
+    id: Option<String>,
+}
+
+impl GoogleClient {
+    /// `GET {admin}/admin/directory/v1/customers/my_customer`: the ID behind the alias.
+    async fn customer_id(&self, access_token: &SecretString) -> Result<String, TokenError> {
+        let url = format!("{}/admin/directory/v1/customers/my_customer", self.settings.admin_url);
+        let res = self
+            .http
+            .get(url)
+            .bearer_auth(access_token.expose_secret())
+            .send()
+            .await
+            .map_err(|e| TokenError::Unavailable(format!("directory customer: {e}")))?;
+        if !res.status().is_success() {
+            return Err(TokenError::Unavailable(format!(
+                "directory customer answered {}",
+                res.status()
+            )));
+        }
+        let body: DirectoryCustomer = res
+            .json()
+            .await
+            .map_err(|_| TokenError::Unavailable("unreadable directory customer".into()))?;
+        body.id
+            .filter(|id| is_customer_id(id))
+            .ok_or_else(|| TokenError::Refused("the directory did not name its customer".into()))
+    }
+}
+
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct DirectoryUsers {
@@ -383,10 +420,13 @@ impl Google for GoogleClient {
             .rsplit_once('@')
             .map(|(_, d)| d.to_lowercase())
             .unwrap_or_default();
-        Ok(GoogleCustomer {
-            customer_id: user.customer_id.clone().unwrap_or_else(|| "my_customer".into()),
-            domain,
-        })
+        // `my_customer` is an alias, never an ID: when the users do not name their customer,
+        // the customer resource does.
+        let customer_id = match user.customer_id.clone().filter(|c| is_customer_id(c)) {
+            Some(id) => id,
+            None => self.customer_id(access_token).await?,
+        };
+        Ok(GoogleCustomer { customer_id, domain })
     }
 }
 

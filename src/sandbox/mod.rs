@@ -74,6 +74,8 @@ pub struct Faults {
     pub graph_status: Option<u16>,
     /// The token endpoint refuses the service's own secret as expired (AADSTS7000222).
     pub client_secret_expired: bool,
+    /// Directory users come without `customerId` (only `customers/my_customer` names it).
+    pub hide_customer_id: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -364,6 +366,10 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .route("/sandbox/google/consent", post(google_consent))
         .route("/sandbox/google/token", post(google_token))
         .route("/sandbox/google/admin/directory/v1/users", get(google_users))
+        .route(
+            "/sandbox/google/admin/directory/v1/customers/{customer}",
+            get(google_customer),
+        )
         .route("/sandbox/faults", get(get_faults).post(set_faults))
         .with_state(sandbox)
 }
@@ -967,6 +973,7 @@ async fn google_users(State(sb): S, headers: HeaderMap, Query(q): Query<HashMap<
         .clamp(1, 500);
     let skip = q.get("pageToken").and_then(|t| t.parse::<usize>().ok()).unwrap_or(0);
     let users = sb.lock().google_users.clone();
+    let hide_customer = sb.faults().hide_customer_id;
     let page: Vec<Value> = users
         .iter()
         .skip(skip)
@@ -977,12 +984,42 @@ async fn google_users(State(sb): S, headers: HeaderMap, Query(q): Query<HashMap<
                                "name": { "fullName": u.display_name }, "suspended": !u.enabled,
                                "customerId": GOOGLE_CUSTOMER_ID, "isAdmin": skip + i == 0 })
         })
+        .map(|mut u| {
+            if hide_customer && let Some(o) = u.as_object_mut() {
+                o.remove("customerId");
+            }
+            u
+        })
         .collect();
     let mut body = json!({ "kind": "admin#directory#users", "users": page });
     if skip + max < users.len() {
         body["nextPageToken"] = json!((skip + max).to_string());
     }
     Json(body).into_response()
+}
+
+/// `GET {admin}/admin/directory/v1/customers/my_customer`: the customer behind the alias.
+async fn google_customer(State(sb): S, headers: HeaderMap, Path(customer): Path<String>) -> Response {
+    let now = chrono::Utc::now().timestamp();
+    let valid = bearer(&headers)
+        .and_then(|t| sb.lock().google_access.get(t).copied())
+        .is_some_and(|exp| exp > now);
+    if !valid {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": { "code": 401, "message": "Invalid Credentials" } })),
+        )
+            .into_response();
+    }
+    if customer != "my_customer" && customer != GOOGLE_CUSTOMER_ID {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": { "code": 404, "message": "Resource Not Found: customer" } })),
+        )
+            .into_response();
+    }
+    Json(json!({ "kind": "admin#directory#customer", "id": GOOGLE_CUSTOMER_ID, "customerDomain": GOOGLE_DOMAIN }))
+        .into_response()
 }
 
 async fn get_faults(State(sb): S) -> Json<Faults> {
