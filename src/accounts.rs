@@ -84,6 +84,9 @@ pub struct AuthorizationView {
     /// failed one is logged; `authorization/resend` sends a fresh link.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery: Option<&'static str>,
+    /// On `authorization/check` of an account still waiting: what must happen next.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_step: Option<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -181,6 +184,7 @@ impl AccountView {
                 expired: waiting && a.link_expires_at.is_some_and(|t| t <= now),
                 authorized_at: a.authorized_at,
                 delivery: None,
+                next_step: None,
             },
             missing_permissions: a.missing_permissions.clone(),
             discovery: DiscoveryView::of(a, now),

@@ -14,10 +14,10 @@ use crate::app::Services;
 use crate::crypto::{random_token, sha256_hex};
 use crate::domain::{EmailAddress, Platform};
 use crate::email::{MailError, templates};
-use crate::identity::REQUIRED_MICROSOFT_ROLES;
+use crate::identity::{REQUIRED_MICROSOFT_ROLES, SignInRequest};
 use crate::limits::{self, Limit, LimitError};
 use crate::sessions::Principal;
-use crate::store::keys::{self, AccountItem, AccountStatus, Audience, LinkItem, PartnerItem, StateItem};
+use crate::store::keys::{self, AccountItem, AccountStatus, Audience, LinkItem, PartnerItem, StateItem, StatePhase};
 use crate::store::{Condition, Item, StoreError, WriteOp};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -144,13 +144,14 @@ pub async fn send_link(
     Ok(())
 }
 
-/// Mints a state for a consent started now, the write that stores it, and the provider URL.
-pub fn new_state(
+/// A fresh sealed state and its record, valid [`STATE_MINUTES`].
+fn mint_state(
     s: &Services,
     account: &AccountItem,
     audience: Audience,
     link_hash: Option<String>,
-) -> Result<(WriteOp, String), StoreError> {
+    phase: StatePhase,
+) -> (String, StateItem) {
     let now = s.clock.now();
     let expires_at = now + Duration::minutes(STATE_MINUTES);
     let provider = account.platform.provider();
@@ -160,37 +161,85 @@ pub fn new_state(
         &state_purpose(provider),
         &[account.id.as_str(), &exp, random.expose_secret()],
     );
-    let tenant_hint = account.tenant.as_ref().map(|t| t.as_str());
-    let (url, pkce_verifier_enc) = match account.platform {
-        Platform::Microsoft365 => (s.microsoft.admin_consent_url(tenant_hint, &state), None),
-        Platform::GoogleWorkspace => {
-            let verifier = random_token();
-            let challenge = B64.encode(Sha256::digest(verifier.expose_secret().as_bytes()));
-            let enc = s.encryptor.encrypt(&verifier, account.id.as_str());
-            (s.google.authorize_url(&state, &challenge, tenant_hint), Some(enc))
-        }
-    };
     let record = StateItem {
         partner_id: account.partner_id.clone(),
         account_id: account.id.clone(),
         provider: provider.to_owned(),
         audience,
+        phase,
         link_hash,
-        pkce_verifier_enc,
+        pkce_verifier_enc: None,
+        nonce_hash: None,
+        tenant_id: None,
         created_at: now,
         expires_at,
         consumed_at: None,
         outcome: None,
     };
-    let item = Item::from_record(keys::oauth_state(&sha256_hex(&state)), &record)?
-        .expiring_at((expires_at + Duration::hours(STATE_KEEP_HOURS)).timestamp());
-    Ok((
-        WriteOp::Put {
-            item,
-            condition: Condition::NotExists,
-        },
-        url,
-    ))
+    (state, record)
+}
+
+/// The write that stores a state (by its hash; kept a day past expiry to answer replays).
+fn state_write(state: &str, record: &StateItem) -> Result<WriteOp, StoreError> {
+    let item = Item::from_record(keys::oauth_state(&sha256_hex(state)), record)?
+        .expiring_at((record.expires_at + Duration::hours(STATE_KEEP_HOURS)).timestamp());
+    Ok(WriteOp::Put {
+        item,
+        condition: Condition::NotExists,
+    })
+}
+
+/// Mints a state for a consent started now, the write that stores it, and the provider URL:
+/// Microsoft's sign-in leg (OpenID Connect code flow with nonce and PKCE, whose ID token
+/// proves the admin's tenant) or Google's authorization code flow with PKCE.
+pub fn new_state(
+    s: &Services,
+    account: &AccountItem,
+    audience: Audience,
+    link_hash: Option<String>,
+) -> Result<(WriteOp, String), StoreError> {
+    let (state, mut record) = mint_state(s, account, audience, link_hash, StatePhase::SignIn);
+    let verifier = random_token();
+    let challenge = B64.encode(Sha256::digest(verifier.expose_secret().as_bytes()));
+    record.pkce_verifier_enc = Some(s.encryptor.encrypt(&verifier, account.id.as_str()));
+    let entered = account.tenant.as_ref().map(|t| t.as_str());
+    let url = match account.platform {
+        Platform::Microsoft365 => {
+            let nonce = random_token();
+            record.nonce_hash = Some(sha256_hex(nonce.expose_secret()));
+            s.microsoft.sign_in_url(&SignInRequest {
+                tenant: account.tenant_id.as_deref().or(entered),
+                state: &state,
+                nonce: nonce.expose_secret(),
+                code_challenge: &challenge,
+            })
+        }
+        Platform::GoogleWorkspace => {
+            s.google
+                .authorize_url(&state, &challenge, account.tenant_domain.as_deref().or(entered))
+        }
+    };
+    Ok((state_write(&state, &record)?, url))
+}
+
+/// The consent leg of a Microsoft consent, after a proven sign-in: a state bound to the
+/// signed-in admin's tenant, its write, and the admin-consent URL for exactly that tenant.
+pub fn consent_state(
+    s: &Services,
+    signed_in: &StateItem,
+    account: &AccountItem,
+    tenant_id: &str,
+) -> Result<(WriteOp, String), StoreError> {
+    let (state, mut record) = mint_state(
+        s,
+        account,
+        signed_in.audience,
+        signed_in.link_hash.clone(),
+        StatePhase::Consent,
+    );
+    record.tenant_id = Some(tenant_id.to_owned());
+    let url = s.microsoft.admin_consent_url(Some(tenant_id), &state);
+    Ok((state_write(&state, &record)?, url))
 }
 
 /// A link that still works, with its account.
@@ -264,6 +313,9 @@ pub async fn start(s: &Services, token: &str) -> Result<String, LinkError> {
     Ok(url)
 }
 
+/// What `check` says of an account still waiting.
+pub const CONSENT_NOT_COMPLETE: &str = "Consent is not complete: ask the administrator to open the authorization link again, sign in and accept. The link stays valid until a consent completes through it.";
+
 /// `authorization/check`: the account re-evaluated. An expired, unused link is replaced and
 /// re-sent to its last recipient.
 #[tracing::instrument(skip_all, fields(partner_id = %who.partner_id))]
@@ -272,20 +324,9 @@ pub async fn check(s: &Services, who: &Principal, id: &str) -> Result<AccountVie
     // Each check may call the provider: at most once a minute per account.
     let current: AccountItem = item.record()?;
     take_limit(s, &CHECK_PER_ACCOUNT, current.id.as_str()).await?;
-    // Consent given but never reported back (a closed tab): a token proves it.
-    let mut account = crate::consent::probe(s, &item).await.map_err(|e| match e {
-        crate::consent::ConsentError::Store(e) => AccountError::Store(e),
-        crate::consent::ConsentError::TenantOwned => {
-            AccountError::Conflict("this tenant is already protected under another account")
-        }
-        crate::consent::ConsentError::TenantMismatch => {
-            AccountError::Conflict("the consent found is for another tenant than the one entered")
-        }
-        crate::consent::ConsentError::ProviderUnavailable | crate::consent::ConsentError::ServiceMisconfigured => {
-            AccountError::Provider
-        }
-        _ => AccountError::Conflict("the account changed meanwhile; try again"),
-    })?;
+    // A token alone never activates: it proves that someone in the tenant consented to the
+    // (shared) app, not that the tenant's admin came through this account's link.
+    let mut account = current;
     let now = s.clock.now();
     let expired = account.status == AccountStatus::WaitingForAuthorization
         && account.link_expires_at.is_some_and(|t| t <= now)
@@ -298,7 +339,11 @@ pub async fn check(s: &Services, who: &Principal, id: &str) -> Result<AccountVie
         send_link(s, &account, &to, &link).await?;
         tracing::info!(account_id = %account.id, "expired link replaced and re-sent");
     }
-    Ok(AccountView::of(&account, now))
+    let mut view = AccountView::of(&account, now);
+    if account.status == AccountStatus::WaitingForAuthorization {
+        view.authorization.next_step = Some(CONSENT_NOT_COMPLETE);
+    }
+    Ok(view)
 }
 
 async fn replace_link(

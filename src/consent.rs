@@ -1,21 +1,38 @@
 //! The consent callbacks: every check between "the provider redirected someone back" and
 //! "the account is active", in the order they run.
 //!
-//! Microsoft (`GET /v1/callback/microsoft?admin_consent&tenant&state` or `?error&error_description&state`):
+//! Microsoft comes back twice (`shared/protocols.md`, "Proving which tenant consented"): an
+//! app-only token proves only that *someone* in a tenant consented to our (shared,
+//! multi-tenant) app, so the tenant is proven by the admin's own sign-in through this link.
+//!
+//! Both legs (`GET /v1/callback/microsoft?...&state` or `?error&error_description&state`):
 //! 1. `error` first: a response may carry `admin_consent=True` *and* an error. The error's
 //!    AADSTS code picks a page naming the cause and the fix. Nothing is written.
 //! 2. `state`: present; its seal verifies for this provider; it is stored (so it was minted
 //!    here and not expired past keeping); it belongs to the account it names; unexpired;
 //!    unconsumed. A consumed state replays the outcome it led to (a browser refresh shows
-//!    the same result and changes nothing).
-//! 3. The `tenant` in the URL is only a claim: an app-only token for it proves the consent
-//!    (and its `tid` must match). A pre-entered tenant must be that tenant.
-//! 4. The tenant must not belong to another account.
-//! 5. The token's `roles` are compared with [`REQUIRED_MICROSOFT_ROLES`]: missing ones make
-//!    the account `reauthorization_required`, with the list.
-//! 6. One transaction: state consumed (conditional on its version), account updated
-//!    (conditional on its version), tenant owner claimed (conditional on absence), link
-//!    marked used. Then the partner is emailed and the browser redirected by role.
+//!    the same result and changes nothing); a consumed sign-in state is refused.
+//!
+//! Sign-in leg (`?code&state`, a state of phase `sign_in`):
+//! 3. The code is redeemed by us, with the state's PKCE verifier. The ID token must be for
+//!    our client ID (`aud`), carry the state's `nonce`, come from `{login}/{tid}/v2.0`
+//!    (`iss`), be unexpired. Its `tid` is the signed-in admin's tenant. When the token lists
+//!    the admin's directory roles (`wids`), one must be able to grant consent.
+//! 4. A pre-entered tenant (ID, or a domain resolved by its OpenID configuration) must be
+//!    that tenant; an account authorized before must stay in it; the tenant must not belong
+//!    to another account. Each failure names both tenants where it helps; nothing is written.
+//! 5. One transaction: the sign-in state consumed, a consent state bound to `tid` stored.
+//!    Then 302 to admin consent for exactly that tenant.
+//!
+//! Consent leg (`?admin_consent=True&tenant&state`, a state of phase `consent`):
+//! 6. The callback's `tenant` must be the bound one; a bare admin-consent callback with a
+//!    sign-in state (nobody signed in through this link) activates nothing.
+//! 7. A fresh app-only token for the tenant shows the consent and its `roles`, compared with
+//!    [`REQUIRED_MICROSOFT_ROLES`]: missing ones make the account `reauthorization_required`.
+//! 8. The tenant must still not belong to another account. One transaction: state consumed
+//!    (conditional on its version), account updated (conditional on its version), tenant
+//!    owner claimed (conditional on absence), link marked used. Then the partner is emailed
+//!    and the browser redirected by role.
 //!
 //! Google (`GET /v1/callback/google?code&state` or `?error&state`): the same, with the code
 //! exchanged using the state's PKCE verifier, the refresh token encrypted, and one Directory
@@ -24,17 +41,21 @@
 //! A provider that is down or slow leaves the state unconsumed, so "try again" works.
 
 use crate::app::Services;
-use crate::authorization::state_purpose;
+use crate::authorization::{consent_state, state_purpose};
 use crate::crypto::sha256_hex;
 use crate::domain::{EmailAddress, Platform, TenantId, TenantRef};
 use crate::email::templates;
-use crate::identity::{GOOGLE_SCOPES, REQUIRED_MICROSOFT_ROLES, TokenError};
-use crate::store::keys::{self, AccountItem, AccountStatus, Audience, StateItem, StateOutcome, TenantOwnerItem};
+use crate::identity::{CONSENTING_ADMIN_ROLES, GOOGLE_SCOPES, IdTokenClaims, REQUIRED_MICROSOFT_ROLES, TokenError};
+use crate::store::keys::{
+    self, AccountItem, AccountStatus, Audience, StateItem, StateOutcome, StatePhase, TenantOwnerItem,
+};
 use crate::store::{Condition, Item, StoreError, Update, WriteOp};
 
 /// What the Microsoft admin-consent redirect carried.
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 pub struct MicrosoftCallback {
+    /// The sign-in leg's authorization code.
+    pub code: Option<String>,
     pub admin_consent: Option<String>,
     pub tenant: Option<String>,
     pub state: Option<String>,
@@ -79,8 +100,14 @@ pub enum ConsentError {
     ReplayedState,
     #[error("the callback is incomplete")]
     Incomplete,
-    #[error("consented in a different tenant than the one entered")]
-    TenantMismatch,
+    #[error("a different tenant than the expected one")]
+    TenantMismatch { expected: String, found: String },
+    #[error("an admin-consent answer without the admin's sign-in through this link")]
+    SignInMissing,
+    #[error("the sign-in could not be verified ({0})")]
+    InvalidSignIn(&'static str),
+    #[error("signed in without a role that can grant consent")]
+    NotAdmin,
     #[error("the tenant is already protected under another account")]
     TenantOwned,
     #[error("no consent could be proven in the tenant")]
@@ -167,10 +194,28 @@ impl ConsentError {
                 "Start again from the authorization link in the email if access is still needed.",
                 false,
             ),
-            Self::TenantMismatch => (
+            Self::TenantMismatch { .. } => (
                 "This is not the expected tenant",
-                "Access was granted in a different tenant than the one your IT provider entered for this client. Nothing was changed.",
+                "The administrator signed in to (or granted access in) a different tenant than the one expected for this client. Nothing was changed.",
                 "Sign in with an administrator of the right tenant (a private window helps), or ask your IT provider to correct the tenant and resend the link.",
+                false,
+            ),
+            Self::SignInMissing => (
+                "The administrator's sign-in is missing",
+                "Access can only be granted after the administrator signs in through the authorization link. Nothing was changed.",
+                "Start again from the authorization link in the email and sign in when asked.",
+                false,
+            ),
+            Self::InvalidSignIn(_) => (
+                "The sign-in could not be verified",
+                "The sign-in was not accepted: it was already used, has expired, or was not issued for this service. Nothing was changed.",
+                "Start again from the authorization link in the email.",
+                false,
+            ),
+            Self::NotAdmin => (
+                "An administrator must sign in",
+                "The account used to sign in has no administrator role that can grant tenant-wide access (Global Administrator or Privileged Role Administrator). Nothing was changed.",
+                "Open the authorization link in a private browser window and sign in as a global administrator of the client's tenant.",
                 false,
             ),
             Self::TenantOwned => (
@@ -209,6 +254,16 @@ impl ConsentError {
             cause,
             fix,
             retry,
+        }
+    }
+
+    /// The facts a page names beside its words (which tenants differ).
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            Self::TenantMismatch { expected, found } => Some(format!(
+                "Expected tenant: {expected}. Tenant signed in to: {found}."
+            )),
+            _ => None,
         }
     }
 }
@@ -328,12 +383,12 @@ fn token_failure(e: TokenError) -> ConsentError {
     }
 }
 
-/// `GET /v1/callback/microsoft`.
+/// `GET /v1/callback/microsoft`: either leg, told apart by the state's phase.
 #[tracing::instrument(skip_all, fields(account_id))]
 pub async fn microsoft(s: &Services, cb: &MicrosoftCallback) -> Result<Redirect, ConsentError> {
     if let Some(error) = cb.error.as_deref().filter(|e| !e.is_empty()) {
         let e = microsoft_error(error, cb.error_description.as_deref().unwrap_or(""));
-        tracing::info!(error, cause = %e, "admin consent failed at Microsoft");
+        tracing::info!(error, cause = %e, "sign-in or admin consent failed at Microsoft");
         return Err(e);
     }
     let open = match check_state(s, "microsoft", cb.state.as_deref()).await? {
@@ -341,6 +396,128 @@ pub async fn microsoft(s: &Services, cb: &MicrosoftCallback) -> Result<Redirect,
         StateCheck::Open(o) => o,
     };
     tracing::Span::current().record("account_id", open.account.id.as_str());
+    match open.state.phase {
+        StatePhase::SignIn => signed_in(s, *open, cb).await,
+        StatePhase::Consent => consented(s, *open, cb).await,
+    }
+}
+
+/// Steps 3-5: the admin signed in; the ID token names the tenant; on to consent for it.
+async fn signed_in(s: &Services, open: OpenState, cb: &MicrosoftCallback) -> Result<Redirect, ConsentError> {
+    let Some(code) = cb.code.as_deref().filter(|c| !c.is_empty()) else {
+        if cb.admin_consent.is_some() {
+            tracing::warn!("admin-consent callback with a sign-in state: nobody signed in through this link");
+            return Err(ConsentError::SignInMissing);
+        }
+        return Err(ConsentError::Incomplete);
+    };
+    let verifier = pkce_verifier(s, &open)?;
+    let claims = s
+        .microsoft
+        .redeem_sign_in(code, secrecy::ExposeSecret::expose_secret(&verifier))
+        .await
+        .map_err(sign_in_failure)?;
+    let tenant_id = verify_id_token(s, &open.state, &claims)?;
+    if let Some(wids) = &claims.wids
+        && !wids.iter().any(|w| CONSENTING_ADMIN_ROLES.contains(&w.as_str()))
+    {
+        return Err(ConsentError::NotAdmin);
+    }
+    expected_tenant(s, &open.account, &tenant_id).await?;
+    ownership(s, &open.account, &tenant_id).await?;
+
+    let now = s.clock.now();
+    let mut consumed = open.state.clone();
+    consumed.consumed_at = Some(now);
+    let mut state_item = Item::from_record(open.key.clone(), &consumed)?;
+    state_item.expires_at = Some(open.state.expires_at.timestamp() + 24 * 3600);
+    state_item.version = open.version + 1;
+    let (consent_op, url) = consent_state(s, &open.state, &open.account, &tenant_id)?;
+    let ops = vec![
+        WriteOp::Put {
+            item: state_item,
+            condition: Condition::VersionIs(open.version),
+        },
+        consent_op,
+    ];
+    match s.store.transact(ops).await {
+        Ok(()) => {}
+        // The same sign-in completed concurrently.
+        Err(StoreError::ConditionFailed) => return Err(ConsentError::ReplayedState),
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!("admin signed in; tenant bound, on to admin consent");
+    Ok(Redirect(url))
+}
+
+fn pkce_verifier(s: &Services, open: &OpenState) -> Result<secrecy::SecretString, ConsentError> {
+    let enc = open
+        .state
+        .pkce_verifier_enc
+        .as_deref()
+        .ok_or(ConsentError::ForgedState)?;
+    s.encryptor
+        .decrypt(enc, open.account.id.as_str())
+        .map_err(|_| ConsentError::ForgedState)
+}
+
+/// A refused sign-in code (used, expired, another verifier) proves nothing; the provider
+/// being down or refusing our own secret say so.
+fn sign_in_failure(e: TokenError) -> ConsentError {
+    match e {
+        TokenError::NoConsent { .. } | TokenError::Refused(_) => ConsentError::InvalidSignIn("code refused"),
+        other => token_failure(other),
+    }
+}
+
+/// Clock skew tolerated on an ID token's expiry.
+const ID_TOKEN_SKEW_SECONDS: i64 = 300;
+
+/// Step 3: the ID token from our own code exchange, checked; answers the signed-in tenant.
+/// Its signature is taken on trust: it came straight from the token endpoint over TLS
+/// (OpenID Connect Core 3.1.3.7).
+fn verify_id_token(s: &Services, state: &StateItem, c: &IdTokenClaims) -> Result<String, ConsentError> {
+    if c.aud != s.microsoft.client_id() {
+        return Err(ConsentError::InvalidSignIn("audience"));
+    }
+    let tenant = c
+        .tid
+        .as_deref()
+        .and_then(TenantId::parse)
+        .ok_or(ConsentError::InvalidSignIn("tenant"))?;
+    if c.iss != s.microsoft.issuer(tenant.as_str()) {
+        return Err(ConsentError::InvalidSignIn("issuer"));
+    }
+    let nonce_ok = matches!((&c.nonce, &state.nonce_hash), (Some(n), Some(h)) if &sha256_hex(n) == h);
+    if !nonce_ok {
+        return Err(ConsentError::InvalidSignIn("nonce"));
+    }
+    if c.exp + ID_TOKEN_SKEW_SECONDS <= s.clock.now().timestamp() {
+        return Err(ConsentError::InvalidSignIn("expired"));
+    }
+    Ok(tenant.as_str().to_owned())
+}
+
+/// Step 4: the tenant the partner entered for this client (an ID, or a domain resolved by
+/// the provider) must be the one signed in to.
+async fn expected_tenant(s: &Services, account: &AccountItem, tenant_id: &str) -> Result<(), ConsentError> {
+    let mismatch = |expected: &str| ConsentError::TenantMismatch {
+        expected: expected.to_owned(),
+        found: tenant_id.to_owned(),
+    };
+    match &account.tenant {
+        Some(TenantRef::Id(id)) if id.as_str() != tenant_id => Err(mismatch(id.as_str())),
+        Some(TenantRef::Domain(domain)) => match s.microsoft.tenant_of_domain(domain).await {
+            Ok(Some(t)) if t == tenant_id => Ok(()),
+            Ok(_) => Err(mismatch(domain)),
+            Err(e) => Err(token_failure(e)),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// Steps 6-8: admin consent came back for the tenant the sign-in proved.
+async fn consented(s: &Services, open: OpenState, cb: &MicrosoftCallback) -> Result<Redirect, ConsentError> {
     if !cb
         .admin_consent
         .as_deref()
@@ -348,33 +525,26 @@ pub async fn microsoft(s: &Services, cb: &MicrosoftCallback) -> Result<Redirect,
     {
         return Err(ConsentError::Incomplete);
     }
+    let bound = open.state.tenant_id.clone().ok_or(ConsentError::ForgedState)?;
     let claimed = cb
         .tenant
         .as_deref()
         .and_then(TenantId::parse)
         .ok_or(ConsentError::Incomplete)?;
-    let token = s
-        .microsoft
-        .fresh_app_token(claimed.as_str())
-        .await
-        .map_err(token_failure)?;
-    if !token.tenant_id.eq_ignore_ascii_case(claimed.as_str()) {
-        tracing::warn!("token tenant differs from the callback's tenant");
-        return Err(ConsentError::TenantMismatch);
+    if claimed.as_str() != bound {
+        tracing::warn!("admin consent came back for another tenant than the signed-in one");
+        return Err(ConsentError::TenantMismatch {
+            expected: bound,
+            found: claimed.to_string(),
+        });
     }
-    match &open.account.tenant {
-        Some(TenantRef::Id(id)) if id != &claimed => return Err(ConsentError::TenantMismatch),
-        Some(TenantRef::Domain(domain)) => {
-            // The pre-entered domain must resolve to the consenting tenant.
-            match s.microsoft.fresh_app_token(domain).await {
-                Ok(t) if t.tenant_id.eq_ignore_ascii_case(claimed.as_str()) => {}
-                Ok(_) | Err(TokenError::NoConsent { .. } | TokenError::TenantGone { .. }) => {
-                    return Err(ConsentError::TenantMismatch);
-                }
-                Err(e) => return Err(token_failure(e)),
-            }
-        }
-        _ => {}
+    let token = s.microsoft.fresh_app_token(&bound).await.map_err(token_failure)?;
+    if !token.tenant_id.eq_ignore_ascii_case(&bound) {
+        tracing::warn!("token tenant differs from the signed-in tenant");
+        return Err(ConsentError::TenantMismatch {
+            expected: bound,
+            found: token.tenant_id,
+        });
     }
     let missing = missing_roles(&token.roles);
     let domain = match &open.account.tenant {
@@ -382,12 +552,12 @@ pub async fn microsoft(s: &Services, cb: &MicrosoftCallback) -> Result<Redirect,
         _ => None,
     };
     let proven = Proven {
-        tenant_id: claimed.to_string(),
+        tenant_id: bound,
         tenant_domain: domain,
         missing,
         refresh_token_enc: None,
     };
-    finish(s, *open, proven).await
+    finish(s, open, proven).await
 }
 
 /// `GET /v1/callback/google`.
@@ -411,15 +581,7 @@ pub async fn google(s: &Services, cb: &GoogleCallback) -> Result<Redirect, Conse
         .as_deref()
         .filter(|c| !c.is_empty())
         .ok_or(ConsentError::Incomplete)?;
-    let verifier_enc = open
-        .state
-        .pkce_verifier_enc
-        .as_deref()
-        .ok_or(ConsentError::ForgedState)?;
-    let verifier = s
-        .encryptor
-        .decrypt(verifier_enc, open.account.id.as_str())
-        .map_err(|_| ConsentError::ForgedState)?;
+    let verifier = pkce_verifier(s, &open)?;
     let grant = s
         .google
         .exchange_code(code, secrecy::ExposeSecret::expose_secret(&verifier))
@@ -437,7 +599,10 @@ pub async fn google(s: &Services, cb: &GoogleCallback) -> Result<Redirect, Conse
     if let Some(TenantRef::Domain(d)) = &open.account.tenant
         && !d.eq_ignore_ascii_case(&customer.domain)
     {
-        return Err(ConsentError::TenantMismatch);
+        return Err(ConsentError::TenantMismatch {
+            expected: d.clone(),
+            found: customer.domain,
+        });
     }
     let granted: Vec<&str> = if grant.scopes.is_empty() {
         cb.scope.as_deref().unwrap_or("").split(' ').collect()
@@ -468,7 +633,7 @@ async fn finish(s: &Services, open: OpenState, proven: Proven) -> Result<Redirec
         mut account,
     } = open;
     let platform = account.platform;
-    let owner_condition = ownership(s, &account, &proven).await?;
+    let owner_condition = ownership(s, &account, &proven.tenant_id).await?;
     let now = s.clock.now();
     let redirect = redirect_for(s, &state, &account);
     authorize(&mut account, &proven, now);
@@ -526,17 +691,17 @@ async fn finish(s: &Services, open: OpenState, proven: Proven) -> Result<Redirec
 /// Checks the tenant may be this account's: not another tenant than the one it was
 /// authorized for, not owned by another account. Answers the condition for claiming it
 /// (`None`: already this account's).
-async fn ownership(s: &Services, account: &AccountItem, proven: &Proven) -> Result<Option<Condition>, ConsentError> {
+async fn ownership(s: &Services, account: &AccountItem, tenant_id: &str) -> Result<Option<Condition>, ConsentError> {
     if let Some(existing) = &account.tenant_id
-        && existing != &proven.tenant_id
+        && existing != tenant_id
     {
         // Already authorized for one tenant: a consent elsewhere must not move it.
-        return Err(ConsentError::TenantMismatch);
+        return Err(ConsentError::TenantMismatch {
+            expected: existing.clone(),
+            found: tenant_id.to_owned(),
+        });
     }
-    match s
-        .store
-        .get(&keys::tenant_owner(account.platform, &proven.tenant_id))
-        .await?
+    match s.store.get(&keys::tenant_owner(account.platform, tenant_id)).await?
     {
         Some(item) if item.record::<TenantOwnerItem>()?.account_id != account.id => Err(ConsentError::TenantOwned),
         Some(_) => Ok(None),
@@ -599,58 +764,6 @@ fn account_ops(
         });
     }
     Ok(ops)
-}
-
-/// `authorization/check` for a Microsoft account still waiting, whose tenant was pre-entered:
-/// a fresh token for that tenant proves a consent whose browser never came back (closed tab,
-/// lost redirect). Answers the account as it is now; no consent yet changes nothing.
-pub async fn probe(s: &Services, account_item: &Item) -> Result<AccountItem, ConsentError> {
-    let mut account: AccountItem = account_item.record()?;
-    let Some(tenant) = account.tenant.clone() else {
-        return Ok(account);
-    };
-    if account.platform != Platform::Microsoft365 || account.status != AccountStatus::WaitingForAuthorization {
-        return Ok(account);
-    }
-    let token = match s.microsoft.fresh_app_token(tenant.as_str()).await {
-        Ok(t) => t,
-        Err(TokenError::NoConsent { .. }) => return Ok(account),
-        Err(e) => return Err(token_failure(e)),
-    };
-    if let TenantRef::Id(id) = &tenant
-        && !id.as_str().eq_ignore_ascii_case(&token.tenant_id)
-    {
-        return Err(ConsentError::TenantMismatch);
-    }
-    let missing = missing_roles(&token.roles);
-    let domain = match &tenant {
-        TenantRef::Domain(d) => Some(d.clone()),
-        TenantRef::Id(_) => None,
-    };
-    let proven = Proven {
-        tenant_id: token.tenant_id.to_lowercase(),
-        tenant_domain: domain,
-        missing,
-        refresh_token_enc: None,
-    };
-    let owner_condition = ownership(s, &account, &proven).await?;
-    let now = s.clock.now();
-    authorize(&mut account, &proven, now);
-    let ops = account_ops(
-        account_item,
-        &account,
-        owner_condition,
-        account.current_link_hash.as_deref(),
-        now,
-    )?;
-    match s.store.transact(ops).await {
-        Ok(()) => {}
-        Err(StoreError::ConditionFailed) => return Err(ConsentError::Conflict),
-        Err(e) => return Err(e.into()),
-    }
-    tracing::info!(account_id = %account.id, "consent found by check; account authorized");
-    notify_partner(s, &account).await;
-    Ok(account)
 }
 
 pub(crate) fn missing_roles(granted: &[String]) -> Vec<String> {

@@ -67,6 +67,13 @@ impl Flow {
         url::Url::parse(a.headers["location"].to_str().unwrap()).unwrap()
     }
 
+    /// Opens the newest link mailed to `to`, and the admin of `tenant` signs in: the
+    /// admin-consent URL for that tenant.
+    async fn consent(&self, to: &str, tenant: &str) -> url::Url {
+        let sign_in = self.start(to).await;
+        signed_in(&self.app, &sign_in, tenant).await
+    }
+
     async fn get(&self, path: &str) -> Answer {
         call(&self.app, Method::GET, path, None, None).await
     }
@@ -95,11 +102,19 @@ async fn client_admin_consents_and_lands_on_the_setup_page() {
     let f = Flow::new().await;
     let acc = f.account(json!({})).await;
     let id = acc["id"].as_str().unwrap();
-    let consent = f.start(ADMIN).await;
+    let sign_in = f.start(ADMIN).await;
+    assert!(
+        sign_in
+            .as_str()
+            .starts_with("https://login.fake/organizations/oauth2/v2.0/authorize"),
+        "the admin signs in first: {sign_in}"
+    );
+    let consent = signed_in(&f.app, &sign_in, TENANT_A).await;
     assert!(
         consent
             .as_str()
-            .starts_with("https://login.fake/organizations/v2.0/adminconsent")
+            .starts_with(&format!("https://login.fake/{TENANT_A}/v2.0/adminconsent")),
+        "then consents for exactly the signed-in tenant: {consent}"
     );
     let state = state_of(&consent);
 
@@ -163,7 +178,8 @@ async fn partner_with_credentials_lands_on_the_console_account_page() {
         url.path().starts_with(&format!("/{TENANT_B}/")),
         "pre-entered tenant in the consent URL"
     );
-    let a = f.get(&ms_callback(TENANT_B, &state_of(&url))).await;
+    let consent = signed_in(&f.app, &url, TENANT_B).await;
+    let a = f.get(&ms_callback(TENANT_B, &state_of(&consent))).await;
     assert_eq!(a.status, StatusCode::FOUND, "{}", a.text);
     assert_eq!(
         a.headers["location"],
@@ -178,7 +194,7 @@ async fn a_token_lacking_roles_records_the_missing_permissions() {
     f.app
         .microsoft
         .grant_roles(TENANT_A, &["User.Read.All", "Group.Read.All"]);
-    let state = state_of(&f.start(ADMIN).await);
+    let state = state_of(&f.consent(ADMIN, TENANT_A).await);
     let a = f.get(&ms_callback(TENANT_A, &state)).await;
     assert_eq!(a.status, StatusCode::FOUND, "{}", a.text);
     let v = f.view(acc["id"].as_str().unwrap()).await;
@@ -211,7 +227,7 @@ async fn refused(f: &Flow, path: &str, status: StatusCode, phrase: &str) {
 async fn forged_missing_and_cross_provider_states_are_refused() {
     let f = Flow::new().await;
     let acc = f.account(json!({})).await;
-    let state = state_of(&f.start(ADMIN).await);
+    let state = state_of(&f.consent(ADMIN, TENANT_A).await);
     refused(
         &f,
         "/v1/callback/microsoft?admin_consent=True&tenant=x",
@@ -277,7 +293,7 @@ async fn forged_missing_and_cross_provider_states_are_refused() {
 async fn another_accounts_state_cannot_activate_this_one() {
     let f = Flow::new().await;
     let a = f.account(json!({"tenant": TENANT_A})).await;
-    let state_a = state_of(&f.start(ADMIN).await);
+    let state_a = state_of(&f.consent(ADMIN, TENANT_A).await);
     let b = f
         .account(json!({"client_name": "Fabrikam", "authorization_email": "it@fabrikam.example"}))
         .await;
@@ -304,7 +320,7 @@ async fn another_accounts_state_cannot_activate_this_one() {
 async fn expired_and_replayed_states() {
     let f = Flow::new().await;
     f.account(json!({})).await;
-    let state = state_of(&f.start(ADMIN).await);
+    let state = state_of(&f.consent(ADMIN, TENANT_A).await);
     f.app.clock.advance(Duration::minutes(61));
     refused(&f, &ms_callback(TENANT_A, &state), StatusCode::GONE, "expired").await;
 
@@ -312,8 +328,8 @@ async fn expired_and_replayed_states() {
     // tenant, lands on the same page and leaves the account active.
     let f = Flow::new().await;
     let acc = f.account(json!({})).await;
-    let s1 = state_of(&f.start(ADMIN).await);
-    let s2 = state_of(&f.start(ADMIN).await);
+    let s1 = state_of(&f.consent(ADMIN, TENANT_A).await);
+    let s2 = state_of(&f.consent(ADMIN, TENANT_A).await);
     let first = f.get(&ms_callback(TENANT_A, &s1)).await;
     assert_eq!(first.status, StatusCode::FOUND);
     let second = f.get(&ms_callback(TENANT_A, &s2)).await;
@@ -322,12 +338,13 @@ async fn expired_and_replayed_states() {
     // ...but for another tenant it is refused: an authorized account never moves.
     let f2 = Flow::new().await;
     f2.account(json!({})).await;
-    let s1 = state_of(&f2.start(ADMIN).await);
-    let s2 = state_of(&f2.start(ADMIN).await);
+    let s1 = state_of(&f2.consent(ADMIN, TENANT_A).await);
+    let s2 = f2.start(ADMIN).await;
     assert_eq!(f2.get(&ms_callback(TENANT_A, &s1)).await.status, StatusCode::FOUND);
+    // The admin of another tenant signs in through the second start: refused at once.
     refused(
         &f2,
-        &ms_callback(TENANT_B, &s2),
+        &sign_in_callback(&f2.app, &s2, TENANT_B),
         StatusCode::CONFLICT,
         "not the expected tenant",
     )
@@ -390,16 +407,20 @@ async fn tenant_mismatch_and_tenant_already_owned_change_nothing() {
     let f = Flow::new().await;
     // Pre-entered by domain: consent in another tenant is refused.
     f.account(json!({"tenant": "a.onmicrosoft.com"})).await;
-    let state = state_of(&f.start(ADMIN).await);
-    refused(
-        &f,
-        &ms_callback(TENANT_B, &state),
-        StatusCode::CONFLICT,
-        "not the expected tenant",
-    )
-    .await;
+    let sign_in = f.start(ADMIN).await;
+    let before = f.app.snapshot();
+    let a = f.get(&sign_in_callback(&f.app, &sign_in, TENANT_B)).await;
+    assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.text);
+    assert!(a.text.contains("not the expected tenant"), "{}", a.text);
+    assert!(
+        a.text.contains("a.onmicrosoft.com") && a.text.contains(TENANT_B),
+        "the page names both tenants: {}",
+        a.text
+    );
+    assert_eq!(f.app.snapshot(), before, "nothing written");
     // The right tenant works.
-    assert_eq!(f.get(&ms_callback(TENANT_A, &state)).await.status, StatusCode::FOUND);
+    let consent = signed_in(&f.app, &f.start(ADMIN).await, TENANT_A).await;
+    assert_eq!(f.get(&ms_callback(TENANT_A, &state_of(&consent))).await.status, StatusCode::FOUND);
 
     // Tenant A is owned now: another account (even another partner's) cannot take it.
     let other = registered(&f.app, "Rival IT", "rival@other.example").await;
@@ -416,7 +437,7 @@ async fn tenant_mismatch_and_tenant_already_owned_change_nothing() {
     let url = url::Url::parse(acc["authorization_url"].as_str().unwrap()).unwrap();
     refused(
         &f,
-        &ms_callback(TENANT_A, &state_of(&url)),
+        &sign_in_callback(&f.app, &url, TENANT_A),
         StatusCode::CONFLICT,
         "already protected",
     )
@@ -427,7 +448,7 @@ async fn tenant_mismatch_and_tenant_already_owned_change_nothing() {
 async fn token_endpoint_failures_say_try_again_and_trying_again_works() {
     let f = Flow::new().await;
     let acc = f.account(json!({})).await;
-    let state = state_of(&f.start(ADMIN).await);
+    let state = state_of(&f.consent(ADMIN, TENANT_A).await);
     let path = ms_callback(TENANT_A, &state);
 
     f.app
@@ -543,45 +564,179 @@ async fn google_workspace_of_another_domain_is_a_mismatch() {
 }
 
 #[tokio::test]
-async fn check_finds_a_consent_whose_browser_never_came_back() {
+async fn check_never_activates_on_a_token_alone() {
     let f = Flow::new().await;
-    f.app.microsoft.consented.lock().unwrap().remove(TENANT_B);
+    // Tenant B has consented to the (shared) app, through some other partner's link.
     let acc = f.account(json!({"tenant": "b.onmicrosoft.com"})).await;
     let id = acc["id"].as_str().unwrap();
     let check = format!("/v1/accounts/{id}/authorization/check");
-
-    // Not consented yet: nothing changes (but the check's once-a-minute counter).
-    let unlimited = |items: Vec<onboarding::store::Item>| -> Vec<_> {
-        items.into_iter().filter(|i| !i.key.pk.starts_with("LIMIT#")).collect()
-    };
-    let before = unlimited(f.app.snapshot());
-    let a = call(&f.app, Method::POST, &check, None, Some(&f.token)).await;
-    assert_eq!(a.json()["status"], "waiting_for_authorization");
-    assert_eq!(unlimited(f.app.snapshot()), before);
-    f.app.clock.advance(Duration::seconds(60));
-
-    // The provider is down: 502, nothing changes.
-    f.app.microsoft.fail_with(Some(TokenError::Unavailable("503".into())));
-    let a = call(&f.app, Method::POST, &check, None, Some(&f.token)).await;
-    assert_eq!(a.status, StatusCode::BAD_GATEWAY);
-    assert_eq!(a.error_code(), "provider_unavailable");
-    assert_eq!(unlimited(f.app.snapshot()), before);
-    f.app.microsoft.fail_with(None);
-    f.app.clock.advance(Duration::seconds(60));
-
-    // The admin consented at Microsoft, but the redirect never reached us.
-    f.app
-        .microsoft
-        .grant_roles(TENANT_B, &onboarding::identity::REQUIRED_MICROSOFT_ROLES);
+    let before = without_limits(f.app.snapshot());
+    let mails = f.app.mailer.messages().len();
     let a = call(&f.app, Method::POST, &check, None, Some(&f.token)).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text);
-    assert_eq!(a.json()["status"], "active");
-    assert_eq!(a.json()["tenant_id"], TENANT_B);
-    assert!(f.app.mailer.to(MEMBER).last().unwrap().subject.contains("authorized"));
-    let mail = f.app.mailer.to(ADMIN).last().cloned().unwrap();
-    let path = link_in(&mail.text, "/authorize/")
-        .strip_prefix(BASE)
-        .unwrap()
-        .to_owned();
-    assert_eq!(f.get(&path).await.status, StatusCode::GONE, "the link is used");
+    assert_eq!(a.json()["status"], "waiting_for_authorization");
+    assert!(
+        a.json()["authorization"]["next_step"]
+            .as_str()
+            .unwrap()
+            .contains("open the authorization link again"),
+        "{}",
+        a.text
+    );
+    assert_eq!(without_limits(f.app.snapshot()), before, "nothing written");
+    assert_eq!(f.app.mailer.messages().len(), mails, "nothing mailed");
+    // The link stays valid: the admin completes the consent through it.
+    let consent = f.consent(ADMIN, TENANT_B).await;
+    assert_eq!(f.get(&ms_callback(TENANT_B, &state_of(&consent))).await.status, StatusCode::FOUND);
+    assert_eq!(f.view(id).await["status"], "active");
+}
+
+fn without_limits(items: Vec<onboarding::store::Item>) -> Vec<onboarding::store::Item> {
+    items.into_iter().filter(|i| !i.key.pk.starts_with("LIMIT#")).collect()
+}
+
+/// Partner M keeps the state of her own account's `authorization_url`; partner B's client
+/// admin consents at Microsoft (tenant A has consented to the shared app). M's forged
+/// admin-consent callback must not give her tenant A.
+#[tokio::test]
+async fn a_bare_admin_consent_callback_with_another_partners_state_takes_no_tenant() {
+    let f = Flow::new().await;
+    let mallory = registered(&f.app, "Mallory IT", "m@mallory.example").await;
+    let body = json!({"client_name": "Bait", "platform": "microsoft365", "managed_by": "partner", "has_admin_credentials": true});
+    let acc = call(&f.app, Method::POST, "/v1/accounts", Some(body.to_string()), Some(&mallory))
+        .await
+        .json();
+    let url = url::Url::parse(acc["authorization_url"].as_str().unwrap()).unwrap();
+    let state = state_of(&url);
+    refused(
+        &f,
+        &ms_callback(TENANT_A, &state),
+        StatusCode::BAD_REQUEST,
+        "sign-in is missing",
+    )
+    .await;
+    // Same with her account pre-entered for tenant A and `check`.
+    let body = json!({"client_name": "Bait 2", "platform": "microsoft365", "managed_by": "partner",
+                      "has_admin_credentials": true, "tenant": TENANT_A});
+    let acc2 = call(&f.app, Method::POST, "/v1/accounts", Some(body.to_string()), Some(&mallory))
+        .await
+        .json();
+    let id2 = acc2["id"].as_str().unwrap();
+    let a = call(
+        &f.app,
+        Method::POST,
+        &format!("/v1/accounts/{id2}/authorization/check"),
+        None,
+        Some(&mallory),
+    )
+    .await;
+    assert_eq!(a.json()["status"], "waiting_for_authorization", "{}", a.text);
+    // B's own client completes normally and owns tenant A.
+    let b = f.account(json!({})).await;
+    let consent = f.consent(ADMIN, TENANT_A).await;
+    assert_eq!(f.get(&ms_callback(TENANT_A, &state_of(&consent))).await.status, StatusCode::FOUND);
+    assert_eq!(f.view(b["id"].as_str().unwrap()).await["status"], "active");
+}
+
+#[tokio::test]
+async fn id_tokens_with_a_wrong_audience_nonce_issuer_or_expiry_are_refused() {
+    use common::fakes::admin_id_token;
+    let f = Flow::new().await;
+    f.account(json!({})).await;
+    let sign_in = f.start(ADMIN).await;
+    let nonce = query_value(&sign_in, "nonce");
+    let genuine = admin_id_token(TENANT_A, &nonce);
+    let mut cases = Vec::new();
+    let mut c = genuine.clone();
+    c.aud = "another-app".into();
+    cases.push(("aud", c));
+    let mut c = genuine.clone();
+    c.nonce = Some("another-nonce".into());
+    cases.push(("nonce", c));
+    let mut c = genuine.clone();
+    c.nonce = None;
+    cases.push(("no nonce", c));
+    let mut c = genuine.clone();
+    c.iss = format!("https://evil.example/{TENANT_A}/v2.0");
+    cases.push(("iss", c));
+    let mut c = genuine.clone();
+    c.iss = format!("https://login.fake/{TENANT_B}/v2.0");
+    cases.push(("iss of another tenant", c));
+    let mut c = genuine.clone();
+    c.exp = (chrono::Utc::now() - Duration::hours(1)).timestamp();
+    cases.push(("expired", c));
+    let mut c = genuine.clone();
+    c.tid = Some("not-a-guid".into());
+    cases.push(("tid", c));
+    for (i, (what, claims)) in cases.into_iter().enumerate() {
+        let code = format!("bad-{i}");
+        f.app.microsoft.accept_sign_in(&code, claims);
+        let before = f.app.snapshot();
+        let a = f.get(&sign_in_callback_with(&sign_in, &code)).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{what}: {}", a.text);
+        assert!(a.text.contains("could not be verified"), "{what}: {}", a.text);
+        assert_eq!(f.app.snapshot(), before, "{what}: nothing written");
+    }
+    // A signed-in user without an administrator role is told so.
+    let mut c = genuine.clone();
+    c.wids = Some(vec![]);
+    f.app.microsoft.accept_sign_in("plain-user", c);
+    refused(
+        &f,
+        &sign_in_callback_with(&sign_in, "plain-user"),
+        StatusCode::FORBIDDEN,
+        "administrator must sign in",
+    )
+    .await;
+    // The state was never consumed: the genuine sign-in still works.
+    f.app.microsoft.accept_sign_in("good", genuine);
+    let a = f.get(&sign_in_callback_with(&sign_in, "good")).await;
+    assert_eq!(a.status, StatusCode::FOUND, "{}", a.text);
+}
+
+#[tokio::test]
+async fn a_replayed_sign_in_code_is_refused() {
+    let f = Flow::new().await;
+    f.account(json!({})).await;
+    let sign_in = f.start(ADMIN).await;
+    let path = sign_in_callback(&f.app, &sign_in, TENANT_A);
+    assert_eq!(f.get(&path).await.status, StatusCode::FOUND);
+    // The same callback again: its state is consumed.
+    refused(&f, &path, StatusCode::GONE, "already used").await;
+    // The code with a fresh state: the provider refuses the used code.
+    let second = f.start(ADMIN).await;
+    let code = path.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    refused(
+        &f,
+        &sign_in_callback_with(&second, &code),
+        StatusCode::BAD_REQUEST,
+        "could not be verified",
+    )
+    .await;
+    // The verifier sent is the one whose challenge the sign-in URL carried (S256).
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let verifier = f.app.microsoft.verifiers.lock().unwrap()[0].clone();
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    assert_eq!(query_value(&sign_in, "code_challenge"), challenge);
+}
+
+#[tokio::test]
+async fn a_consent_callback_for_another_tenant_than_the_signed_in_one_is_refused() {
+    let f = Flow::new().await;
+    let acc = f.account(json!({})).await;
+    let consent = f.consent(ADMIN, TENANT_A).await;
+    let before = f.app.snapshot();
+    let a = f.get(&ms_callback(TENANT_B, &state_of(&consent))).await;
+    assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.text);
+    assert!(
+        a.text.contains(TENANT_A) && a.text.contains(TENANT_B),
+        "names both: {}",
+        a.text
+    );
+    assert_eq!(f.app.snapshot(), before);
+    assert_eq!(
+        f.view(acc["id"].as_str().unwrap()).await["status"],
+        "waiting_for_authorization"
+    );
 }

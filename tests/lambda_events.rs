@@ -184,7 +184,9 @@ async fn api_resend_and_consent_callback_functions_walk_the_onboarding() {
         .oneshot(start)
         .await
         .unwrap();
-    let consent_url = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    let sign_in_url = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    // The admin signs in (the sign-in leg), then consents.
+    let consent_url = signed_in(&app, &sign_in_url, common::fakes::TENANT_A).await;
     let state = consent_url
         .query_pairs()
         .find(|(k, _)| k == "state")

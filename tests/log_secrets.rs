@@ -86,7 +86,11 @@ async fn a_whole_flow_logs_no_secret_and_tags_every_request_line() {
     let link_path = link.strip_prefix(BASE).unwrap().to_owned();
     secrets.push(link_path.trim_start_matches("/authorize/").to_owned());
     let start = call(&app, Method::GET, &format!("{link_path}/start"), None, None).await;
-    let state = state_of(start.headers["location"].to_str().unwrap());
+    let sign_in_url = url::Url::parse(start.headers["location"].to_str().unwrap()).unwrap();
+    secrets.push(state_of(sign_in_url.as_str()));
+    secrets.push(common::query_value(&sign_in_url, "nonce"));
+    let consent_url = signed_in(&app, &sign_in_url, TENANT_A).await;
+    let state = state_of(consent_url.as_str());
     secrets.push(state.clone());
     let cb = format!(
         "/v1/callback/microsoft?admin_consent=True&tenant={TENANT_A}&state={}",

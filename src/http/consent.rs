@@ -133,12 +133,14 @@ fn consent_answer(result: Result<Redirect, ConsentError>, uri: &OriginalUri) -> 
                 | ConsentError::ProviderError(_)
                 | ConsentError::MissingState
                 | ConsentError::ForgedState
-                | ConsentError::Incomplete => StatusCode::BAD_REQUEST,
+                | ConsentError::Incomplete
+                | ConsentError::SignInMissing
+                | ConsentError::InvalidSignIn(_) => StatusCode::BAD_REQUEST,
                 ConsentError::ExpiredState | ConsentError::ReplayedState => StatusCode::GONE,
-                ConsentError::TenantMismatch | ConsentError::TenantOwned | ConsentError::Conflict => {
+                ConsentError::TenantMismatch { .. } | ConsentError::TenantOwned | ConsentError::Conflict => {
                     StatusCode::CONFLICT
                 }
-                ConsentError::NotProven => StatusCode::FORBIDDEN,
+                ConsentError::NotProven | ConsentError::NotAdmin => StatusCode::FORBIDDEN,
                 ConsentError::ProviderUnavailable | ConsentError::ServiceMisconfigured => StatusCode::BAD_GATEWAY,
                 ConsentError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             };
@@ -150,11 +152,15 @@ fn consent_answer(result: Result<Redirect, ConsentError>, uri: &OriginalUri) -> 
             let x = e.explain();
             // The same callback again: its state was left unconsumed.
             let retry = x.retry.then(|| uri.0.to_string());
+            let cause = match e.detail() {
+                Some(d) => format!("{} {d}", x.cause),
+                None => x.cause.to_owned(),
+            };
             private(page(
                 status,
                 &Problem {
                     title: x.title,
-                    cause: x.cause,
+                    cause: &cause,
                     fix: x.fix,
                     retry: retry.as_deref(),
                 },

@@ -151,6 +151,9 @@ pub struct Authorization {
     authorized_at: Option<DateTime<Utc>>,
     /// On creation: `sent` or `failed`.
     delivery: Option<String>,
+    /// On `authorization/check` of an account still waiting: what must happen next (a
+    /// consent completes only through the link, never by a token alone).
+    next_step: Option<String>,
 }
 
 #[derive(ToSchema)]

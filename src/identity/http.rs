@@ -2,7 +2,9 @@
 //! protocol): Microsoft Entra ID ([`EntraClient`]) and Google ([`GoogleClient`]). Token
 //! requests go through the `oauth2` crate on a reqwest client that follows no redirects.
 
-use super::{AppToken, GOOGLE_SCOPES, Google, GoogleCustomer, GoogleGrant, Microsoft, TokenError};
+use super::{
+    AppToken, GOOGLE_SCOPES, Google, GoogleCustomer, GoogleGrant, IdTokenClaims, Microsoft, SignInRequest, TokenError,
+};
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -18,6 +20,9 @@ use std::sync::Mutex;
 
 /// Graph's `.default` scope: every application permission granted to the app.
 pub const GRAPH_DEFAULT_SCOPE: &str = "https://graph.microsoft.com/.default";
+
+/// What the sign-in leg asks for: an ID token and the user's name, nothing else.
+const SIGN_IN_SCOPE: &str = "openid profile";
 
 /// The HTTP client for token endpoints and provider APIs: no redirects (a token endpoint
 /// that redirects is not answering), bounded connect and total time.
@@ -42,15 +47,44 @@ struct Claims {
     roles: Vec<String>,
 }
 
-fn claims(jwt: &str) -> Result<Claims, TokenError> {
+fn claims<T: serde::de::DeserializeOwned>(jwt: &str) -> Result<T, TokenError> {
     let payload = jwt
         .split('.')
         .nth(1)
-        .ok_or_else(|| TokenError::Refused("the access token is not a JWT".into()))?;
+        .ok_or_else(|| TokenError::Refused("the token is not a JWT".into()))?;
     let bytes = B64
         .decode(payload.trim_end_matches('='))
-        .map_err(|_| TokenError::Refused("the access token's claims are not base64url".into()))?;
-    serde_json::from_slice(&bytes).map_err(|_| TokenError::Refused("the access token's claims are not JSON".into()))
+        .map_err(|_| TokenError::Refused("the token's claims are not base64url".into()))?;
+    serde_json::from_slice(&bytes).map_err(|_| TokenError::Refused("the token's claims are not JSON".into()))
+}
+
+/// The token endpoint's answer to a sign-in code: the standard fields and the `id_token`.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+struct IdTokenField {
+    id_token: String,
+}
+
+impl oauth2::ExtraTokenFields for IdTokenField {}
+
+type SignInResponse = oauth2::StandardTokenResponse<IdTokenField, oauth2::basic::BasicTokenType>;
+
+/// The oauth2 client for the sign-in code exchange.
+type SignInClient = oauth2::Client<
+    BasicErrorResponse,
+    SignInResponse,
+    oauth2::basic::BasicTokenIntrospectionResponse,
+    oauth2::StandardRevocableToken,
+    oauth2::basic::BasicRevocationErrorResponse,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointSet,
+>;
+
+#[derive(serde::Deserialize)]
+struct OpenIdConfiguration {
+    issuer: String,
 }
 
 type OAuthError = RequestTokenError<HttpClientError<reqwest::Error>, BasicErrorResponse>;
@@ -159,8 +193,94 @@ fn tenant_segment(tenant: &str) -> Result<&str, TokenError> {
     }
 }
 
+impl EntraClient {
+    fn sign_in_client(&self) -> Result<SignInClient, TokenError> {
+        let bad = |_| TokenError::Refused("bad Microsoft URL".into());
+        Ok(oauth2::Client::new(ClientId::new(self.settings.client_id.clone()))
+            .set_client_secret(ClientSecret::new(
+                self.settings.client_secret.expose_secret().to_owned(),
+            ))
+            .set_auth_type(oauth2::AuthType::RequestBody)
+            .set_redirect_uri(RedirectUrl::new(self.settings.redirect_uri.clone()).map_err(bad)?)
+            .set_token_uri(
+                TokenUrl::new(format!("{}/organizations/oauth2/v2.0/token", self.settings.login_url)).map_err(bad)?,
+            ))
+    }
+}
+
 #[async_trait]
 impl Microsoft for EntraClient {
+    fn client_id(&self) -> &str {
+        &self.settings.client_id
+    }
+
+    fn issuer(&self, tenant_id: &str) -> String {
+        format!("{}/{tenant_id}/v2.0", self.settings.login_url)
+    }
+
+    fn sign_in_url(&self, r: &SignInRequest<'_>) -> String {
+        let tenant = r.tenant.and_then(|t| tenant_segment(t).ok()).unwrap_or("organizations");
+        let Ok(mut url) = url::Url::parse(&format!("{}/{tenant}/oauth2/v2.0/authorize", self.settings.login_url)) else {
+            return "about:blank#bad-login-url".to_owned();
+        };
+        url.query_pairs_mut()
+            .append_pair("client_id", &self.settings.client_id)
+            .append_pair("response_type", "code")
+            .append_pair("response_mode", "query")
+            .append_pair("redirect_uri", &self.settings.redirect_uri)
+            .append_pair("scope", SIGN_IN_SCOPE)
+            .append_pair("state", r.state)
+            .append_pair("nonce", r.nonce)
+            .append_pair("code_challenge", r.code_challenge)
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("prompt", "select_account");
+        url.into()
+    }
+
+    async fn redeem_sign_in(&self, code: &str, code_verifier: &str) -> Result<IdTokenClaims, TokenError> {
+        let answer = self
+            .sign_in_client()?
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .set_pkce_verifier(PkceCodeVerifier::new(code_verifier.to_owned()))
+            .add_extra_param("scope", SIGN_IN_SCOPE)
+            .request_async(&self.http)
+            .await
+            .map_err(classify)?;
+        claims(&answer.extra_fields().id_token)
+    }
+
+    async fn tenant_of_domain(&self, domain: &str) -> Result<Option<String>, TokenError> {
+        let domain = tenant_segment(domain)?;
+        let url = format!(
+            "{}/{domain}/v2.0/.well-known/openid-configuration",
+            self.settings.login_url
+        );
+        let res = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| TokenError::Unavailable(format!("openid-configuration: {e}")))?;
+        let status = res.status();
+        if status == reqwest::StatusCode::BAD_REQUEST || status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(TokenError::Unavailable(format!("openid-configuration answered {status}")));
+        }
+        let config: OpenIdConfiguration = res
+            .json()
+            .await
+            .map_err(|_| TokenError::Unavailable("unreadable openid-configuration".into()))?;
+        let prefix = format!("{}/", self.settings.login_url);
+        Ok(config
+            .issuer
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix("/v2.0"))
+            .filter(|tid| crate::domain::TenantId::parse(tid).is_some())
+            .map(str::to_lowercase))
+    }
+
     fn admin_consent_url(&self, tenant: Option<&str>, state: &str) -> String {
         let tenant = tenant.and_then(|t| tenant_segment(t).ok()).unwrap_or("organizations");
         let mut url = match url::Url::parse(&format!("{}/{tenant}/v2.0/adminconsent", self.settings.login_url)) {
@@ -200,7 +320,7 @@ impl Microsoft for EntraClient {
             .await
             .map_err(classify)?;
         let secret = answer.access_token().secret();
-        let c = claims(secret)?;
+        let c: Claims = claims(secret)?;
         let token = AppToken {
             access_token: SecretString::from(secret.to_owned()),
             expires_at: expiry(answer.expires_in()),
@@ -447,10 +567,10 @@ mod tests {
     #[test]
     fn claims_are_read_without_the_signature() {
         let payload = B64.encode(r#"{"tid":"t-1","roles":["User.Read.All"]}"#);
-        let c = claims(&format!("e30.{payload}.sig")).unwrap();
+        let c: Claims = claims(&format!("e30.{payload}.sig")).unwrap();
         assert_eq!(c.tid.as_deref(), Some("t-1"));
         assert_eq!(c.roles, vec!["User.Read.All"]);
-        assert!(claims("opaque").is_err());
+        assert!(claims::<Claims>("opaque").is_err());
     }
 
     #[test]

@@ -66,8 +66,62 @@ pub enum TokenError {
     Refused(String),
 }
 
+/// Directory role template IDs (`wids`) whose holders can grant tenant-wide consent to
+/// Microsoft Graph application permissions: Global Administrator and Privileged Role
+/// Administrator.
+pub const CONSENTING_ADMIN_ROLES: [&str; 2] = [
+    "62e90394-69f5-4237-9190-012177145e10",
+    "e8611ab8-c189-46e8-94e1-60213ab1f814",
+];
+
+/// The claims of an ID token that the token endpoint gave to our own code exchange. Read,
+/// not yet checked: `consent.rs` checks them (audience, issuer, nonce, expiry, roles).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct IdTokenClaims {
+    #[serde(default)]
+    pub iss: String,
+    #[serde(default)]
+    pub aud: String,
+    #[serde(default)]
+    pub exp: i64,
+    pub nonce: Option<String>,
+    /// The signed-in user's tenant.
+    pub tid: Option<String>,
+    /// Directory role template IDs of the signed-in user, when the app registration emits them.
+    pub wids: Option<Vec<String>>,
+    pub preferred_username: Option<String>,
+}
+
+/// What the sign-in leg's authorization URL carries.
+pub struct SignInRequest<'a> {
+    /// The tenant ID or domain when known, else `organizations`.
+    pub tenant: Option<&'a str>,
+    pub state: &'a str,
+    pub nonce: &'a str,
+    /// `BASE64URL(SHA-256(verifier))` (PKCE S256).
+    pub code_challenge: &'a str,
+}
+
 #[async_trait]
 pub trait Microsoft: Send + Sync {
+    /// Our application (client) ID: the `aud` of ID tokens issued to us.
+    fn client_id(&self) -> &str;
+
+    /// The issuer of ID tokens for `tenant_id`: `{login}/{tid}/v2.0`.
+    fn issuer(&self, tenant_id: &str) -> String;
+
+    /// The sign-in leg (OpenID Connect authorization code with PKCE):
+    /// `{login}/{tenant|organizations}/oauth2/v2.0/authorize?client_id&response_type=code&response_mode=query&redirect_uri&scope=openid profile&state&nonce&code_challenge&code_challenge_method=S256&prompt=select_account`.
+    fn sign_in_url(&self, request: &SignInRequest<'_>) -> String;
+
+    /// Redeems a sign-in code at `{login}/organizations/oauth2/v2.0/token` with the PKCE
+    /// verifier; answers the ID token's claims.
+    async fn redeem_sign_in(&self, code: &str, code_verifier: &str) -> Result<IdTokenClaims, TokenError>;
+
+    /// The tenant ID a domain names (`{login}/{domain}/v2.0/.well-known/openid-configuration`'s
+    /// issuer); `None` when no tenant has that domain.
+    async fn tenant_of_domain(&self, domain: &str) -> Result<Option<String>, TokenError>;
+
     /// `{login}/{tenant}/v2.0/adminconsent?client_id&scope=https://graph.microsoft.com/.default&redirect_uri&state`,
     /// with the tenant ID or domain when known, else `organizations`.
     fn admin_consent_url(&self, tenant: Option<&str>, state: &str) -> String;
@@ -132,6 +186,26 @@ pub struct Unconfigured;
 
 #[async_trait]
 impl Microsoft for Unconfigured {
+    fn client_id(&self) -> &str {
+        ""
+    }
+
+    fn issuer(&self, _: &str) -> String {
+        String::new()
+    }
+
+    fn sign_in_url(&self, _: &SignInRequest<'_>) -> String {
+        "about:blank#microsoft-not-configured".to_owned()
+    }
+
+    async fn redeem_sign_in(&self, _: &str, _: &str) -> Result<IdTokenClaims, TokenError> {
+        Err(TokenError::Unavailable("Microsoft is not configured".into()))
+    }
+
+    async fn tenant_of_domain(&self, _: &str) -> Result<Option<String>, TokenError> {
+        Err(TokenError::Unavailable("Microsoft is not configured".into()))
+    }
+
     fn admin_consent_url(&self, _: Option<&str>, _: &str) -> String {
         "about:blank#microsoft-not-configured".to_owned()
     }

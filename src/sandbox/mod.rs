@@ -111,6 +111,16 @@ struct Tenant {
     sites: Vec<Site>,
 }
 
+/// A Microsoft sign-in code: who signed in where, for which PKCE challenge and nonce.
+struct MicrosoftCode {
+    tenant_id: String,
+    domain: String,
+    admin: bool,
+    nonce: String,
+    challenge: String,
+    redirect_uri: String,
+}
+
 struct GoogleCode {
     challenge: String,
     redirect_uri: String,
@@ -125,6 +135,7 @@ struct Inner {
     faults: Faults,
     google_users: Vec<DirectoryUser>,
     google_codes: HashMap<String, GoogleCode>,
+    microsoft_codes: HashMap<String, MicrosoftCode>,
     google_access: HashMap<String, i64>,
     google_refresh: HashMap<String, ()>,
     token_requests: usize,
@@ -354,6 +365,12 @@ impl Sandbox {
 /// The sandbox's routes, all under `/sandbox/`; merge them into the app's router.
 pub fn router(sandbox: Arc<Sandbox>) -> Router {
     Router::new()
+        .route("/sandbox/microsoft/{tenant}/oauth2/v2.0/authorize", get(ms_sign_in_page))
+        .route("/sandbox/microsoft/signin", post(ms_sign_in))
+        .route(
+            "/sandbox/microsoft/{tenant}/v2.0/.well-known/openid-configuration",
+            get(ms_openid_configuration),
+        )
         .route("/sandbox/microsoft/{tenant}/v2.0/adminconsent", get(ms_consent_page))
         .route("/sandbox/microsoft/consent", post(ms_consent))
         .route("/sandbox/microsoft/{tenant}/oauth2/v2.0/token", post(ms_token))
@@ -429,6 +446,165 @@ fn granted_roles(faults: &Faults) -> Vec<String> {
             .map(|r| (*r).to_owned())
             .collect()
     })
+}
+
+#[derive(Template)]
+#[template(path = "sandbox/signin.html")]
+struct SignInPage<'a> {
+    client_id: &'a str,
+    tenant_name: Option<&'a str>,
+    hidden: Vec<(&'a str, String)>,
+    choices: Vec<(String, String)>,
+}
+
+/// The issuer base of this sandbox as the caller reached it: `http://{Host}/sandbox/microsoft`.
+fn login_base(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}/sandbox/microsoft")
+}
+
+/// `GET {login}/{tenant}/oauth2/v2.0/authorize`: the sign-in leg (OpenID Connect code flow).
+async fn ms_sign_in_page(
+    State(sb): S,
+    Path(tenant): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let get = |k: &str| q.get(k).cloned().unwrap_or_default();
+    if get("client_id") != CLIENT_ID {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "AADSTS700016: Application not found in the directory.",
+        );
+    }
+    if get("response_type") != "code"
+        || get("code_challenge_method") != "S256"
+        || get("code_challenge").is_empty()
+        || !get("scope").split(' ').any(|s| s == "openid")
+    {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "AADSTS900144: The request must carry response_type=code, scope openid and an S256 code_challenge.",
+        );
+    }
+    let (tenant_name, choices) = match tenant.as_str() {
+        "organizations" | "common" => {
+            let tenants = sb.lock().tenants.clone();
+            (
+                None,
+                tenants
+                    .iter()
+                    .map(|t| (t.id.clone(), format!("{} ({})", t.name, t.domain)))
+                    .collect(),
+            )
+        }
+        other => match sb.find_tenant(other) {
+            Some(t) => (Some(format!("{} ({})", t.name, t.domain)), Vec::new()),
+            None => return problem(StatusCode::BAD_REQUEST, "AADSTS90002: Tenant not found."),
+        },
+    };
+    let mut hidden = vec![
+        ("redirect_uri", get("redirect_uri")),
+        ("state", get("state")),
+        ("nonce", get("nonce")),
+        ("code_challenge", get("code_challenge")),
+    ];
+    if choices.is_empty() {
+        hidden.push(("tenant", tenant));
+    }
+    html(
+        StatusCode::OK,
+        &SignInPage {
+            client_id: CLIENT_ID,
+            tenant_name: tenant_name.as_deref(),
+            hidden,
+            choices,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    tenant: String,
+    who: String,
+    redirect_uri: String,
+    state: String,
+    #[serde(default)]
+    nonce: String,
+    code_challenge: String,
+}
+
+async fn ms_sign_in(State(sb): S, Form(f): Form<SignInForm>) -> Response {
+    let Some(t) = sb.find_tenant(&f.tenant) else {
+        return problem(StatusCode::BAD_REQUEST, "AADSTS90002: Tenant not found.");
+    };
+    let code = format!("ms-code-{}", B64.encode(crate::crypto::random_bytes::<18>()));
+    sb.lock().microsoft_codes.insert(
+        code.clone(),
+        MicrosoftCode {
+            tenant_id: t.id,
+            domain: t.domain,
+            admin: f.who == "admin",
+            nonce: f.nonce,
+            challenge: f.code_challenge,
+            redirect_uri: f.redirect_uri.clone(),
+        },
+    );
+    back_to(&f.redirect_uri, &[("code", &code), ("state", &f.state)])
+}
+
+/// `GET {login}/{tenant}/v2.0/.well-known/openid-configuration`: names the tenant's issuer.
+async fn ms_openid_configuration(State(sb): S, headers: HeaderMap, Path(tenant): Path<String>) -> Response {
+    let Some(t) = sb.find_tenant(&tenant) else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_tenant",
+            &format!("AADSTS90002: Tenant '{tenant}' not found."),
+        );
+    };
+    let base = login_base(&headers);
+    Json(json!({
+        "issuer": format!("{base}/{}/v2.0", t.id),
+        "authorization_endpoint": format!("{base}/{}/oauth2/v2.0/authorize", t.id),
+        "token_endpoint": format!("{base}/{}/oauth2/v2.0/token", t.id),
+        "tenant_region_scope": "WW",
+    }))
+    .into_response()
+}
+
+/// `grant_type=authorization_code` at the token endpoint: the sign-in code, once, with its
+/// PKCE verifier; answers an ID token (HS256 here; real Entra signs RS256).
+fn ms_redeem_code(sb: &Sandbox, headers: &HeaderMap, f: &HashMap<String, String>) -> Response {
+    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or_default();
+    let invalid_grant = |d: &str| oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", d);
+    let Some(c) = sb.lock().microsoft_codes.remove(get("code")) else {
+        return invalid_grant("AADSTS54005: OAuth2 Authorization code was already redeemed or is not valid.");
+    };
+    if c.redirect_uri != get("redirect_uri") {
+        return invalid_grant("AADSTS50148: The redirect_uri does not match the one of the authorization request.");
+    }
+    let verifier = get("code_verifier");
+    if B64.encode(Sha256::digest(verifier.as_bytes())) != c.challenge {
+        return invalid_grant("AADSTS501481: The Code_Verifier does not match the code_challenge supplied in the authorization request.");
+    }
+    let now = chrono::Utc::now().timestamp();
+    let wids: Vec<&str> = if c.admin {
+        vec![crate::identity::CONSENTING_ADMIN_ROLES[0]]
+    } else {
+        Vec::new()
+    };
+    let who = if c.admin { "admin" } else { "user" };
+    let id_token = sb.sign(&json!({
+        "aud": CLIENT_ID, "iss": format!("{}/{}/v2.0", login_base(headers), c.tenant_id),
+        "tid": c.tenant_id, "nonce": c.nonce, "wids": wids, "iat": now, "nbf": now, "exp": now + 3600,
+        "preferred_username": format!("{who}@{}", c.domain), "ver": "2.0",
+    }));
+    let access_token = sb.sign(&json!({ "aud": "00000003-0000-0000-c000-000000000000", "tid": c.tenant_id, "exp": now + 3600 }));
+    Json(json!({ "token_type": "Bearer", "scope": "openid profile", "expires_in": 3600,
+                 "access_token": access_token, "id_token": id_token }))
+    .into_response()
 }
 
 async fn ms_consent_page(
@@ -562,12 +738,18 @@ async fn token_fault(sb: &Sandbox) -> Option<Response> {
     Some((status, Html("<html><body><h1>Service Unavailable</h1></body></html>")).into_response())
 }
 
-async fn ms_token(State(sb): S, Path(tenant): Path<String>, Form(f): Form<HashMap<String, String>>) -> Response {
+async fn ms_token(
+    State(sb): S,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
     if let Some(r) = token_fault(&sb).await {
         return r;
     }
     let get = |k: &str| f.get(k).map(String::as_str).unwrap_or_default();
-    if get("grant_type") != "client_credentials" {
+    let grant = get("grant_type");
+    if grant != "client_credentials" && grant != "authorization_code" {
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
@@ -594,6 +776,9 @@ async fn ms_token(State(sb): S, Path(tenant): Path<String>, Form(f): Form<HashMa
             "invalid_client",
             "AADSTS7000222: The provided client secret keys for app are expired.",
         );
+    }
+    if grant == "authorization_code" {
+        return ms_redeem_code(&sb, &headers, &f);
     }
     let Some(t) = sb.find_tenant(&tenant) else {
         return oauth_error(

@@ -228,16 +228,36 @@ pub struct StateOutcome {
     pub redirect_to: String,
 }
 
+/// Which leg of a Microsoft consent a state belongs to (Google has one leg: `SignIn`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatePhase {
+    /// The admin signs in (OpenID Connect code flow); the ID token names the tenant.
+    #[default]
+    SignIn,
+    /// Admin consent for the tenant the sign-in proved (`StateItem::tenant_id`).
+    Consent,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StateItem {
     pub partner_id: PartnerId,
     pub account_id: AccountId,
     pub provider: String,
     pub audience: Audience,
+    #[serde(default)]
+    pub phase: StatePhase,
     /// The link the consent started from, if any (marked used on success).
     pub link_hash: Option<String>,
-    /// Google: the PKCE verifier, encrypted.
+    /// The sign-in leg's PKCE verifier (Microsoft and Google), encrypted.
     pub pkce_verifier_enc: Option<String>,
+    /// Microsoft sign-in: SHA-256 of the nonce the ID token must carry.
+    #[serde(default)]
+    pub nonce_hash: Option<String>,
+    /// Microsoft consent leg: the tenant the admin's sign-in proved, the only one this state
+    /// can authorize.
+    #[serde(default)]
+    pub tenant_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub consumed_at: Option<DateTime<Utc>>,

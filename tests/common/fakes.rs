@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use chrono::{Duration, Utc};
 use onboarding::identity::{
-    AppToken, Google, GoogleCustomer, GoogleGrant, Microsoft, REQUIRED_MICROSOFT_ROLES, TokenError,
+    AppToken, CONSENTING_ADMIN_ROLES, Google, GoogleCustomer, GoogleGrant, IdTokenClaims, Microsoft,
+    REQUIRED_MICROSOFT_ROLES, SignInRequest, TokenError,
 };
 use secrecy::SecretString;
 use std::collections::HashMap;
@@ -19,6 +20,10 @@ pub struct FakeMicrosoft {
     pub domains: Mutex<HashMap<String, String>>,
     pub failure: Mutex<Option<TokenError>>,
     pub token_calls: Mutex<usize>,
+    /// Sign-in codes the provider would accept, with the ID token each redeems to.
+    pub sign_ins: Mutex<HashMap<String, IdTokenClaims>>,
+    /// The PKCE verifiers sent with redeemed codes.
+    pub verifiers: Mutex<Vec<String>>,
 }
 
 impl Default for FakeMicrosoft {
@@ -35,11 +40,33 @@ impl Default for FakeMicrosoft {
             ])),
             failure: Mutex::new(None),
             token_calls: Mutex::new(0),
+            sign_ins: Mutex::new(HashMap::new()),
+            verifiers: Mutex::new(Vec::new()),
         }
     }
 }
 
+pub const FAKE_CLIENT_ID: &str = "fake";
+
+/// The ID token a genuine sign-in of a global admin of `tenant` redeems to.
+pub fn admin_id_token(tenant: &str, nonce: &str) -> IdTokenClaims {
+    IdTokenClaims {
+        iss: format!("https://login.fake/{tenant}/v2.0"),
+        aud: FAKE_CLIENT_ID.into(),
+        exp: (Utc::now() + Duration::hours(1)).timestamp(),
+        nonce: Some(nonce.to_owned()),
+        tid: Some(tenant.to_owned()),
+        wids: Some(vec![CONSENTING_ADMIN_ROLES[0].to_owned()]),
+        preferred_username: Some(format!("admin@{tenant}")),
+    }
+}
+
 impl FakeMicrosoft {
+    /// Makes `code` redeem to `claims` (once).
+    pub fn accept_sign_in(&self, code: &str, claims: IdTokenClaims) {
+        self.sign_ins.lock().unwrap().insert(code.to_owned(), claims);
+    }
+
     pub fn fail_with(&self, e: Option<TokenError>) {
         *self.failure.lock().unwrap() = e;
     }
@@ -54,6 +81,41 @@ impl FakeMicrosoft {
 
 #[async_trait]
 impl Microsoft for FakeMicrosoft {
+    fn client_id(&self) -> &str {
+        FAKE_CLIENT_ID
+    }
+
+    fn issuer(&self, tenant_id: &str) -> String {
+        format!("https://login.fake/{tenant_id}/v2.0")
+    }
+
+    fn sign_in_url(&self, r: &SignInRequest<'_>) -> String {
+        let mut u = url::Url::parse(&format!(
+            "https://login.fake/{}/oauth2/v2.0/authorize",
+            r.tenant.unwrap_or("organizations")
+        ))
+        .unwrap();
+        u.query_pairs_mut()
+            .append_pair("client_id", FAKE_CLIENT_ID)
+            .append_pair("state", r.state)
+            .append_pair("nonce", r.nonce)
+            .append_pair("code_challenge", r.code_challenge);
+        u.to_string()
+    }
+
+    async fn redeem_sign_in(&self, code: &str, code_verifier: &str) -> Result<IdTokenClaims, TokenError> {
+        self.verifiers.lock().unwrap().push(code_verifier.to_owned());
+        self.sign_ins
+            .lock()
+            .unwrap()
+            .remove(code)
+            .ok_or(TokenError::NoConsent { code: "invalid_grant".into() })
+    }
+
+    async fn tenant_of_domain(&self, domain: &str) -> Result<Option<String>, TokenError> {
+        Ok(self.domains.lock().unwrap().get(domain).cloned())
+    }
+
     fn admin_consent_url(&self, tenant: Option<&str>, state: &str) -> String {
         let mut u = url::Url::parse(&format!(
             "https://login.fake/{}/v2.0/adminconsent",

@@ -169,3 +169,35 @@ pub async fn registered(app: &TestApp, org: &str, email: &str) -> String {
     assert_eq!(a.status, StatusCode::OK, "{}", a.text);
     a.json()["token"].as_str().unwrap().to_owned()
 }
+
+/// The value of `name` in a URL's query.
+pub fn query_value(u: &url::Url, name: &str) -> String {
+    u.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("no {name} in {u}"))
+}
+
+/// The admin of `tenant` signs in at the (fake) provider from a sign-in URL: the callback
+/// path the provider would send the browser to, its code accepted once with a genuine ID token.
+pub fn sign_in_callback(app: &TestApp, sign_in_url: &url::Url, tenant: &str) -> String {
+    let nonce = query_value(sign_in_url, "nonce");
+    static CODES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+    let code = format!("code-{}", CODES.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    app.microsoft.accept_sign_in(&code, fakes::admin_id_token(tenant, &nonce));
+    sign_in_callback_with(sign_in_url, &code)
+}
+
+/// The sign-in callback path for `code` and the sign-in URL's state.
+pub fn sign_in_callback_with(sign_in_url: &url::Url, code: &str) -> String {
+    let state: String = url::form_urlencoded::byte_serialize(query_value(sign_in_url, "state").as_bytes()).collect();
+    format!("/v1/callback/microsoft?code={code}&state={state}")
+}
+
+/// Signs in as the admin of `tenant` and answers the admin-consent URL the callback sends to.
+pub async fn signed_in(app: &TestApp, sign_in_url: &url::Url, tenant: &str) -> url::Url {
+    let path = sign_in_callback(app, sign_in_url, tenant);
+    let a = call(app, Method::GET, &path, None, None).await;
+    assert_eq!(a.status, StatusCode::FOUND, "sign-in callback: {}", a.text);
+    url::Url::parse(a.headers["location"].to_str().unwrap()).unwrap()
+}
