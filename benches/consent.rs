@@ -153,6 +153,7 @@ fn main() {
         let session = s["token"].as_str().unwrap().to_owned();
 
         let mut samples = Vec::with_capacity(n);
+        let mut sign_in_samples = Vec::with_capacity(n);
         let mut writes = Vec::with_capacity(n);
         for i in 0..n + 10 {
             // Untimed: an account with admin credentials, and the admin's Accept at the sandbox.
@@ -161,18 +162,41 @@ fn main() {
                               "managed_by": "partner", "has_admin_credentials": true});
             let (status, _, acc) = request(&app, post("/v1/accounts", Some(&session), body)).await;
             assert_eq!(status, 201, "{acc}");
-            let consent = url::Url::parse(acc["authorization_url"].as_str().unwrap()).unwrap();
-            let state = consent
-                .query_pairs()
-                .find(|(k, _)| k == "state")
-                .unwrap()
-                .1
-                .into_owned();
+            let sign_in = url::Url::parse(acc["authorization_url"].as_str().unwrap()).unwrap();
+            let q = |u: &url::Url, k: &str| {
+                u.query_pairs()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap()
+            };
+            let redirect_uri = format!("{base}/v1/callback/microsoft");
             let form = [
-                ("decision", "accept"),
-                ("tenant", tenant.as_str()),
-                ("redirect_uri", &format!("{base}/v1/callback/microsoft")),
-                ("state", &state),
+                ("tenant", tenant.clone()),
+                ("who", "admin".into()),
+                ("redirect_uri", redirect_uri.clone()),
+                ("state", q(&sign_in, "state")),
+                ("nonce", q(&sign_in, "nonce")),
+                ("code_challenge", q(&sign_in, "code_challenge")),
+            ];
+            let r = browser
+                .post(format!("{base}/sandbox/microsoft/signin"))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            let callback = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+            let path = format!("{}?{}", callback.path(), callback.query().unwrap());
+            // Timed: the sign-in leg (code exchange, ID token checks, the bound state).
+            let t = Instant::now();
+            let (status, location, _) = request(&app, Request::get(&path).body(Body::empty()).unwrap()).await;
+            let took_sign_in = t.elapsed();
+            assert_eq!(status, 302);
+            let consent = url::Url::parse(&location.unwrap()).unwrap();
+            let form = [
+                ("decision", "accept".to_owned()),
+                ("tenant", tenant.clone()),
+                ("redirect_uri", redirect_uri),
+                ("state", q(&consent, "state")),
             ];
             let r = browser
                 .post(format!("{base}/sandbox/microsoft/consent"))
@@ -191,9 +215,12 @@ fn main() {
             assert!(location.unwrap().contains("/console/accounts/"));
             if i >= 10 {
                 samples.push(took);
+                sign_in_samples.push(took_sign_in);
                 writes.push(store.writes.load(Ordering::Relaxed) - before);
             }
         }
+        println!("sign-in leg (Microsoft, sandbox code exchange over loopback, embedded store in memory)");
+        support::report("GET /v1/callback/microsoft?code", sign_in_samples);
         println!("consent callback (Microsoft, sandbox token over loopback, embedded store in memory)");
         support::report("GET /v1/callback/microsoft", samples);
         writes.sort();

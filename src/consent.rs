@@ -260,9 +260,9 @@ impl ConsentError {
     /// The facts a page names beside its words (which tenants differ).
     pub fn detail(&self) -> Option<String> {
         match self {
-            Self::TenantMismatch { expected, found } => Some(format!(
-                "Expected tenant: {expected}. Tenant signed in to: {found}."
-            )),
+            Self::TenantMismatch { expected, found } => {
+                Some(format!("Expected tenant: {expected}. Tenant signed in to: {found}."))
+            }
             _ => None,
         }
     }
@@ -701,8 +701,7 @@ async fn ownership(s: &Services, account: &AccountItem, tenant_id: &str) -> Resu
             found: tenant_id.to_owned(),
         });
     }
-    match s.store.get(&keys::tenant_owner(account.platform, tenant_id)).await?
-    {
+    match s.store.get(&keys::tenant_owner(account.platform, tenant_id)).await? {
         Some(item) if item.record::<TenantOwnerItem>()?.account_id != account.id => Err(ConsentError::TenantOwned),
         Some(_) => Ok(None),
         None => Ok(Some(Condition::NotExists)),

@@ -420,7 +420,10 @@ async fn tenant_mismatch_and_tenant_already_owned_change_nothing() {
     assert_eq!(f.app.snapshot(), before, "nothing written");
     // The right tenant works.
     let consent = signed_in(&f.app, &f.start(ADMIN).await, TENANT_A).await;
-    assert_eq!(f.get(&ms_callback(TENANT_A, &state_of(&consent))).await.status, StatusCode::FOUND);
+    assert_eq!(
+        f.get(&ms_callback(TENANT_A, &state_of(&consent))).await.status,
+        StatusCode::FOUND
+    );
 
     // Tenant A is owned now: another account (even another partner's) cannot take it.
     let other = registered(&f.app, "Rival IT", "rival@other.example").await;
@@ -587,7 +590,10 @@ async fn check_never_activates_on_a_token_alone() {
     assert_eq!(f.app.mailer.messages().len(), mails, "nothing mailed");
     // The link stays valid: the admin completes the consent through it.
     let consent = f.consent(ADMIN, TENANT_B).await;
-    assert_eq!(f.get(&ms_callback(TENANT_B, &state_of(&consent))).await.status, StatusCode::FOUND);
+    assert_eq!(
+        f.get(&ms_callback(TENANT_B, &state_of(&consent))).await.status,
+        StatusCode::FOUND
+    );
     assert_eq!(f.view(id).await["status"], "active");
 }
 
@@ -603,9 +609,15 @@ async fn a_bare_admin_consent_callback_with_another_partners_state_takes_no_tena
     let f = Flow::new().await;
     let mallory = registered(&f.app, "Mallory IT", "m@mallory.example").await;
     let body = json!({"client_name": "Bait", "platform": "microsoft365", "managed_by": "partner", "has_admin_credentials": true});
-    let acc = call(&f.app, Method::POST, "/v1/accounts", Some(body.to_string()), Some(&mallory))
-        .await
-        .json();
+    let acc = call(
+        &f.app,
+        Method::POST,
+        "/v1/accounts",
+        Some(body.to_string()),
+        Some(&mallory),
+    )
+    .await
+    .json();
     let url = url::Url::parse(acc["authorization_url"].as_str().unwrap()).unwrap();
     let state = state_of(&url);
     refused(
@@ -618,9 +630,15 @@ async fn a_bare_admin_consent_callback_with_another_partners_state_takes_no_tena
     // Same with her account pre-entered for tenant A and `check`.
     let body = json!({"client_name": "Bait 2", "platform": "microsoft365", "managed_by": "partner",
                       "has_admin_credentials": true, "tenant": TENANT_A});
-    let acc2 = call(&f.app, Method::POST, "/v1/accounts", Some(body.to_string()), Some(&mallory))
-        .await
-        .json();
+    let acc2 = call(
+        &f.app,
+        Method::POST,
+        "/v1/accounts",
+        Some(body.to_string()),
+        Some(&mallory),
+    )
+    .await
+    .json();
     let id2 = acc2["id"].as_str().unwrap();
     let a = call(
         &f.app,
@@ -634,7 +652,10 @@ async fn a_bare_admin_consent_callback_with_another_partners_state_takes_no_tena
     // B's own client completes normally and owns tenant A.
     let b = f.account(json!({})).await;
     let consent = f.consent(ADMIN, TENANT_A).await;
-    assert_eq!(f.get(&ms_callback(TENANT_A, &state_of(&consent))).await.status, StatusCode::FOUND);
+    assert_eq!(
+        f.get(&ms_callback(TENANT_A, &state_of(&consent))).await.status,
+        StatusCode::FOUND
+    );
     assert_eq!(f.view(b["id"].as_str().unwrap()).await["status"], "active");
 }
 
@@ -705,7 +726,14 @@ async fn a_replayed_sign_in_code_is_refused() {
     refused(&f, &path, StatusCode::GONE, "already used").await;
     // The code with a fresh state: the provider refuses the used code.
     let second = f.start(ADMIN).await;
-    let code = path.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    let code = path
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
     refused(
         &f,
         &sign_in_callback_with(&second, &code),

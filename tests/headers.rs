@@ -133,6 +133,17 @@ async fn every_html_page_carries_the_security_headers() {
         ("/console/{*rest}", "/console/accounts/x".into()),
         ("/sandbox/microsoft/{tenant}/v2.0/adminconsent", ms_consent),
         (
+            "/sandbox/microsoft/{tenant}/oauth2/v2.0/authorize",
+            format!(
+                "/sandbox/microsoft/organizations/oauth2/v2.0/authorize?client_id={}&response_type=code&redirect_uri={BASE}/v1/callback/microsoft&state=s&nonce=n&code_challenge=c&code_challenge_method=S256&scope=openid%20profile",
+                sandbox::CLIENT_ID
+            ),
+        ),
+        (
+            "/sandbox/microsoft/{tenant}/oauth2/v2.0/authorize",
+            "/sandbox/microsoft/organizations/oauth2/v2.0/authorize?client_id=wrong".into(),
+        ),
+        (
             "/sandbox/microsoft/{tenant}/v2.0/adminconsent",
             "/sandbox/microsoft/organizations/v2.0/adminconsent?client_id=wrong".into(),
         ),

@@ -186,7 +186,7 @@ async fn api_resend_and_consent_callback_functions_walk_the_onboarding() {
         .unwrap();
     let sign_in_url = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
     // The admin signs in (the sign-in leg), then consents.
-    let consent_url = signed_in(&app, &sign_in_url, common::fakes::TENANT_A).await;
+    let consent_url = common::signed_in(&app, &sign_in_url, common::fakes::TENANT_A).await;
     let state = consent_url
         .query_pairs()
         .find(|(k, _)| k == "state")

@@ -89,7 +89,7 @@ async fn a_whole_flow_logs_no_secret_and_tags_every_request_line() {
     let sign_in_url = url::Url::parse(start.headers["location"].to_str().unwrap()).unwrap();
     secrets.push(state_of(sign_in_url.as_str()));
     secrets.push(common::query_value(&sign_in_url, "nonce"));
-    let consent_url = signed_in(&app, &sign_in_url, TENANT_A).await;
+    let consent_url = common::signed_in(&app, &sign_in_url, TENANT_A).await;
     let state = state_of(consent_url.as_str());
     secrets.push(state.clone());
     let cb = format!(

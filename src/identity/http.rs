@@ -220,7 +220,8 @@ impl Microsoft for EntraClient {
 
     fn sign_in_url(&self, r: &SignInRequest<'_>) -> String {
         let tenant = r.tenant.and_then(|t| tenant_segment(t).ok()).unwrap_or("organizations");
-        let Ok(mut url) = url::Url::parse(&format!("{}/{tenant}/oauth2/v2.0/authorize", self.settings.login_url)) else {
+        let Ok(mut url) = url::Url::parse(&format!("{}/{tenant}/oauth2/v2.0/authorize", self.settings.login_url))
+        else {
             return "about:blank#bad-login-url".to_owned();
         };
         url.query_pairs_mut()
@@ -266,7 +267,9 @@ impl Microsoft for EntraClient {
             return Ok(None);
         }
         if !status.is_success() {
-            return Err(TokenError::Unavailable(format!("openid-configuration answered {status}")));
+            return Err(TokenError::Unavailable(format!(
+                "openid-configuration answered {status}"
+            )));
         }
         let config: OpenIdConfiguration = res
             .json()

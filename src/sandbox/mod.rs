@@ -365,7 +365,10 @@ impl Sandbox {
 /// The sandbox's routes, all under `/sandbox/`; merge them into the app's router.
 pub fn router(sandbox: Arc<Sandbox>) -> Router {
     Router::new()
-        .route("/sandbox/microsoft/{tenant}/oauth2/v2.0/authorize", get(ms_sign_in_page))
+        .route(
+            "/sandbox/microsoft/{tenant}/oauth2/v2.0/authorize",
+            get(ms_sign_in_page),
+        )
         .route("/sandbox/microsoft/signin", post(ms_sign_in))
         .route(
             "/sandbox/microsoft/{tenant}/v2.0/.well-known/openid-configuration",
@@ -587,7 +590,9 @@ fn ms_redeem_code(sb: &Sandbox, headers: &HeaderMap, f: &HashMap<String, String>
     }
     let verifier = get("code_verifier");
     if B64.encode(Sha256::digest(verifier.as_bytes())) != c.challenge {
-        return invalid_grant("AADSTS501481: The Code_Verifier does not match the code_challenge supplied in the authorization request.");
+        return invalid_grant(
+            "AADSTS501481: The Code_Verifier does not match the code_challenge supplied in the authorization request.",
+        );
     }
     let now = chrono::Utc::now().timestamp();
     let wids: Vec<&str> = if c.admin {
@@ -601,9 +606,12 @@ fn ms_redeem_code(sb: &Sandbox, headers: &HeaderMap, f: &HashMap<String, String>
         "tid": c.tenant_id, "nonce": c.nonce, "wids": wids, "iat": now, "nbf": now, "exp": now + 3600,
         "preferred_username": format!("{who}@{}", c.domain), "ver": "2.0",
     }));
-    let access_token = sb.sign(&json!({ "aud": "00000003-0000-0000-c000-000000000000", "tid": c.tenant_id, "exp": now + 3600 }));
-    Json(json!({ "token_type": "Bearer", "scope": "openid profile", "expires_in": 3600,
-                 "access_token": access_token, "id_token": id_token }))
+    let access_token =
+        sb.sign(&json!({ "aud": "00000003-0000-0000-c000-000000000000", "tid": c.tenant_id, "exp": now + 3600 }));
+    Json(
+        json!({ "token_type": "Bearer", "scope": "openid profile", "expires_in": 3600,
+                 "access_token": access_token, "id_token": id_token }),
+    )
     .into_response()
 }
 

@@ -1,6 +1,6 @@
 // Drives headless Chromium (Debian's, via playwright-core) through the consent flow a client's
-// administrator walks: open the emailed link, press the button, accept at the (sandbox)
-// provider, land on the result page. Prints one JSON line: {"url", "title", "text"}.
+// administrator walks: open the emailed link, press the button, sign in and accept at the
+// (sandbox) provider, land on the result page. Prints one JSON line: {"url", "title", "text"}.
 // Usage: node consent.cjs <authorization-link> <screenshot.png>
 // CommonJS so that NODE_PATH (set by scripts/services.sh) finds playwright-core.
 const { chromium } = require('playwright-core');
@@ -33,6 +33,9 @@ if (!link || !screenshot) {
     await page.goto(link);
     const styled = { landing: await buttonColour('#authorize') };
     await page.click('#authorize');
+    // Microsoft: the admin signs in first (the sandbox's sign-in page), then consents.
+    await page.waitForSelector('#sign-in');
+    await page.click('#sign-in');
     await page.waitForSelector('#accept');
     styled.consent = await buttonColour('#accept');
     await page.click('#accept');

@@ -105,11 +105,9 @@ impl Microsoft for FakeMicrosoft {
 
     async fn redeem_sign_in(&self, code: &str, code_verifier: &str) -> Result<IdTokenClaims, TokenError> {
         self.verifiers.lock().unwrap().push(code_verifier.to_owned());
-        self.sign_ins
-            .lock()
-            .unwrap()
-            .remove(code)
-            .ok_or(TokenError::NoConsent { code: "invalid_grant".into() })
+        self.sign_ins.lock().unwrap().remove(code).ok_or(TokenError::NoConsent {
+            code: "invalid_grant".into(),
+        })
     }
 
     async fn tenant_of_domain(&self, domain: &str) -> Result<Option<String>, TokenError> {

@@ -206,10 +206,27 @@ impl Live {
         self.consent_at(&consent_page, decision).await
     }
 
-    /// At a sandbox consent page: reads its form and presses the button.
+    /// At a sandbox consent page: reads its form and presses the button. A sign-in page
+    /// first (Microsoft's sign-in leg): signs in as the tenant's admin, follows the callback
+    /// to the admin-consent page, and presses the button there.
     pub async fn consent_at(&self, consent_page: &str, decision: &str) -> String {
-        let page = self.get(consent_page).await;
-        assert_eq!(page.status(), 200, "{consent_page}");
+        let consent_page = if consent_page.contains("/oauth2/v2.0/authorize") {
+            let callback = self.submit(consent_page, &[("who", "admin")]).await;
+            assert!(callback.contains("/v1/callback/microsoft?code="), "{callback}");
+            let r = self.get(&callback).await;
+            assert_eq!(r.status(), 302, "sign-in callback: {}", r.text().await.unwrap());
+            r.headers()["location"].to_str().unwrap().to_owned()
+        } else {
+            consent_page.to_owned()
+        };
+        self.submit(&consent_page, &[("decision", decision)]).await
+    }
+
+    /// Reads a sandbox page's form (hidden fields, the first tenant offered), adds `extra`,
+    /// posts it: answers where the sandbox redirects.
+    async fn submit(&self, page_url: &str, extra: &[(&str, &str)]) -> String {
+        let page = self.get(page_url).await;
+        assert_eq!(page.status(), 200, "{page_url}");
         let html = page.text().await.unwrap();
         assert!(html.contains("Sandbox identity provider"), "labelled as the sandbox");
         let action = attr_after(&html, "<form method=\"post\" action=\"", "\"");
@@ -225,7 +242,7 @@ impl Live {
         if html.contains("<select name=\"tenant\">") {
             form.push(("tenant".into(), attr_after(&html, "<option value=\"", "\"")));
         }
-        form.push(("decision".into(), decision.into()));
+        form.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let r = self
             .http
             .post(format!("{}{action}", self.base))
@@ -233,7 +250,7 @@ impl Live {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 302);
+        assert_eq!(r.status(), 302, "{}", r.text().await.unwrap());
         r.headers()["location"].to_str().unwrap().to_owned()
     }
 }

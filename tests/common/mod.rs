@@ -184,7 +184,8 @@ pub fn sign_in_callback(app: &TestApp, sign_in_url: &url::Url, tenant: &str) -> 
     let nonce = query_value(sign_in_url, "nonce");
     static CODES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
     let code = format!("code-{}", CODES.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-    app.microsoft.accept_sign_in(&code, fakes::admin_id_token(tenant, &nonce));
+    app.microsoft
+        .accept_sign_in(&code, fakes::admin_id_token(tenant, &nonce));
     sign_in_callback_with(sign_in_url, &code)
 }
 
