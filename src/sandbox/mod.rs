@@ -150,6 +150,8 @@ struct Inner {
 pub struct Sandbox {
     key: [u8; 32],
     inner: Mutex<Inner>,
+    /// The time ID tokens are issued at (tests share the service's manual clock).
+    clock: Arc<dyn crate::clock::Clock>,
 }
 
 fn uuid_from(seed: &str) -> String {
@@ -244,6 +246,11 @@ impl Sandbox {
     /// Two Microsoft tenants (Contoso: 25 users, one disabled; 6 groups, 2 of them Teams; 4
     /// sites and a personal OneDrive. Fabrikam: 8 users) and one Google customer (10 users).
     pub fn new() -> Arc<Self> {
+        Self::with_clock(Arc::new(crate::clock::SystemClock))
+    }
+
+    /// Like [`Sandbox::new`], issuing ID tokens at `clock`'s time.
+    pub fn with_clock(clock: Arc<dyn crate::clock::Clock>) -> Arc<Self> {
         let google = tenant(GOOGLE_CUSTOMER_ID, GOOGLE_DOMAIN, "Northwind", 10).users;
         let inner = Inner {
             tenants: vec![
@@ -256,6 +263,7 @@ impl Sandbox {
         Arc::new(Self {
             key: crate::crypto::random_bytes::<32>(),
             inner: Mutex::new(inner),
+            clock,
         })
     }
 
@@ -594,7 +602,7 @@ fn ms_redeem_code(sb: &Sandbox, headers: &HeaderMap, f: &HashMap<String, String>
             "AADSTS501481: The Code_Verifier does not match the code_challenge supplied in the authorization request.",
         );
     }
-    let now = chrono::Utc::now().timestamp();
+    let now = sb.clock.now().timestamp();
     let wids: Vec<&str> = if c.admin {
         vec![crate::identity::CONSENTING_ADMIN_ROLES[0]]
     } else {

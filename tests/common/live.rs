@@ -73,7 +73,7 @@ impl Live {
         .with_directory(&urls_graph, &urls_admin)
         .with_seat_limit(seats)
         .into_state();
-        let sandbox = Sandbox::new();
+        let sandbox = Sandbox::with_clock(clock.clone());
         let app = onboarding::http::local(state.clone(), sandbox::router(sandbox.clone()));
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let http = http_client(std::time::Duration::from_secs(10));
