@@ -5,11 +5,12 @@
 //! partner's accounts; sites and Teams take none. A deleted user that is protected keeps its
 //! seat until the partner unprotects it (it is listed with `deleted: true`).
 //!
-//! A protect request first reserves its seats and the account's counts in one transaction,
-//! checked against the limit; a request over the limit is refused (409) before any object is
-//! written. Objects are then written in transactions of up to 100, each conditioned on the
-//! version read, so a concurrent discovery or protect is never overwritten; if some objects
-//! changed meanwhile (and no longer need the change), the unused reservation is given back.
+//! A protect request over the limit is refused (409) before any object is written. Objects
+//! are written in transactions of up to 98, each with the account's protected count and the
+//! partner's seat counter moved by exactly the objects it writes (100 items, DynamoDB's
+//! limit); every item is conditioned on the version read, and a lost race re-reads all of it.
+//! So used seats equal protected users, and counts equal protected objects, under any
+//! concurrency: nothing is reserved ahead or given back.
 
 use crate::accounts::get_account_item;
 use crate::app::Services;
@@ -53,7 +54,7 @@ impl From<crate::accounts::AccountError> for ProtectionError {
 /// Largest `ids` list of one request.
 pub const MAX_IDS: usize = 1000;
 /// Objects per write transaction.
-const CHUNK: usize = 100;
+const CHUNK: usize = 98;
 /// Left-out objects an auto-add result names.
 const LEFT_OUT_SHOWN: usize = 50;
 
@@ -192,9 +193,10 @@ struct Applied {
     left_out_ids: Vec<String>,
 }
 
-/// Reserves seats and counts, then writes the objects. With `partial_ok` (auto-add) as many
-/// as the seats allow are protected and the rest reported; without, a request over the limit
-/// is refused before anything is written.
+/// Writes the objects in chunks, each chunk in one transaction with the seat and count
+/// changes it actually makes. With `partial_ok` (auto-add) as many as the seats allow are
+/// protected and the rest reported; without, a request over the limit is refused before
+/// anything is written.
 async fn apply(
     s: &Services,
     account: &AccountItem,
@@ -204,44 +206,46 @@ async fn apply(
     targets: Targets,
     partial_ok: bool,
 ) -> Result<Applied, ProtectionError> {
-    let wanted = match &targets {
-        Targets::Listed(items) => items.len() as u64,
-        Targets::All => {
-            let mut n = 0;
-            stream(s, &account.id, kind, |o| {
-                if needs_change(o, desired) {
-                    n += 1;
-                }
-            })
-            .await?;
-            n
+    if desired && kind.takes_seats() && !partial_ok {
+        let wanted = match &targets {
+            Targets::Listed(items) => items.len() as u64,
+            Targets::All => {
+                let mut n = 0;
+                stream(s, &account.id, kind, |o| {
+                    if needs_change(o, desired) {
+                        n += 1;
+                    }
+                })
+                .await?;
+                n
+            }
+        };
+        let used = seats_used(s, &account.partner_id).await?.0;
+        if wanted > s.seat_limit.saturating_sub(used) {
+            return Err(ProtectionError::SeatLimit {
+                limit: s.seat_limit,
+                used,
+                requested: wanted,
+            });
         }
+    }
+    let mut chunk = ChunkWriter {
+        s,
+        partner: &account.partner_id,
+        account_key,
+        kind,
+        desired,
+        partial_ok,
+        now: s.clock.now(),
+        applied: Applied {
+            written: 0,
+            left_out: 0,
+            left_out_ids: Vec::new(),
+        },
     };
-    let granted = reserve(s, account, account_key, kind, desired, wanted, partial_ok).await?;
-    let now = s.clock.now();
-    let mut written = 0;
-    let mut left_out = 0;
-    let mut left_out_ids = Vec::new();
-    let mut budget = granted;
     let mut batch: Vec<Item> = Vec::new();
-    let mut take = |item: Item, o: &DiscoveredItem, batch: &mut Vec<Item>| {
-        if budget > 0 {
-            budget -= 1;
-            batch.push(item);
-        } else {
-            left_out += 1;
-            if left_out_ids.len() < LEFT_OUT_SHOWN {
-                left_out_ids.push(o.id.clone());
-            }
-        }
-    };
     match targets {
-        Targets::Listed(items) => {
-            for item in items {
-                let o: DiscoveredItem = item.record()?;
-                take(item, &o, &mut batch);
-            }
-        }
+        Targets::Listed(items) => batch = items,
         Targets::All => {
             let mut stored = Pages::new(
                 s.store.as_ref(),
@@ -253,28 +257,132 @@ async fn apply(
                 for item in items {
                     let o: DiscoveredItem = item.record()?;
                     if needs_change(&o, desired) {
-                        take(item, &o, &mut batch);
+                        batch.push(item);
                     }
                 }
                 while batch.len() >= CHUNK {
                     let rest = batch.split_off(CHUNK);
-                    written += write_chunk(s, std::mem::replace(&mut batch, rest), desired, now).await?;
+                    chunk.write(std::mem::replace(&mut batch, rest)).await?;
                 }
             }
         }
     }
-    for chunk in batch.chunks(CHUNK) {
-        written += write_chunk(s, chunk.to_vec(), desired, now).await?;
+    for part in batch.chunks(CHUNK) {
+        chunk.write(part.to_vec()).await?;
     }
-    if written < granted {
-        // Objects changed since they were counted: give the rest of the reservation back.
-        reserve(s, account, account_key, kind, !desired, granted - written, true).await?;
+    Ok(chunk.applied)
+}
+
+/// Writes chunks of objects of one kind in one account, with their seat and count changes.
+struct ChunkWriter<'a> {
+    s: &'a Services,
+    partner: &'a PartnerId,
+    account_key: &'a Key,
+    kind: ObjectKind,
+    desired: bool,
+    partial_ok: bool,
+    now: DateTime<Utc>,
+    applied: Applied,
+}
+
+impl ChunkWriter<'_> {
+    /// One transaction: the objects (each conditioned on the version read), the account's
+    /// protected count and the partner's seats (each conditioned on its version), moved by
+    /// exactly the number of objects written. On a lost race everything is read again and
+    /// only objects that still need the change are written, so seats always equal
+    /// protected users and counts equal protected objects.
+    async fn write(&mut self, mut items: Vec<Item>) -> Result<(), ProtectionError> {
+        let (s, kind, desired) = (self.s, self.kind, self.desired);
+        for _ in 0..8 {
+            let (used, seats_item) = seats_used(s, self.partner).await?;
+            let mut writing = items.clone();
+            let mut left = Vec::new();
+            if desired && kind.takes_seats() {
+                let available = usize::try_from(s.seat_limit.saturating_sub(used)).unwrap_or(usize::MAX);
+                if writing.len() > available {
+                    if !self.partial_ok {
+                        return Err(ProtectionError::SeatLimit {
+                            limit: s.seat_limit,
+                            used,
+                            requested: writing.len() as u64,
+                        });
+                    }
+                    left = writing.split_off(available);
+                }
+            }
+            if writing.is_empty() {
+                self.leave_out(&left)?;
+                return Ok(());
+            }
+            let n = writing.len() as u64;
+            let account_item = s.store.get(self.account_key).await?.ok_or(ProtectionError::NotFound)?;
+            let mut account: AccountItem = account_item.record()?;
+            let c = account.discovery.counts.of_mut(kind);
+            c.protected = if desired {
+                c.protected + n
+            } else {
+                c.protected.saturating_sub(n)
+            };
+            let mut ops = Vec::with_capacity(writing.len() + 2);
+            for item in &writing {
+                let mut o: DiscoveredItem = item.record()?;
+                o.protected = desired;
+                o.protected_at = desired.then_some(self.now);
+                ops.push(WriteOp::Put {
+                    item: item.next_version(&o)?,
+                    condition: Condition::VersionIs(item.version),
+                });
+            }
+            ops.push(WriteOp::Put {
+                item: account_item.next_version(&account)?,
+                condition: Condition::VersionIs(account_item.version),
+            });
+            if kind.takes_seats() {
+                let next = SeatsItem {
+                    used: if desired { used + n } else { used.saturating_sub(n) },
+                };
+                ops.push(match seats_item {
+                    Some(i) => WriteOp::Put {
+                        item: i.next_version(&next)?,
+                        condition: Condition::VersionIs(i.version),
+                    },
+                    None => WriteOp::Put {
+                        item: Item::from_record(keys::seats(self.partner), &next)?,
+                        condition: Condition::NotExists,
+                    },
+                });
+            }
+            match s.store.transact(ops).await {
+                Ok(()) => {
+                    self.applied.written += n;
+                    self.leave_out(&left)?;
+                    return Ok(());
+                }
+                Err(StoreError::ConditionFailed | StoreError::Conflict) => {
+                    let keys: Vec<Key> = items.iter().map(|i| i.key.clone()).collect();
+                    items = s
+                        .store
+                        .batch_get(&keys)
+                        .await?
+                        .into_iter()
+                        .filter(|i| i.record::<DiscoveredItem>().is_ok_and(|o| needs_change(&o, desired)))
+                        .collect();
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ProtectionError::Conflict("the objects kept changing; try again"))
     }
-    Ok(Applied {
-        written,
-        left_out,
-        left_out_ids,
-    })
+
+    fn leave_out(&mut self, items: &[Item]) -> Result<(), ProtectionError> {
+        for item in items {
+            self.applied.left_out += 1;
+            if self.applied.left_out_ids.len() < LEFT_OUT_SHOWN {
+                self.applied.left_out_ids.push(item.record::<DiscoveredItem>()?.id);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Calls `f` with every stored object of `kind` in the account, a page at a time.
@@ -293,47 +401,6 @@ async fn stream(
     Ok(())
 }
 
-/// Writes one chunk under the versions read; objects that changed meanwhile are read again
-/// and written only if they still need the change. Answers how many were written.
-async fn write_chunk(
-    s: &Services,
-    mut items: Vec<Item>,
-    desired: bool,
-    now: DateTime<Utc>,
-) -> Result<u64, ProtectionError> {
-    for _ in 0..4 {
-        let mut ops = Vec::with_capacity(items.len());
-        for item in &items {
-            let mut o: DiscoveredItem = item.record()?;
-            o.protected = desired;
-            o.protected_at = desired.then_some(now);
-            ops.push(WriteOp::Put {
-                item: item.next_version(&o)?,
-                condition: Condition::VersionIs(item.version),
-            });
-        }
-        if ops.is_empty() {
-            return Ok(0);
-        }
-        let n = ops.len() as u64;
-        match s.store.transact(ops).await {
-            Ok(()) => return Ok(n),
-            Err(StoreError::ConditionFailed | StoreError::Conflict) => {
-                let keys: Vec<Key> = items.iter().map(|i| i.key.clone()).collect();
-                items = s
-                    .store
-                    .batch_get(&keys)
-                    .await?
-                    .into_iter()
-                    .filter(|i| i.record::<DiscoveredItem>().is_ok_and(|o| needs_change(&o, desired)))
-                    .collect();
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ProtectionError::Conflict("the objects kept changing; try again"))
-}
-
 async fn seats_used(s: &Services, partner: &PartnerId) -> Result<(u64, Option<Item>), ProtectionError> {
     let item = s.store.get(&keys::seats(partner)).await?;
     let used = item
@@ -342,78 +409,6 @@ async fn seats_used(s: &Services, partner: &PartnerId) -> Result<(u64, Option<It
         .transpose()?
         .map_or(0, |r| r.used);
     Ok((used, item))
-}
-
-/// Moves `want` objects' worth of seats (users) and protected counts, in one transaction
-/// with the account; answers how many were granted.
-async fn reserve(
-    s: &Services,
-    account: &AccountItem,
-    account_key: &Key,
-    kind: ObjectKind,
-    desired: bool,
-    want: u64,
-    partial_ok: bool,
-) -> Result<u64, ProtectionError> {
-    for _ in 0..8 {
-        let (used, seats_item) = seats_used(s, &account.partner_id).await?;
-        let granted = if desired && kind.takes_seats() {
-            let available = s.seat_limit.saturating_sub(used);
-            match (want > available, partial_ok) {
-                (true, false) => {
-                    return Err(ProtectionError::SeatLimit {
-                        limit: s.seat_limit,
-                        used,
-                        requested: want,
-                    });
-                }
-                (true, true) => available,
-                (false, _) => want,
-            }
-        } else {
-            want
-        };
-        if granted == 0 {
-            return Ok(0);
-        }
-        let item = s.store.get(account_key).await?.ok_or(ProtectionError::NotFound)?;
-        let mut record: AccountItem = item.record()?;
-        let c = record.discovery.counts.of_mut(kind);
-        c.protected = if desired {
-            c.protected + granted
-        } else {
-            c.protected.saturating_sub(granted)
-        };
-        let mut ops = vec![WriteOp::Put {
-            item: item.next_version(&record)?,
-            condition: Condition::VersionIs(item.version),
-        }];
-        if kind.takes_seats() {
-            let next = SeatsItem {
-                used: if desired {
-                    used + granted
-                } else {
-                    used.saturating_sub(granted)
-                },
-            };
-            ops.push(match seats_item {
-                Some(i) => WriteOp::Put {
-                    item: i.next_version(&next)?,
-                    condition: Condition::VersionIs(i.version),
-                },
-                None => WriteOp::Put {
-                    item: Item::from_record(keys::seats(&account.partner_id), &next)?,
-                    condition: Condition::NotExists,
-                },
-            });
-        }
-        match s.store.transact(ops).await {
-            Ok(()) => return Ok(granted),
-            Err(StoreError::ConditionFailed | StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ProtectionError::Conflict("the account kept changing; try again"))
 }
 
 /// One discovered object as the API shows it.

@@ -202,3 +202,18 @@ pub async fn signed_in(app: &TestApp, sign_in_url: &url::Url, tenant: &str) -> u
     assert_eq!(a.status, StatusCode::FOUND, "sign-in callback: {}", a.text);
     url::Url::parse(a.headers["location"].to_str().unwrap()).unwrap()
 }
+
+/// A fresh table in DynamoDB Local (panics when it was not started by the test command).
+pub async fn dynamo_store(clock: Arc<ManualClock>) -> Arc<dyn onboarding::store::Store> {
+    let config = aws_config().await;
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&config)
+            .endpoint_url(dynamodb_endpoint())
+            .build(),
+    );
+    let table = format!("t-{}", uuid::Uuid::new_v4().simple());
+    onboarding::store::dynamo::create_table_if_missing(&client, &table)
+        .await
+        .expect("table created in DynamoDB Local");
+    Arc::new(onboarding::store::dynamo::DynamoStore::new(client, table, clock))
+}
