@@ -468,6 +468,24 @@ struct SignInPage<'a> {
     choices: Vec<(String, String)>,
 }
 
+/// The tenant a page is for (its label), or the tenants to choose from (`organizations`);
+/// `None` for an unknown tenant.
+fn tenant_choice(sb: &Sandbox, tenant: &str) -> Option<(Option<String>, Vec<(String, String)>)> {
+    match tenant {
+        "organizations" | "common" => {
+            let tenants = sb.lock().tenants.clone();
+            let choices = tenants
+                .iter()
+                .map(|t| (t.id.clone(), format!("{} ({})", t.name, t.domain)))
+                .collect();
+            Some((None, choices))
+        }
+        other => sb
+            .find_tenant(other)
+            .map(|t| (Some(format!("{} ({})", t.name, t.domain)), Vec::new())),
+    }
+}
+
 /// The issuer base of this sandbox as the caller reached it: `http://{Host}/sandbox/microsoft`.
 fn login_base(headers: &HeaderMap) -> String {
     let host = headers
@@ -500,21 +518,8 @@ async fn ms_sign_in_page(
             "AADSTS900144: The request must carry response_type=code, scope openid and an S256 code_challenge.",
         );
     }
-    let (tenant_name, choices) = match tenant.as_str() {
-        "organizations" | "common" => {
-            let tenants = sb.lock().tenants.clone();
-            (
-                None,
-                tenants
-                    .iter()
-                    .map(|t| (t.id.clone(), format!("{} ({})", t.name, t.domain)))
-                    .collect(),
-            )
-        }
-        other => match sb.find_tenant(other) {
-            Some(t) => (Some(format!("{} ({})", t.name, t.domain)), Vec::new()),
-            None => return problem(StatusCode::BAD_REQUEST, "AADSTS90002: Tenant not found."),
-        },
+    let Some((tenant_name, choices)) = tenant_choice(&sb, &tenant) else {
+        return problem(StatusCode::BAD_REQUEST, "AADSTS90002: Tenant not found.");
     };
     let mut hidden = vec![
         ("redirect_uri", get("redirect_uri")),
@@ -636,33 +641,20 @@ async fn ms_consent_page(
             "AADSTS700016: Application not found in the directory.",
         );
     }
-    let (tenant_name, choices) = match tenant.as_str() {
-        "organizations" | "common" => {
-            let tenants = sb.lock().tenants.clone();
-            (
-                None,
-                tenants
-                    .iter()
-                    .map(|t| (t.id.clone(), format!("{} ({})", t.name, t.domain)))
-                    .collect(),
-            )
+    let (tenant_name, choices) = match tenant_choice(&sb, &tenant) {
+        Some(found) => found,
+        None => {
+            let d =
+                format!("AADSTS90002: Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID.");
+            return back_to(
+                &redirect_uri,
+                &[
+                    ("error", "invalid_request"),
+                    ("error_description", &d),
+                    ("state", &state),
+                ],
+            );
         }
-        other => match sb.find_tenant(other) {
-            Some(t) => (Some(format!("{} ({})", t.name, t.domain)), Vec::new()),
-            None => {
-                let d = format!(
-                    "AADSTS90002: Tenant '{other}' not found. Check to make sure you have the correct tenant ID."
-                );
-                return back_to(
-                    &redirect_uri,
-                    &[
-                        ("error", "invalid_request"),
-                        ("error_description", &d),
-                        ("state", &state),
-                    ],
-                );
-            }
-        },
     };
     let mut hidden = vec![
         ("client_id", client_id),
