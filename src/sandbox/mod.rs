@@ -468,9 +468,12 @@ struct SignInPage<'a> {
     choices: Vec<(String, String)>,
 }
 
+/// `(tenant ID, label)` pairs a sign-in or consent page offers.
+type Choices = Vec<(String, String)>;
+
 /// The tenant a page is for (its label), or the tenants to choose from (`organizations`);
 /// `None` for an unknown tenant.
-fn tenant_choice(sb: &Sandbox, tenant: &str) -> Option<(Option<String>, Vec<(String, String)>)> {
+fn tenant_choice(sb: &Sandbox, tenant: &str) -> Option<(Option<String>, Choices)> {
     match tenant {
         "organizations" | "common" => {
             let tenants = sb.lock().tenants.clone();
