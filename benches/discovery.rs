@@ -14,16 +14,16 @@
 #[allow(dead_code)]
 mod support;
 
-use onboarding::app::{Links, Services};
 use onboarding::clock::{Clock as _, SystemClock};
-use onboarding::discovery::{AccountRun, discover_account};
 use onboarding::domain::{AccountId, PartnerId};
 use onboarding::email::memory::MemoryMailer;
 use onboarding::fake_graph::{FakeGraph, PAGE, seed_account};
 use onboarding::identity::graph::{GraphClient, RetryPolicy};
 use onboarding::identity::http::{EntraClient, MicrosoftSettings, http_client};
+use onboarding::services::{Links, Services};
 use onboarding::store::keys::{self, AccountStatus, DiscoveredItem, ObjectKind};
 use onboarding::store::{Item, Store};
+use onboarding::usecases::discovery::{AccountRun, discover_account};
 use secrecy::{SecretSlice, SecretString};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

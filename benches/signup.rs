@@ -9,10 +9,10 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
-use onboarding::app::{AppState, Links, Services};
 use onboarding::clock::SystemClock;
 use onboarding::crypto::PasswordHasher;
 use onboarding::email::memory::MemoryMailer;
+use onboarding::services::{AppState, Links, Services};
 use onboarding::store::Store;
 use onboarding::store::embedded::EmbeddedStore;
 use secrecy::{SecretSlice, SecretString};

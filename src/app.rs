@@ -6,68 +6,14 @@ use crate::crypto::{Encryptor, PasswordHasher, Signer, random_bytes};
 use crate::email::Mailer;
 use crate::email::outbox::OutboxMailer;
 use crate::email::ses::SesMailer;
-use crate::identity::graph::{GraphClient, RetryPolicy};
 use crate::identity::http::{EntraClient, GoogleClient, GoogleSettings, MicrosoftSettings, http_client};
 use crate::identity::{Google, Microsoft};
+use crate::services::{AppState, Directory, Links, Services};
 use crate::store::Store;
 use crate::store::dynamo::{DynamoStore, create_table_if_missing};
 use crate::store::embedded::EmbeddedStore;
 use secrecy::{SecretSlice, SecretString};
 use std::sync::Arc;
-
-/// Base URLs used to build links.
-#[derive(Debug, Clone)]
-pub struct Links {
-    pub public_base_url: String,
-    pub console_url: String,
-}
-
-/// The ports and settings the use cases run against; cheap to clone behind [`AppState`].
-pub struct Services {
-    pub store: Arc<dyn Store>,
-    pub mailer: Arc<dyn Mailer>,
-    pub clock: Arc<dyn Clock>,
-    pub hasher: PasswordHasher,
-    pub signer: Signer,
-    pub encryptor: Encryptor,
-    pub microsoft: Arc<dyn Microsoft>,
-    pub google: Arc<dyn Google>,
-    pub links: Links,
-    pub session_hours: i64,
-    /// Lifetime of an emailed authorization link.
-    pub link_days: i64,
-    pub allowed_origins: Vec<String>,
-    /// Where discovery reads tenants' directories.
-    pub directory: Directory,
-    /// Protected users per partner.
-    pub seat_limit: u64,
-    /// How often each account is discovered.
-    pub discovery_interval: chrono::Duration,
-}
-
-/// The directory APIs discovery reads (Microsoft Graph, Google Admin SDK) and their client.
-pub struct Directory {
-    pub graph: GraphClient,
-    /// Graph base, e.g. `https://graph.microsoft.com` (requests add `/v1.0/...`).
-    pub graph_url: String,
-    /// Admin SDK base, e.g. `https://admin.googleapis.com`.
-    pub google_admin_url: String,
-}
-
-impl Directory {
-    pub fn new(graph_url: &str, google_admin_url: &str) -> Self {
-        Self {
-            graph: GraphClient::new(http_client(DIRECTORY_TIMEOUT), RetryPolicy::default()),
-            graph_url: graph_url.trim_end_matches('/').to_owned(),
-            google_admin_url: google_admin_url.trim_end_matches('/').to_owned(),
-        }
-    }
-}
-
-/// Longest wait for one directory page.
-const DIRECTORY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-pub type AppState = Arc<Services>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -82,60 +28,6 @@ pub enum StartError {
 }
 
 impl Services {
-    /// Services from explicit ports (tests, benchmarks): sessions last 12 hours, links 7
-    /// days, the console's origin may call the API, and identity providers are unconfigured
-    /// until [`Services::with_identity`].
-    pub fn new(
-        store: Arc<dyn Store>,
-        mailer: Arc<dyn Mailer>,
-        clock: Arc<dyn Clock>,
-        signing_key: SecretSlice<u8>,
-        links: Links,
-    ) -> Services {
-        let allowed_origins = url::Url::parse(&links.console_url)
-            .map(|u| vec![u.origin().ascii_serialization()])
-            .unwrap_or_default();
-        let encryption_key = SecretSlice::from(random_bytes::<32>().to_vec());
-        Services {
-            store,
-            mailer,
-            clock,
-            hasher: PasswordHasher::owasp(),
-            signer: Signer::new(signing_key),
-            encryptor: Encryptor::new(encryption_key),
-            microsoft: Arc::new(crate::identity::Unconfigured),
-            google: Arc::new(crate::identity::Unconfigured),
-            links,
-            session_hours: 12,
-            link_days: 7,
-            allowed_origins,
-            directory: Directory::new("https://graph.microsoft.com", "https://admin.googleapis.com"),
-            seat_limit: 1000,
-            discovery_interval: chrono::Duration::hours(1),
-        }
-    }
-
-    pub fn with_seat_limit(mut self, seats: u64) -> Self {
-        self.seat_limit = seats;
-        self
-    }
-
-    /// Points discovery at these directory bases (the sandbox or a fake Graph in tests).
-    pub fn with_directory(mut self, graph_url: &str, google_admin_url: &str) -> Self {
-        self.directory = Directory::new(graph_url, google_admin_url);
-        self
-    }
-
-    pub fn with_identity(mut self, microsoft: Arc<dyn Microsoft>, google: Arc<dyn Google>) -> Self {
-        self.microsoft = microsoft;
-        self.google = google;
-        self
-    }
-
-    pub fn into_state(self) -> AppState {
-        Arc::new(self)
-    }
-
     /// Builds every port from the configuration: SDK clients once per process.
     pub async fn from_config(config: &Config) -> Result<AppState, StartError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);

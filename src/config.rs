@@ -400,19 +400,19 @@ mod tests {
             vec!["https://console.example.com", "http://127.0.0.1:5173"]
         );
         // What the configuration accepts, the router takes without panicking.
-        let state = crate::app::Services::new(
+        let state = crate::services::Services::new(
             std::sync::Arc::new(crate::store::embedded::EmbeddedStore::in_memory(std::sync::Arc::new(
                 crate::clock::ManualClock::default(),
             ))),
             std::sync::Arc::new(crate::email::memory::MemoryMailer::default()),
             std::sync::Arc::new(crate::clock::ManualClock::default()),
             SecretSlice::from(vec![1u8; 32]),
-            crate::app::Links {
+            crate::services::Links {
                 public_base_url: "http://127.0.0.1:3000".into(),
                 console_url: "http://127.0.0.1:3000/console".into(),
             },
         );
-        let state = crate::app::Services {
+        let state = crate::services::Services {
             allowed_origins: c.allowed_origins,
             ..state
         };

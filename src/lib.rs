@@ -8,27 +8,23 @@
 //! - [`http`]: the one axum router served by every Lambda function, locally and in tests.
 //! - [`config`], [`app`], [`telemetry`]: wiring.
 
-pub mod accounts;
 pub mod app;
-pub mod authorization;
 pub mod clock;
 pub mod config;
-pub mod consent;
 pub mod crypto;
-pub mod discovery;
 pub mod domain;
 pub mod email;
 pub mod fake_graph;
+pub mod flows;
 pub mod http;
 pub mod identity;
 pub mod limits;
-pub mod password_reset;
-pub mod protection;
+pub mod repo;
 pub mod sandbox;
 pub mod schedule;
-pub mod sessions;
-pub mod signup;
+pub mod services;
 pub mod store;
 pub mod telemetry;
+pub mod usecases;
 
-pub use app::AppState;
+pub use services::AppState;

@@ -1,7 +1,7 @@
 //! `cargo run`: the whole service on one local server (embedded store, local outbox).
 
-use onboarding::app::Services;
 use onboarding::config::{Config, EmailKind, Runtime, StoreKind};
+use onboarding::services::Services;
 use onboarding::{http, telemetry};
 
 #[tokio::main]
@@ -18,7 +18,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
-            if let Err(e) = onboarding::discovery::run_scheduled(&scheduled, None).await {
+            if let Err(e) = onboarding::flows::run_scheduled(&scheduled, None).await {
                 tracing::error!(cause = %e, "scheduled discovery failed");
             }
         }

@@ -6,7 +6,7 @@ mod common;
 
 use common::live::Live;
 use onboarding::clock::Clock as _;
-use onboarding::discovery::run_scheduled;
+use onboarding::flows::run_scheduled;
 use onboarding::sandbox::{CONTOSO_TENANT_ID, FABRIKAM_TENANT_ID, Faults};
 use reqwest::Method;
 use serde_json::{Value, json};

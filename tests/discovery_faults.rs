@@ -4,16 +4,16 @@
 
 mod common;
 
-use onboarding::app::{AppState, Links, Services};
 use onboarding::clock::{Clock as _, ManualClock};
-use onboarding::discovery::{Outcome, discover_account};
 use onboarding::domain::{AccountId, PartnerId};
 use onboarding::email::memory::MemoryMailer;
 use onboarding::fake_graph::{FakeGraph, Fault, FaultKind, seed_account};
 use onboarding::identity::http::{EntraClient, MicrosoftSettings, http_client};
+use onboarding::services::{AppState, Links, Services};
 use onboarding::store::embedded::EmbeddedStore;
 use onboarding::store::keys::{self, AccountItem, AccountStatus, DiscoveredItem, ObjectKind};
 use onboarding::store::{QueryOptions, Store};
+use onboarding::usecases::discovery::{Outcome, discover_account};
 use secrecy::{SecretSlice, SecretString};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -73,7 +73,7 @@ async fn rig(users: usize) -> Rig {
 }
 
 impl Rig {
-    async fn run(&self) -> onboarding::discovery::AccountRun {
+    async fn run(&self) -> onboarding::usecases::discovery::AccountRun {
         discover_account(&self.state, &self.partner, &self.account, Duration::from_secs(60))
             .await
             .unwrap()

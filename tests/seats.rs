@@ -8,10 +8,10 @@ mod common;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt as _;
-use onboarding::app::{AppState, Links, Services};
 use onboarding::clock::{Clock as _, ManualClock};
 use onboarding::domain::{AccountId, PartnerId};
 use onboarding::email::memory::MemoryMailer;
+use onboarding::services::{AppState, Links, Services};
 use onboarding::store::keys::{self, AccountItem, AccountStatus, DiscoveredItem, ObjectKind, SeatsItem};
 use onboarding::store::{Condition, Item, Store, WriteOp};
 use proptest::prelude::*;
@@ -170,10 +170,12 @@ async fn run(h: &Harness, op: Op) {
         Op::Unprotect(a, i) => protect(a, json!({"kind": "users", "ids": ids(&i), "protected": false})).await,
         Op::ProtectAll(a) => protect(a, json!({"kind": "users", "all": true, "protected": true})).await,
         Op::UnprotectAll(a) => protect(a, json!({"kind": "users", "all": true, "protected": false})).await,
-        Op::AutoAdd(a) => match onboarding::protection::run_auto_add(&h.state, &h.partner, &h.accounts[a]).await {
-            Ok(_) | Err(onboarding::protection::ProtectionError::Conflict(_)) => {}
-            Err(e) => panic!("auto-add: {e}"),
-        },
+        Op::AutoAdd(a) => {
+            match onboarding::usecases::protection::run_auto_add(&h.state, &h.partner, &h.accounts[a]).await {
+                Ok(_) | Err(onboarding::usecases::protection::ProtectionError::Conflict(_)) => {}
+                Err(e) => panic!("auto-add: {e}"),
+            }
+        }
     }
 }
 

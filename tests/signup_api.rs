@@ -390,7 +390,7 @@ async fn concurrent_guesses_cannot_exceed_the_try_limit() {
         let state = app.state.clone();
         let guess = format!("{:06}", (code + i) % 1_000_000);
         tokio::spawn(async move {
-            onboarding::signup::confirm(&state, "ivan@example.com", &guess)
+            onboarding::usecases::signup::confirm(&state, "ivan@example.com", &guess)
                 .await
                 .is_ok()
         })
@@ -416,7 +416,7 @@ async fn two_concurrent_confirms_give_exactly_one_session() {
             let state = app.state.clone();
             let code = code.clone();
             tokio::spawn(async move {
-                onboarding::signup::confirm(&state, "judy@example.com", &code)
+                onboarding::usecases::signup::confirm(&state, "judy@example.com", &code)
                     .await
                     .is_ok()
             })

@@ -6,6 +6,7 @@ mod email;
 mod ids;
 mod name;
 mod password;
+mod principal;
 mod tenant;
 
 pub use code::ConfirmationCode;
@@ -13,6 +14,7 @@ pub use email::EmailAddress;
 pub use ids::{AccountId, ClientId, PartnerId};
 pub use name::OrganizationName;
 pub use password::{NewPassword, PasswordError};
+pub use principal::Principal;
 pub use tenant::{ManagedBy, Platform, TenantId, TenantRef};
 
 /// Why a field was refused: the field's name and a sentence for a person.

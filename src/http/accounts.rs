@@ -3,11 +3,12 @@
 
 use super::error::ApiError;
 use super::extract::ApiJson;
-use crate::accounts::{self, AccountError, AccountView, NewAccount};
-use crate::app::AppState;
-use crate::authorization;
-use crate::sessions::Principal;
+use super::views::AccountView;
+use crate::services::AppState;
 use crate::store::keys::ClientItem;
+use crate::usecases::accounts::{self, AccountError, NewAccount};
+use crate::usecases::authorization::{self, AuthorizationError};
+use crate::usecases::sessions::Principal;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -26,12 +27,26 @@ impl From<AccountError> for ApiError {
             }
             AccountError::Store(e) => e.into(),
             AccountError::RateLimited { retry_after } => Self::rate_limited(retry_after),
-            AccountError::Provider => Self::new(
-                StatusCode::BAD_GATEWAY,
-                "provider_unavailable",
-                "The identity provider did not answer; try again in a minute.",
-            ),
             AccountError::Mail(e) => Self::unavailable(
+                "mail_unavailable",
+                "The email could not be sent right now; try again in a minute.",
+                e,
+            ),
+        }
+    }
+}
+
+impl From<AuthorizationError> for ApiError {
+    fn from(e: AuthorizationError) -> Self {
+        match e {
+            AuthorizationError::Invalid(f) => Self::invalid(f.field, &f.message),
+            AuthorizationError::NotFound => Self::not_found(),
+            AuthorizationError::Conflict(why) => {
+                Self::new(StatusCode::CONFLICT, "conflict", format!("{}.", capitalized(why)))
+            }
+            AuthorizationError::Store(e) => e.into(),
+            AuthorizationError::RateLimited { retry_after } => Self::rate_limited(retry_after),
+            AuthorizationError::Mail(e) => Self::unavailable(
                 "mail_unavailable",
                 "The email could not be sent right now; try again in a minute.",
                 e,
@@ -103,12 +118,20 @@ pub async fn create_account(
     who: Principal,
     ApiJson(b): ApiJson<NewAccount>,
 ) -> Result<Response, ApiError> {
-    let account = accounts::create_account(&s, &who, b).await?;
-    Ok((StatusCode::CREATED, Json(account)).into_response())
+    let created = accounts::create_account(&s, &who, b).await?;
+    let mut view = AccountView::of(&created.account, s.clock.now());
+    view.authorization_url = created.authorization_url;
+    view.authorization.delivery = created.delivery;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
 pub async fn list_accounts(State(s): State<AppState>, who: Principal) -> Result<Json<serde_json::Value>, ApiError> {
-    let items = accounts::list_accounts(&s, &who).await?;
+    let now = s.clock.now();
+    let items: Vec<AccountView> = accounts::list_accounts(&s, &who)
+        .await?
+        .iter()
+        .map(|a| AccountView::of(a, now))
+        .collect();
     Ok(Json(json!({ "items": items })))
 }
 
@@ -118,7 +141,8 @@ pub async fn get_account(
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
     on_account(&id);
-    Ok(Json(accounts::get_account(&s, &who, &id).await?))
+    let account = accounts::get_account(&s, &who, &id).await?;
+    Ok(Json(AccountView::of(&account, s.clock.now())))
 }
 
 pub async fn check(
@@ -127,7 +151,10 @@ pub async fn check(
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
     on_account(&id);
-    Ok(Json(authorization::check(&s, &who, &id).await?))
+    let checked = authorization::check(&s, &who, &id).await?;
+    let mut view = AccountView::of(&checked.account, s.clock.now());
+    view.authorization.next_step = checked.next_step;
+    Ok(Json(view))
 }
 
 #[derive(Deserialize)]

@@ -3,10 +3,11 @@
 //! `no-store` with no referrer, and spans name the route only.
 
 use super::pages::{Authorize, Problem, SetupStarted, page};
-use crate::app::AppState;
-use crate::authorization::{self, LinkError};
-use crate::consent::{self, ConsentError, GoogleCallback, MicrosoftCallback, Redirect};
 use crate::domain::Platform;
+use crate::repo::links::LinkError;
+use crate::services::AppState;
+use crate::usecases::authorization;
+use crate::usecases::consent::{self, ConsentError, GoogleCallback, MicrosoftCallback, Redirect};
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -3,14 +3,13 @@
 
 use super::error::ApiError;
 use super::extract::ApiJson;
-use crate::accounts::{self, AccountView};
-use crate::app::AppState;
-use crate::discovery::{self, AccountRun, DiscoveryError};
-use crate::protection::{
-    self, AutoAddRequest, AutoAddView, ListQuery, ObjectPage, ProtectOutcome, ProtectRequest, ProtectionError,
-};
-use crate::sessions::Principal;
+use super::views::{AccountView, AutoAddView, ObjectPage};
+use crate::services::AppState;
 use crate::store::keys::ObjectKind;
+use crate::usecases::accounts;
+use crate::usecases::discovery::{self, AccountRun, DiscoveryError};
+use crate::usecases::protection::{self, AutoAddRequest, ListQuery, ProtectOutcome, ProtectRequest, ProtectionError};
+use crate::usecases::sessions::Principal;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -77,7 +76,7 @@ fn on_account(id: &str) {
 pub async fn refresh(State(s): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<Response, ApiError> {
     on_account(&id);
     let run: AccountRun = discovery::refresh(&s, &who, &id).await?;
-    let account: AccountView = accounts::get_account(&s, &who, &id).await?;
+    let account = AccountView::of(&accounts::get_account(&s, &who, &id).await?, s.clock.now());
     Ok((StatusCode::ACCEPTED, Json(json!({ "account": account, "run": run }))).into_response())
 }
 
@@ -90,7 +89,7 @@ async fn list(
 ) -> Result<Json<ObjectPage>, ApiError> {
     on_account(&id);
     let Query(q) = q?;
-    Ok(Json(protection::list(&s, &who, &id, kind, q).await?))
+    Ok(Json(protection::list(&s, &who, &id, kind, q).await?.into()))
 }
 
 pub async fn users(
@@ -148,5 +147,7 @@ pub async fn auto_add(
     ApiJson(b): ApiJson<AutoAddRequest>,
 ) -> Result<Json<AutoAddView>, ApiError> {
     on_account(&id);
-    Ok(Json(protection::set_auto_add(&s, &who, &id, b).await?))
+    Ok(Json(AutoAddView::from(
+        &protection::set_auto_add(&s, &who, &id, b).await?,
+    )))
 }

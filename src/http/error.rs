@@ -2,8 +2,8 @@
 //! `{"error": {"code", "message", "field"?}}` with the status `api.md` gives it. 5xx bodies
 //! are opaque; their cause goes to the log only.
 
-use crate::sessions::SessionError;
-use crate::signup::{ConfirmError, SignupError};
+use crate::usecases::sessions::SessionError;
+use crate::usecases::signup::{ConfirmError, SignupError};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -219,7 +219,7 @@ impl From<ConfirmError> for ApiError {
                     "Too many wrong codes: this code no longer works. Ask for a new one.",
                 );
                 // A new code can be asked for right away (resend's own cooldown applies).
-                e.retry_after = Some(crate::signup::RESEND_COOLDOWN_SECONDS);
+                e.retry_after = Some(crate::usecases::signup::RESEND_COOLDOWN_SECONDS);
                 e
             }
             ConfirmError::Store(e) => e.into(),
@@ -228,9 +228,9 @@ impl From<ConfirmError> for ApiError {
     }
 }
 
-impl From<crate::password_reset::ResetError> for ApiError {
-    fn from(e: crate::password_reset::ResetError) -> Self {
-        use crate::password_reset::ResetError;
+impl From<crate::usecases::password_reset::ResetError> for ApiError {
+    fn from(e: crate::usecases::password_reset::ResetError) -> Self {
+        use crate::usecases::password_reset::ResetError;
         match e {
             ResetError::Invalid(f) if f.field == "password" => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -2,8 +2,8 @@
 //! caller's source IP.
 
 use super::error::ApiError;
-use crate::app::AppState;
-use crate::sessions::{Principal, authenticate};
+use crate::services::AppState;
+use crate::usecases::sessions::{Principal, authenticate};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;

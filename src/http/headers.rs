@@ -11,7 +11,7 @@
 //! script, image or font.
 
 use super::pages::PAGE_CSS;
-use crate::app::Links;
+use crate::services::Links;
 use axum::Router;
 use axum::http::{HeaderValue, Response, header};
 use base64::Engine as _;

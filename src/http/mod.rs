@@ -11,8 +11,9 @@ pub mod headers;
 pub mod openapi;
 pub mod pages;
 mod signup;
+pub mod views;
 
-use crate::app::AppState;
+use crate::services::AppState;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, header};

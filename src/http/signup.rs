@@ -3,10 +3,10 @@
 use super::error::ApiError;
 use super::extract::{ApiJson, SourceIp};
 use super::pages::{Activate, Activated, PasswordChanged, Problem, ResetPassword, page, token_page};
-use crate::app::AppState;
-use crate::password_reset::{self, ResetError};
-use crate::sessions::{self, Principal};
-use crate::signup::{self as rules, ActivateError};
+use crate::services::AppState;
+use crate::usecases::password_reset::{self, ResetError};
+use crate::usecases::sessions::{self, Principal};
+use crate::usecases::signup::{self as rules, ActivateError};
 use axum::Form;
 use axum::Json;
 use axum::extract::rejection::FormRejection;

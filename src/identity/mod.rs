@@ -233,3 +233,12 @@ impl Google for Unconfigured {
         Err(TokenError::Unavailable("Google is not configured".into()))
     }
 }
+
+/// The required application roles `granted` lacks (compared case-insensitively).
+pub fn missing_roles(granted: &[String]) -> Vec<String> {
+    REQUIRED_MICROSOFT_ROLES
+        .iter()
+        .filter(|r| !granted.iter().any(|g| g.eq_ignore_ascii_case(r)))
+        .map(|r| (*r).to_owned())
+        .collect()
+}

@@ -2,11 +2,11 @@
 //! identity clients pointed at the sandbox: the exact code paths of `cargo run`.
 
 use super::{BASE, PASSWORD};
-use onboarding::app::{AppState, Links, Services};
 use onboarding::clock::ManualClock;
 use onboarding::email::memory::MemoryMailer;
 use onboarding::identity::http::{EntraClient, GoogleClient, GoogleSettings, MicrosoftSettings, http_client};
 use onboarding::sandbox::{self, Sandbox};
+use onboarding::services::{AppState, Links, Services};
 use onboarding::store::embedded::EmbeddedStore;
 use secrecy::{SecretSlice, SecretString};
 use serde_json::{Value, json};

@@ -4,7 +4,7 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
-use onboarding::app::AppState;
+use onboarding::services::AppState;
 use serde_json::Value;
 
 /// Handles one scheduled event: answers the run's totals (visible in the Lambda console and
@@ -14,7 +14,18 @@ pub async fn handle(
     event: LambdaEvent<EventBridgeEvent<Value>>,
 ) -> Result<Value, lambda_runtime::Error> {
     let (event, context) = event.into_parts();
-    let run = onboarding::discovery::run_scheduled(state, event.time).await?;
+    let run = onboarding::flows::run_scheduled(state, event.time).await?;
     lambda_runtime::tracing::info!(request_id = %context.request_id, ?run, "scheduled discovery done");
+    // A run in which accounts failed is an error to the runtime, so the schedule's retries,
+    // its dead-letter queue and the error alarm see it (finished accounts are no longer due:
+    // a retry redoes only what failed).
+    if run.failures() > 0 {
+        return Err(format!(
+            "{} of {} due accounts failed (see the log)",
+            run.failures(),
+            run.due + run.auto_add
+        )
+        .into());
+    }
     Ok(serde_json::to_value(run)?)
 }

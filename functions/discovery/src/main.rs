@@ -8,7 +8,7 @@ use onboarding::config::{Config, Runtime};
 async fn main() -> Result<(), lambda_runtime::Error> {
     onboarding::telemetry::init_lambda();
     let config = Config::from_env(Runtime::Lambda)?;
-    let state = onboarding::app::Services::from_config(&config).await?;
+    let state = onboarding::services::Services::from_config(&config).await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
         let state = state.clone();
         async move { discovery::handle(&state, event).await }

@@ -1,9 +1,9 @@
 //! Lambda function `signup`: builds the shared state once per process and serves the core's
 //! router for this function under the Lambda runtime.
 
-use onboarding::app::Services;
 use onboarding::config::{Config, Runtime};
 use onboarding::http::{Function, router_for};
+use onboarding::services::Services;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -24,15 +24,14 @@
 //!   leaves the tenant's status alone. Once a day the token is requested fresh (never from the
 //!   cache), which is the nightly consent check.
 
-use crate::app::{AppState, Services};
-use crate::consent::missing_roles;
 use crate::domain::{AccountId, EmailAddress, PartnerId, Platform};
 use crate::email::templates;
 use crate::identity::TokenError;
 use crate::identity::graph::{GraphError, GraphPage};
+use crate::identity::missing_roles;
+use crate::services::Services;
 use crate::store::keys::{
     self, AccountItem, AccountStatus, Counts, DeltaCheckpointItem, DiscoveredItem, DiscoveryStatus, ObjectKind,
-    RegistryItem,
 };
 use crate::store::{Condition, Item, Key, Pages, QueryOptions, StoreError, WriteOp};
 use chrono::{DateTime, Duration, Utc};
@@ -134,112 +133,13 @@ impl AccountRun {
     }
 }
 
-/// What one scheduled run did.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct ScheduledRun {
-    /// Accounts in the registry.
-    pub accounts: u64,
-    pub due: u64,
-    pub done: u64,
-    pub partial: u64,
-    pub failed: u64,
-    pub revoked: u64,
-    pub busy: u64,
-    /// Accounts whose auto-add time had come.
-    pub auto_add: u64,
-}
-
-/// Longest a scheduled run keeps starting accounts (the Lambda allows 15 minutes).
-const SCHEDULED_BUDGET: std::time::Duration = std::time::Duration::from_secs(12 * 60);
-/// Accounts discovered at once by a scheduled run.
-const CONCURRENT_ACCOUNTS: usize = 4;
-
-/// The scheduled run (EventBridge, or the local scheduler): discovers every account that is
-/// due, just-authorized ones first, then applies auto-add where its local time has come.
-pub async fn run_scheduled(s: &AppState, time: Option<DateTime<Utc>>) -> Result<ScheduledRun, DiscoveryError> {
-    let started = Instant::now();
-    let now = s.clock.now();
-    let mut totals = ScheduledRun::default();
-    let mut due: Vec<(bool, DateTime<Utc>, AccountItem)> = Vec::new();
-    let mut auto_add: Vec<AccountItem> = Vec::new();
-    let mut registry = Pages::new(s.store.as_ref(), keys::DISCOVERY_REGISTRY, keys::ACCOUNT_PREFIX, 100);
-    while let Some(items) = registry.next().await? {
-        let wanted: Vec<Key> = items
-            .iter()
-            .filter_map(|i| i.record::<RegistryItem>().ok())
-            .map(|r| keys::account(&r.partner_id, &r.account_id))
-            .collect();
-        totals.accounts += wanted.len() as u64;
-        for item in s.store.batch_get(&wanted).await? {
-            let Ok(account) = item.record::<AccountItem>() else {
-                continue;
-            };
-            if !discoverable(account.status) {
-                continue;
-            }
-            if account.auto_add.as_ref().is_some_and(|a| a.next_run_at <= now) {
-                auto_add.push(account.clone());
-            }
-            if let Some(at) = due_at(&account).filter(|t| *t <= now) {
-                due.push((account.discovery.last_run_at.is_some(), at, account));
-            }
-        }
-    }
-    // Never discovered first (just authorized), then the longest waiting.
-    due.sort_by_key(|(ran, at, _)| (*ran, *at));
-    totals.due = due.len() as u64;
-    tracing::info!(event_time = ?time, accounts = totals.accounts, due = totals.due, "scheduled discovery starts");
-    let mut running = tokio::task::JoinSet::new();
-    let mut queue = due.into_iter().map(|(_, _, a)| a);
-    loop {
-        while running.len() < CONCURRENT_ACCOUNTS {
-            let Some(account) = queue.next() else { break };
-            let Some(budget) = SCHEDULED_BUDGET.checked_sub(started.elapsed()) else {
-                break;
-            };
-            let s = s.clone();
-            running.spawn(async move { discover_account(&s, &account.partner_id, &account.id, budget).await });
-        }
-        let Some(joined) = running.join_next().await else { break };
-        match joined {
-            Ok(Ok(run)) => match run.outcome {
-                Outcome::Done => totals.done += 1,
-                Outcome::Partial => totals.partial += 1,
-                Outcome::Revoked(_) => totals.revoked += 1,
-                Outcome::Busy => totals.busy += 1,
-                Outcome::Failed(_) | Outcome::AppCredentials => totals.failed += 1,
-            },
-            Ok(Err(e)) => {
-                totals.failed += 1;
-                tracing::error!(cause = %e, "discovery of an account failed");
-            }
-            Err(e) => {
-                totals.failed += 1;
-                tracing::error!(cause = %e, "discovery task panicked");
-            }
-        }
-    }
-    for account in auto_add {
-        totals.auto_add += 1;
-        if let Err(e) = crate::protection::run_auto_add(s, &account.partner_id, &account.id).await {
-            tracing::error!(cause = %e, account_id = %account.id, "auto-add failed");
-        }
-    }
-    tracing::info!(
-        ?totals,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "scheduled discovery done"
-    );
-    Ok(totals)
-}
-
-fn discoverable(status: AccountStatus) -> bool {
+pub fn discoverable(status: AccountStatus) -> bool {
     matches!(status, AccountStatus::Active | AccountStatus::ReauthorizationRequired)
 }
 
 /// When the account should next be discovered: at once when just authorized, else when its
 /// last run said.
-fn due_at(a: &AccountItem) -> Option<DateTime<Utc>> {
+pub fn due_at(a: &AccountItem) -> Option<DateTime<Utc>> {
     match (a.discovery_due_at, a.discovery.next_due_at) {
         (Some(x), Some(y)) => Some(x.min(y)),
         (x, y) => x.or(y),
@@ -261,7 +161,7 @@ pub async fn discover_account(
     let now = s.clock.now();
     // One run at a time per account: take the lease.
     let mut busy = false;
-    let leased = modify_account(s, &key, |a| {
+    let leased = crate::repo::accounts::modify(s, &key, |a| {
         if !discoverable(a.status) {
             return Err(DiscoveryError::NotAuthorized);
         }
@@ -352,7 +252,7 @@ pub async fn discover_account(
     let finished = s.clock.now();
     let interval = s.discovery_interval;
     let mut newly_revoked = None;
-    let updated = modify_account(s, &key, |a| {
+    let updated = crate::repo::accounts::modify(s, &key, |a| {
         a.discovery.running_until = None;
         a.discovery.last_run_at = Some(finished);
         for kind in ObjectKind::ALL {
@@ -451,7 +351,7 @@ pub async fn discover_account(
 pub const REFRESH_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// The Refresh button: discovers the caller's account now.
-pub async fn refresh(s: &Services, who: &crate::sessions::Principal, id: &str) -> Result<AccountRun, DiscoveryError> {
+pub async fn refresh(s: &Services, who: &crate::domain::Principal, id: &str) -> Result<AccountRun, DiscoveryError> {
     let account = AccountId::parse(id).ok_or(DiscoveryError::NotFound)?;
     let item = s
         .store
@@ -529,35 +429,6 @@ async fn notify_revoked(s: &Services, a: &AccountItem, why: &str) {
     if let Err(e) = s.mailer.send(&message).await {
         tracing::error!(cause = %e, "could not email the partner about the revoked access");
     }
-}
-
-/// Read-modify-write of an account item under its version; `f` answers whether to write.
-pub(crate) async fn modify_account<E: From<StoreError>>(
-    s: &Services,
-    key: &Key,
-    mut f: impl FnMut(&mut AccountItem) -> Result<bool, E>,
-) -> Result<AccountItem, E> {
-    for _ in 0..8 {
-        let item = s
-            .store
-            .get(key)
-            .await?
-            .ok_or(StoreError::Corrupt("the account is gone".into()))?;
-        let mut account: AccountItem = item.record()?;
-        if !f(&mut account)? {
-            return Ok(account);
-        }
-        match s
-            .store
-            .put(item.next_version(&account)?, Condition::VersionIs(item.version))
-            .await
-        {
-            Ok(()) => return Ok(account),
-            Err(StoreError::ConditionFailed | StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(StoreError::Conflict.into())
 }
 
 /// Signed count changes accumulated by a run (stored wrapping in `u64`, applied with

@@ -12,12 +12,11 @@
 //! So used seats equal protected users, and counts equal protected objects, under any
 //! concurrency: nothing is reserved ahead or given back.
 
-use crate::accounts::get_account_item;
-use crate::app::Services;
-use crate::discovery::modify_account;
+use crate::domain::Principal;
 use crate::domain::{AccountId, FieldError, PartnerId};
+use crate::repo::accounts::modify as modify_account;
 use crate::schedule::{DailyAt, RunAt, Zone};
-use crate::sessions::Principal;
+use crate::services::Services;
 use crate::store::keys::{self, AccountItem, AutoAddItem, AutoAddResult, DiscoveredItem, ObjectKind, SeatsItem};
 use crate::store::{Condition, Cursor, Item, Key, Pages, StoreError, WriteOp};
 use base64::Engine as _;
@@ -40,15 +39,6 @@ pub enum ProtectionError {
     Conflict(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-impl From<crate::accounts::AccountError> for ProtectionError {
-    fn from(e: crate::accounts::AccountError) -> Self {
-        match e {
-            crate::accounts::AccountError::Store(e) => ProtectionError::Store(e),
-            _ => ProtectionError::NotFound,
-        }
-    }
 }
 
 /// Largest `ids` list of one request.
@@ -94,7 +84,9 @@ fn protectable(kind: &str) -> Result<ObjectKind, FieldError> {
 }
 
 async fn account(s: &Services, who: &Principal, id: &str) -> Result<(AccountItem, Key), ProtectionError> {
-    let item = get_account_item(s, who, id).await?;
+    let item = crate::repo::accounts::find(s, &who.partner_id, id)
+        .await?
+        .ok_or(ProtectionError::NotFound)?;
     Ok((item.record()?, item.key))
 }
 
@@ -411,40 +403,10 @@ async fn seats_used(s: &Services, partner: &PartnerId) -> Result<(u64, Option<It
     Ok((used, item))
 }
 
-/// One discovered object as the API shows it.
-#[derive(Debug, Serialize)]
-pub struct ObjectView {
-    pub id: String,
-    pub name: String,
-    pub email: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    pub enabled: bool,
-    pub protected: bool,
-    pub deleted: bool,
-    pub first_seen: DateTime<Utc>,
-    pub last_seen: DateTime<Utc>,
-}
-
-impl From<DiscoveredItem> for ObjectView {
-    fn from(o: DiscoveredItem) -> Self {
-        Self {
-            id: o.id,
-            name: o.name,
-            email: o.email,
-            url: o.url,
-            enabled: o.enabled,
-            protected: o.protected,
-            deleted: o.deleted,
-            first_seen: o.first_seen,
-            last_seen: o.last_seen,
-        }
-    }
-}
-
-#[derive(Debug, Serialize)]
-pub struct ObjectPage {
-    pub items: Vec<ObjectView>,
+/// One page of a listing: the objects, and where the next page starts.
+#[derive(Debug)]
+pub struct Listing {
+    pub items: Vec<DiscoveredItem>,
     pub next_cursor: Option<String>,
 }
 
@@ -471,7 +433,7 @@ pub async fn list(
     id: &str,
     kind: ObjectKind,
     q: ListQuery,
-) -> Result<ObjectPage, ProtectionError> {
+) -> Result<Listing, ProtectionError> {
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(FieldError::new("limit", format!("must be 1 to {MAX_PAGE}")).into());
@@ -503,18 +465,18 @@ pub async fn list(
             let o: DiscoveredItem = item.record()?;
             let keep = q.protected.is_none_or(|p| p == o.protected) && q.deleted.is_none_or(|d| d == o.deleted);
             if keep {
-                items.push(ObjectView::from(o));
+                items.push(o);
             }
             let last_of_all = i + 1 == n && stored.is_done();
             if (items.len() == limit || scanned >= SCAN_BUDGET) && !last_of_all {
-                return Ok(ObjectPage {
+                return Ok(Listing {
                     items,
                     next_cursor: Some(B64.encode(&item.key.sk)),
                 });
             }
         }
     }
-    Ok(ObjectPage {
+    Ok(Listing {
         items,
         next_cursor: None,
     })
@@ -534,42 +496,13 @@ pub struct AutoAddRequest {
     pub timezone: Option<String>,
 }
 
-/// Auto-add settings as the API shows them.
-#[derive(Debug, Clone, Serialize)]
-pub struct AutoAddView {
-    pub users: bool,
-    pub sites: bool,
-    pub teams: bool,
-    pub run_at: String,
-    pub timezone: String,
-    /// The next time auto-add runs, in UTC.
-    pub next_run_at: DateTime<Utc>,
-    pub last_run_at: Option<DateTime<Utc>>,
-    pub last_result: Option<AutoAddResult>,
-}
-
-impl From<&AutoAddItem> for AutoAddView {
-    fn from(a: &AutoAddItem) -> Self {
-        Self {
-            users: a.users,
-            sites: a.sites,
-            teams: a.teams,
-            run_at: a.run_at.clone(),
-            timezone: a.timezone.clone(),
-            next_run_at: a.next_run_at,
-            last_run_at: a.last_run_at,
-            last_result: a.last_result.clone(),
-        }
-    }
-}
-
 /// Sets an account's auto-add; `run_at` and `timezone` default to 20:00 Australia/Sydney.
 pub async fn set_auto_add(
     s: &Services,
     who: &Principal,
     id: &str,
     req: AutoAddRequest,
-) -> Result<AutoAddView, ProtectionError> {
+) -> Result<AutoAddItem, ProtectionError> {
     let default = DailyAt::default();
     let run_at = match req.run_at.as_deref() {
         Some(r) => RunAt::parse(r).map_err(|e| FieldError::new("run_at", e.to_string()))?,
@@ -599,7 +532,7 @@ pub async fn set_auto_add(
     .await?;
     let settings = updated.auto_add.as_ref().ok_or(ProtectionError::NotFound)?;
     tracing::info!(run_at = %settings.run_at, timezone = %settings.timezone, next_run_at = %settings.next_run_at, "auto-add set");
-    Ok(AutoAddView::from(settings))
+    Ok(settings.clone())
 }
 
 /// Runs an account's auto-add now (its time has come): every unprotected object of the

@@ -14,14 +14,14 @@
 //!   the pending signup's version: of two concurrent confirms exactly one succeeds.
 //! - `activate`: the emailed link does what `confirm` does, without a session.
 
-use crate::app::Services;
 use crate::crypto::sha256_hex;
 use crate::domain::{
     ConfirmationCode, EmailAddress, FieldError, NewPassword, OrganizationName, PartnerId, PasswordError,
 };
 use crate::email::{MailError, templates};
 use crate::limits::{self, Limit, LimitError};
-use crate::sessions::{NewSession, issue_session_ops};
+use crate::repo::sessions::{NewSession, issue_session_ops};
+use crate::services::Services;
 use crate::store::keys::{self, MemberItem, NoticeItem, PartnerItem, PendingSignupItem};
 use crate::store::{Condition, Item, StoreError, Update, WriteOp};
 use chrono::{DateTime, Duration, Utc};

@@ -1,15 +1,15 @@
 //! Clients and SaaS accounts of a partner: create, list, read. Every read is keyed by the
 //! caller's partner ID, so another partner's IDs are simply not found.
 
-use crate::app::Services;
-use crate::authorization::{self, LinkError};
+use crate::domain::Principal;
 use crate::domain::{AccountId, ClientId, EmailAddress, FieldError, ManagedBy, OrganizationName, Platform, TenantRef};
 use crate::email::MailError;
-use crate::sessions::Principal;
-use crate::store::keys::{self, AccountItem, AccountStatus, Audience, ClientItem, DiscoveryStatus};
+use crate::repo::links::{self as authorization, LinkError};
+use crate::services::Services;
+use crate::store::keys::{self, AccountItem, AccountStatus, Audience, ClientItem};
 use crate::store::{Condition, Item, QueryOptions, StoreError, WriteOp};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+
+use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -23,10 +23,19 @@ pub enum AccountError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Mail(#[from] MailError),
-    #[error("the identity provider did not answer")]
-    Provider,
     #[error("too many requests")]
     RateLimited { retry_after: i64 },
+}
+
+impl From<crate::limits::LimitError> for AccountError {
+    fn from(e: crate::limits::LimitError) -> Self {
+        match e {
+            crate::limits::LimitError::Limited(l) => AccountError::RateLimited {
+                retry_after: l.retry_after,
+            },
+            crate::limits::LimitError::Store(e) => AccountError::Store(e),
+        }
+    }
 }
 
 impl From<LinkError> for AccountError {
@@ -37,6 +46,25 @@ impl From<LinkError> for AccountError {
             _ => AccountError::Conflict("the authorization link is no longer valid"),
         }
     }
+}
+
+/// A new account, and how its authorization goes on.
+#[derive(Debug)]
+pub struct Created {
+    pub account: AccountItem,
+    /// With admin credentials at hand: the consent to open now.
+    pub authorization_url: Option<String>,
+    /// Without: whether the authorization email went out.
+    pub delivery: Option<Delivery>,
+}
+
+/// Whether an authorization email went out. A failed one is logged; `authorization/resend`
+/// sends a fresh link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    Sent,
+    Failed,
 }
 
 /// `POST /v1/accounts` as the partner filled it in.
@@ -50,149 +78,6 @@ pub struct NewAccount {
     pub has_admin_credentials: bool,
     pub tenant: Option<String>,
     pub authorization_email: Option<String>,
-}
-
-/// An account as the API shows it.
-#[derive(Debug, Serialize)]
-pub struct AccountView {
-    pub id: AccountId,
-    pub client_id: ClientId,
-    pub client_name: String,
-    pub platform: Platform,
-    pub managed_by: ManagedBy,
-    pub status: AccountStatus,
-    /// The tenant as pre-entered (ID or domain), if it was.
-    pub tenant: Option<String>,
-    pub tenant_id: Option<String>,
-    pub tenant_domain: Option<String>,
-    pub authorization: AuthorizationView,
-    pub missing_permissions: Vec<String>,
-    pub discovery: DiscoveryView,
-    pub auto_add: Option<crate::protection::AutoAddView>,
-    pub created_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub authorization_url: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct AuthorizationView {
-    pub sent_to: Option<String>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub expired: bool,
-    pub authorized_at: Option<DateTime<Utc>>,
-    /// On creation only: whether the authorization email went out (`sent`, `failed`). A
-    /// failed one is logged; `authorization/resend` sends a fresh link.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub delivery: Option<&'static str>,
-    /// On `authorization/check` of an account still waiting: what must happen next.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_step: Option<&'static str>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct DiscoveryView {
-    /// `not_started`, `due`, `running`, `done`, `partial` (continues at the next run), `failed`.
-    pub status: &'static str,
-    /// When the next run is due.
-    pub due_at: Option<DateTime<Utc>>,
-    pub last_run_at: Option<DateTime<Utc>>,
-    pub last_success_at: Option<DateTime<Utc>>,
-    /// Why the last run failed, for a person.
-    pub error: Option<String>,
-    /// Objects present in the tenant.
-    pub users: u64,
-    pub groups: u64,
-    pub teams: u64,
-    pub sites: u64,
-    pub protected: ProtectedView,
-    /// Objects removed from the tenant but still listed (protected ones keep their seat).
-    pub deleted: DeletedView,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ProtectedView {
-    pub users: u64,
-    pub teams: u64,
-    pub sites: u64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct DeletedView {
-    pub users: u64,
-    pub groups: u64,
-    pub teams: u64,
-    pub sites: u64,
-}
-
-impl DiscoveryView {
-    fn of(a: &AccountItem, now: DateTime<Utc>) -> Self {
-        let d = &a.discovery;
-        let c = &d.counts;
-        let due_at = match (a.discovery_due_at, d.next_due_at) {
-            (Some(x), Some(y)) => Some(x.min(y)),
-            (x, y) => x.or(y),
-        };
-        let status = match d.status {
-            DiscoveryStatus::Running if d.running_until.is_some_and(|t| t > now) => "running",
-            _ if a.discovery_due_at.is_some() && d.last_run_at.is_none() => "due",
-            DiscoveryStatus::NotStarted | DiscoveryStatus::Running => "not_started",
-            DiscoveryStatus::Done => "done",
-            DiscoveryStatus::Partial => "partial",
-            DiscoveryStatus::Failed => "failed",
-        };
-        Self {
-            status,
-            due_at,
-            last_run_at: d.last_run_at,
-            last_success_at: d.last_success_at,
-            error: d.last_error.clone(),
-            users: c.users.total,
-            groups: c.groups.total,
-            teams: c.teams.total,
-            sites: c.sites.total,
-            protected: ProtectedView {
-                users: c.users.protected,
-                teams: c.teams.protected,
-                sites: c.sites.protected,
-            },
-            deleted: DeletedView {
-                users: c.users.deleted,
-                groups: c.groups.deleted,
-                teams: c.teams.deleted,
-                sites: c.sites.deleted,
-            },
-        }
-    }
-}
-
-impl AccountView {
-    pub fn of(a: &AccountItem, now: DateTime<Utc>) -> Self {
-        let waiting = a.status == AccountStatus::WaitingForAuthorization;
-        Self {
-            id: a.id.clone(),
-            client_id: a.client_id.clone(),
-            client_name: a.client_name.clone(),
-            platform: a.platform,
-            managed_by: a.managed_by,
-            status: a.status,
-            tenant: a.tenant.as_ref().map(|t| t.as_str().to_owned()),
-            tenant_id: a.tenant_id.clone(),
-            tenant_domain: a.tenant_domain.clone(),
-            authorization: AuthorizationView {
-                sent_to: a.link_sent_to.clone(),
-                expires_at: a.link_expires_at,
-                expired: waiting && a.link_expires_at.is_some_and(|t| t <= now),
-                authorized_at: a.authorized_at,
-                delivery: None,
-                next_step: None,
-            },
-            missing_permissions: a.missing_permissions.clone(),
-            discovery: DiscoveryView::of(a, now),
-            auto_add: a.auto_add.as_ref().map(crate::protection::AutoAddView::from),
-            created_at: a.created_at,
-            authorization_url: None,
-        }
-    }
 }
 
 pub async fn create_client(
@@ -254,7 +139,7 @@ async fn get_client(s: &Services, who: &Principal, id: &str) -> Result<ClientIte
 /// open now (admin credentials at hand) or emails an authorization link to the right person:
 /// the typed address, else the client's contact (client-managed), else the signed-in member.
 #[tracing::instrument(skip_all, fields(partner_id = %who.partner_id, account_id))]
-pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> Result<AccountView, AccountError> {
+pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> Result<Created, AccountError> {
     let tenant = req
         .tenant
         .as_deref()
@@ -369,10 +254,10 @@ pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> R
     if let Some((to, link)) = mail {
         // The account exists now: a mail failure must not hide it (the partner can resend).
         delivery = Some(match authorization::send_link(s, &account, &to, &link).await {
-            Ok(()) => "sent",
+            Ok(()) => Delivery::Sent,
             Err(e) => {
                 tracing::error!(cause = %e, "authorization email failed");
-                "failed"
+                Delivery::Failed
             }
         });
     }
@@ -381,26 +266,24 @@ pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> R
         with_credentials = req.has_admin_credentials,
         "account created"
     );
-    let mut view = AccountView::of(&account, now);
-    view.authorization_url = authorization_url;
-    view.authorization.delivery = delivery;
-    Ok(view)
+    Ok(Created {
+        account,
+        authorization_url,
+        delivery,
+    })
 }
 
-pub async fn get_account_item(s: &Services, who: &Principal, id: &str) -> Result<Item, AccountError> {
-    let id = AccountId::parse(id).ok_or(AccountError::NotFound)?;
-    s.store
-        .get(&keys::account(&who.partner_id, &id))
+async fn account_item(s: &Services, who: &Principal, id: &str) -> Result<Item, AccountError> {
+    crate::repo::accounts::find(s, &who.partner_id, id)
         .await?
         .ok_or(AccountError::NotFound)
 }
 
-pub async fn get_account(s: &Services, who: &Principal, id: &str) -> Result<AccountView, AccountError> {
-    let item = get_account_item(s, who, id).await?;
-    Ok(AccountView::of(&item.record()?, s.clock.now()))
+pub async fn get_account(s: &Services, who: &Principal, id: &str) -> Result<AccountItem, AccountError> {
+    Ok(account_item(s, who, id).await?.record()?)
 }
 
-pub async fn list_accounts(s: &Services, who: &Principal) -> Result<Vec<AccountView>, AccountError> {
+pub async fn list_accounts(s: &Services, who: &Principal) -> Result<Vec<AccountItem>, AccountError> {
     let page = s
         .store
         .query(
@@ -409,9 +292,5 @@ pub async fn list_accounts(s: &Services, who: &Principal) -> Result<Vec<AccountV
             QueryOptions::default(),
         )
         .await?;
-    let now = s.clock.now();
-    page.items
-        .iter()
-        .map(|i| Ok(AccountView::of(&i.record()?, now)))
-        .collect()
+    Ok(page.items.iter().map(Item::record).collect::<Result<_, _>>()?)
 }

@@ -1,4 +1,4 @@
-//! Authorization links and OAuth state.
+//! Authorization links and OAuth state: how they are minted, stored, opened and mailed.
 //!
 //! - A **link** is emailed to whoever must consent: `{PUBLIC_BASE_URL}/authorize/{token}`, the
 //!   token being 256 random bits sealed with the signing key (forgeries are refused before
@@ -6,17 +6,16 @@
 //!   use (marked used when consent succeeds), and dead once the account points at a newer one
 //!   (resend, check).
 //! - A **state** is minted when someone starts consent: `account.expiry.random.mac`, sealed
-//!   for one provider, stored (with the PKCE verifier for Google, encrypted), valid one hour,
-//!   consumed by the callback with one conditional write. See `consent.rs` for its checks.
+//!   for one provider, stored (with the PKCE verifier, encrypted), valid one hour, consumed by
+//!   the callback with one conditional write. See `usecases/consent.rs` for its checks.
+//! - **Mail limits**: every authorization mail is reserved under the limits of `api.md` first.
 
-use crate::accounts::{AccountError, AccountView, get_account_item};
-use crate::app::Services;
 use crate::crypto::{random_token, sha256_hex};
 use crate::domain::{EmailAddress, Platform};
 use crate::email::{MailError, templates};
 use crate::identity::{REQUIRED_MICROSOFT_ROLES, SignInRequest};
-use crate::limits::{self, Limit, LimitError};
-use crate::sessions::Principal;
+use crate::limits::{self, Limit, LimitError, RateLimited};
+use crate::services::Services;
 use crate::store::keys::{self, AccountItem, AccountStatus, Audience, LinkItem, PartnerItem, StateItem, StatePhase};
 use crate::store::{Condition, Item, StoreError, WriteOp};
 use base64::Engine as _;
@@ -99,14 +98,14 @@ pub fn new_link(
     })
 }
 
-fn permissions(platform: Platform) -> Vec<&'static str> {
+pub fn permissions(platform: Platform) -> Vec<&'static str> {
     match platform {
         Platform::Microsoft365 => REQUIRED_MICROSOFT_ROLES.to_vec(),
         Platform::GoogleWorkspace => vec!["Read the directory's users (admin.directory.user.readonly)"],
     }
 }
 
-async fn partner_name(s: &Services, account: &AccountItem) -> Result<String, StoreError> {
+pub async fn partner_name(s: &Services, account: &AccountItem) -> Result<String, StoreError> {
     let item = s.store.get(&keys::partner(&account.partner_id)).await?;
     Ok(item
         .map(|i| i.record::<PartnerItem>())
@@ -281,78 +280,15 @@ pub async fn open_link(s: &Services, token: &str) -> Result<OpenLink, LinkError>
     Ok(OpenLink { hash, link, account })
 }
 
-/// What the landing page shows.
-pub struct Landing {
-    pub partner: String,
-    pub client: String,
-    pub platform: Platform,
-    pub tenant: Option<String>,
-    pub permissions: Vec<&'static str>,
-    pub expires_at: DateTime<Utc>,
-}
-
-pub async fn landing(s: &Services, token: &str) -> Result<Landing, LinkError> {
-    let open = open_link(s, token).await?;
-    Ok(Landing {
-        partner: partner_name(s, &open.account).await?,
-        client: open.account.client_name.clone(),
-        platform: open.account.platform,
-        tenant: open.account.tenant.as_ref().map(|t| t.as_str().to_owned()),
-        permissions: permissions(open.account.platform),
-        expires_at: open.link.expires_at,
-    })
-}
-
-/// Starts consent from a link: stores a fresh state and answers the provider URL.
-#[tracing::instrument(skip_all)]
-pub async fn start(s: &Services, token: &str) -> Result<String, LinkError> {
-    let open = open_link(s, token).await?;
-    let (op, url) = new_state(s, &open.account, open.link.audience, Some(open.hash))?;
-    s.store.transact(vec![op]).await?;
-    tracing::info!(account_id = %open.account.id, "consent started from a link");
-    Ok(url)
-}
-
-/// What `check` says of an account still waiting.
-pub const CONSENT_NOT_COMPLETE: &str = "Consent is not complete: ask the administrator to open the authorization link again, sign in and accept. The link stays valid until a consent completes through it.";
-
-/// `authorization/check`: the account re-evaluated. An expired, unused link is replaced and
-/// re-sent to its last recipient.
-#[tracing::instrument(skip_all, fields(partner_id = %who.partner_id))]
-pub async fn check(s: &Services, who: &Principal, id: &str) -> Result<AccountView, AccountError> {
-    let item = get_account_item(s, who, id).await?;
-    // Each check may call the provider: at most once a minute per account.
-    let current: AccountItem = item.record()?;
-    take_limit(s, &CHECK_PER_ACCOUNT, current.id.as_str()).await?;
-    // A token alone never activates: it proves that someone in the tenant consented to the
-    // (shared) app, not that the tenant's admin came through this account's link.
-    let mut account = current;
-    let now = s.clock.now();
-    let expired = account.status == AccountStatus::WaitingForAuthorization
-        && account.link_expires_at.is_some_and(|t| t <= now)
-        && account.link_sent_to.is_some();
-    if expired {
-        let to = EmailAddress::parse("email", account.link_sent_to.as_deref().unwrap_or_default())?;
-        let audience = audience_for(account.managed_by);
-        reserve_mail(s, &account, &to).await?;
-        let link = replace_link(s, &item, &mut account, &to, audience).await?;
-        send_link(s, &account, &to, &link).await?;
-        tracing::info!(account_id = %account.id, "expired link replaced and re-sent");
-    }
-    let mut view = AccountView::of(&account, now);
-    if account.status == AccountStatus::WaitingForAuthorization {
-        view.authorization.next_step = Some(CONSENT_NOT_COMPLETE);
-    }
-    Ok(view)
-}
-
-async fn replace_link(
+/// Points the account (read as `item`) at a fresh link, in one transaction conditioned on
+/// the version read: [`StoreError::ConditionFailed`] when the account changed meanwhile.
+pub async fn replace_link(
     s: &Services,
     item: &Item,
     account: &mut AccountItem,
     to: &EmailAddress,
     audience: Audience,
-) -> Result<NewLink, AccountError> {
+) -> Result<NewLink, StoreError> {
     let link = new_link(s, account, to, audience)?;
     let mut updated = Item::from_record(item.key.clone(), &*account)?;
     updated.gsi1 = item.gsi1.clone();
@@ -367,95 +303,7 @@ async fn replace_link(
             },
         ])
         .await;
-    match result {
-        Ok(()) => Ok(link),
-        Err(StoreError::ConditionFailed) => Err(AccountError::Conflict("the account changed meanwhile; try again")),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// `authorization/resend {email}`: a fresh link to the typed address; earlier links die.
-#[tracing::instrument(skip_all, fields(partner_id = %who.partner_id))]
-pub async fn resend(
-    s: &Services,
-    who: &Principal,
-    id: &str,
-    email: &str,
-) -> Result<(String, DateTime<Utc>), AccountError> {
-    let to = EmailAddress::parse("email", email)?;
-    let item = get_account_item(s, who, id).await?;
-    let mut account: AccountItem = item.record()?;
-    if account.status == AccountStatus::Active {
-        return Err(AccountError::Conflict("this account is already authorized"));
-    }
-    if account.status == AccountStatus::Disabled {
-        return Err(AccountError::Conflict("this account is disabled"));
-    }
-    // The same address at most once a minute: a double click or a script must not flood an
-    // inbox (another address is fine: the partner corrected a typo).
-    if let (Some(last_to), Some(expires)) = (&account.link_sent_to, account.link_expires_at) {
-        let sent_at = expires - Duration::days(s.link_days);
-        let wait = (sent_at + Duration::seconds(RESEND_COOLDOWN_SECONDS) - s.clock.now()).num_seconds();
-        if last_to == to.as_str() && wait > 0 {
-            return Err(AccountError::RateLimited { retry_after: wait });
-        }
-    }
-    let audience = audience_for(account.managed_by);
-    reserve_mail(s, &account, &to).await?;
-    let link = replace_link(s, &item, &mut account, &to, audience).await?;
-    send_link(s, &account, &to, &link).await?;
-    Ok((to.to_string(), link.expires_at))
-}
-
-/// Least time between two links sent to the same address for one account.
-pub const RESEND_COOLDOWN_SECONDS: i64 = 60;
-
-/// Where a link went and until when it works.
-pub struct Sent {
-    pub to: String,
-    pub expires_at: DateTime<Utc>,
-}
-
-/// `POST .../reauthorization {email?}`: a consent URL asking for the permissions required
-/// now, for an account that was authorized before; emailed too when an address is given.
-#[tracing::instrument(skip_all, fields(partner_id = %who.partner_id))]
-pub async fn reauthorize(
-    s: &Services,
-    who: &Principal,
-    id: &str,
-    email: Option<&str>,
-) -> Result<(String, Option<Sent>), AccountError> {
-    let to = email
-        .filter(|e| !e.trim().is_empty())
-        .map(|e| EmailAddress::parse("email", e))
-        .transpose()?;
-    let item = get_account_item(s, who, id).await?;
-    let mut account: AccountItem = item.record()?;
-    if account.status == AccountStatus::Disabled {
-        return Err(AccountError::Conflict("this account is disabled"));
-    }
-    if let Some(to) = &to {
-        reserve_mail(s, &account, to).await?;
-    }
-    let (state_op, url) = new_state(s, &account, Audience::Partner, None)?;
-    let sent = match to {
-        None => {
-            s.store.transact(vec![state_op]).await?;
-            None
-        }
-        Some(to) => {
-            let audience = audience_for(account.managed_by);
-            s.store.transact(vec![state_op]).await?;
-            let link = replace_link(s, &item, &mut account, &to, audience).await?;
-            send_link(s, &account, &to, &link).await?;
-            Some(Sent {
-                to: to.to_string(),
-                expires_at: link.expires_at,
-            })
-        }
-    };
-    tracing::info!(account_id = %account.id, emailed = sent.is_some(), "reauthorization requested");
-    Ok((url, sent))
+    result.map(|()| link)
 }
 
 /// Authorization mails per account: 5 an hour (`api.md`).
@@ -467,30 +315,13 @@ pub const MAILS_PER_ADDRESS_MINUTE: Limit = Limit::new(keys::LIMIT_AUTH_MAIL_ADD
 /// Authorization mails per partner, across its accounts: 50 a day, so creating accounts in
 /// bulk cannot turn our domain into a mailer for phishing-like client names.
 pub const MAILS_PER_PARTNER_DAY: Limit = Limit::new(keys::LIMIT_AUTH_MAIL_PARTNER_DAY, 50, 86_400);
-/// `authorization/check` (it asks the provider for a token): once a minute per account.
-pub const CHECK_PER_ACCOUNT: Limit = Limit::new(keys::LIMIT_CHECK_ACCOUNT_MINUTE, 1, 60);
-
-fn limited(e: LimitError) -> AccountError {
-    match e {
-        LimitError::Limited(l) => AccountError::RateLimited {
-            retry_after: l.retry_after,
-        },
-        LimitError::Store(e) => AccountError::Store(e),
-    }
-}
-
-async fn take_limit(s: &Services, limit: &Limit, subject: &str) -> Result<(), AccountError> {
-    limits::take(&*s.store, &*s.clock, limit, subject)
-        .await
-        .map_err(limited)
-}
 
 /// Reserves one authorization mail of `account` to `to` under every mail limit, or refuses
 /// with the longest wait. Called after every other check and before anything is written: a
 /// refusal writes nothing. All limits are checked first (so an ordinary refusal counts
 /// nothing), then counted one by one (so parallel requests cannot pass a limit; one that
 /// loses such a race may leave the limits it already took counted, erring on the safe side).
-pub async fn reserve_mail(s: &Services, account: &AccountItem, to: &EmailAddress) -> Result<(), AccountError> {
+pub async fn reserve_mail(s: &Services, account: &AccountItem, to: &EmailAddress) -> Result<(), LimitError> {
     let subjects = [
         (&MAILS_PER_ADDRESS_MINUTE, to.as_str()),
         (&MAILS_PER_ACCOUNT_HOUR, account.id.as_str()),
@@ -514,9 +345,13 @@ pub async fn reserve_mail(s: &Services, account: &AccountItem, to: &EmailAddress
     }
     if let Some(retry_after) = wait {
         tracing::info!(account_id = %account.id, retry_after, "authorization mail refused: over a mail limit");
-        return Err(AccountError::RateLimited { retry_after });
+        return Err(RateLimited { retry_after }.into());
     }
-    let takes =
-        futures_util::future::join_all(subjects.iter().map(|(limit, subject)| take_limit(s, limit, subject))).await;
+    let takes = futures_util::future::join_all(
+        subjects
+            .iter()
+            .map(|(limit, subject)| limits::take(&*s.store, &*s.clock, limit, subject)),
+    )
+    .await;
     takes.into_iter().collect()
 }

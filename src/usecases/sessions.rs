@@ -6,30 +6,17 @@
 //! limit reveals nothing) and [`SIGN_IN_PER_IP`] per source IP; once over, right and wrong
 //! passwords alike get a 429 until the window ends, and no password is checked.
 
-use crate::app::Services;
-use crate::crypto::{random_token, sha256_hex};
-use crate::domain::{EmailAddress, PartnerId};
+use crate::crypto::sha256_hex;
+use crate::domain::EmailAddress;
 use crate::limits::{self, Limit, LimitError};
-use crate::store::keys::{self, MemberItem, MemberSessionItem, PartnerItem, SessionItem};
-use crate::store::{Condition, Item, Pages, StoreError, WriteOp};
-use chrono::{DateTime, Duration, Utc};
-use secrecy::{ExposeSecret, SecretString};
+use crate::services::Services;
+use crate::store::keys::{self, MemberItem, PartnerItem, SessionItem};
+use crate::store::{Condition, StoreError};
+use secrecy::SecretString;
 
-/// A freshly issued session: the token is shown to the client once and never stored.
-#[derive(Debug)]
-pub struct NewSession {
-    pub token: SecretString,
-    pub expires_at: DateTime<Utc>,
-    pub partner_id: PartnerId,
-}
-
-/// Who is calling, from a valid session.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub partner_id: PartnerId,
-    pub email: String,
-    token_hash: String,
-}
+pub use crate::domain::Principal;
+use crate::repo::sessions::issue_session_ops;
+pub use crate::repo::sessions::{NewSession, end_all_sessions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -58,76 +45,6 @@ impl From<LimitError> for SessionError {
 pub const SIGN_IN_PER_ADDRESS: Limit = Limit::new("signin-address", 5, 15 * 60);
 /// Failed sign-ins per source IP in 15 minutes.
 pub const SIGN_IN_PER_IP: Limit = Limit::new("signin-ip", 100, 15 * 60);
-
-/// The writes that store a new session and its entry in the member's session index (used
-/// alone by sign-in and inside the confirm transaction).
-pub(crate) fn issue_session_ops(
-    s: &Services,
-    partner_id: &PartnerId,
-    email: &EmailAddress,
-) -> Result<(Vec<WriteOp>, NewSession), StoreError> {
-    let now = s.clock.now();
-    let token = random_token();
-    let token_hash = sha256_hex(token.expose_secret());
-    let expires_at = now + Duration::hours(s.session_hours);
-    let record = SessionItem {
-        partner_id: partner_id.clone(),
-        email: email.to_string(),
-        created_at: now,
-        expires_at,
-    };
-    let item = Item::from_record(keys::session(&token_hash), &record)?.expiring_at(expires_at.timestamp());
-    let index = Item::from_record(
-        keys::member_session(email, &token_hash),
-        &MemberSessionItem {
-            token_hash: token_hash.clone(),
-            expires_at,
-        },
-    )?
-    .expiring_at(expires_at.timestamp());
-    Ok((
-        vec![
-            WriteOp::Put {
-                item,
-                condition: Condition::NotExists,
-            },
-            WriteOp::Put {
-                item: index,
-                condition: Condition::NotExists,
-            },
-        ],
-        NewSession {
-            token,
-            expires_at,
-            partner_id: partner_id.clone(),
-        },
-    ))
-}
-
-/// Ends every session of a member (password reset): reads the member's session index with
-/// strongly consistent queries and deletes sessions and index entries. Returns how many.
-pub async fn end_all_sessions(s: &Services, email: &EmailAddress) -> Result<usize, StoreError> {
-    let mut ended = 0;
-    let mut pages = Pages::new(
-        &*s.store,
-        keys::member_partition(email),
-        keys::MEMBER_SESSION_PREFIX,
-        50,
-    );
-    let mut deletes = Vec::new();
-    while let Some(items) = pages.next().await? {
-        for item in items {
-            let entry: MemberSessionItem = item.record()?;
-            deletes.push(keys::session(&entry.token_hash));
-            deletes.push(item.key);
-            ended += 1;
-        }
-    }
-    for chunk in deletes.chunks(24) {
-        s.store.batch_write(Vec::new(), chunk.to_vec()).await?;
-    }
-    Ok(ended)
-}
 
 #[tracing::instrument(skip_all)]
 pub async fn sign_in(

@@ -40,12 +40,12 @@
 //!
 //! A provider that is down or slow leaves the state unconsumed, so "try again" works.
 
-use crate::app::Services;
-use crate::authorization::{consent_state, state_purpose};
 use crate::crypto::sha256_hex;
 use crate::domain::{EmailAddress, Platform, TenantId, TenantRef};
 use crate::email::templates;
-use crate::identity::{CONSENTING_ADMIN_ROLES, GOOGLE_SCOPES, IdTokenClaims, REQUIRED_MICROSOFT_ROLES, TokenError};
+use crate::identity::{CONSENTING_ADMIN_ROLES, GOOGLE_SCOPES, IdTokenClaims, TokenError, missing_roles};
+use crate::repo::links::{consent_state, state_purpose};
+use crate::services::Services;
 use crate::store::keys::{
     self, AccountItem, AccountStatus, Audience, StateItem, StateOutcome, StatePhase, TenantOwnerItem,
 };
@@ -763,14 +763,6 @@ fn account_ops(
         });
     }
     Ok(ops)
-}
-
-pub(crate) fn missing_roles(granted: &[String]) -> Vec<String> {
-    REQUIRED_MICROSOFT_ROLES
-        .iter()
-        .filter(|r| !granted.iter().any(|g| g.eq_ignore_ascii_case(r)))
-        .map(|r| (*r).to_owned())
-        .collect()
 }
 
 /// Partners land on the console's account page; clients on the "being set up" page.

@@ -4,12 +4,12 @@
 //! consumes the link, in that member's one transaction. The link's token is HMAC-signed (a
 //! forged one is refused before the store is read) and stored only as its SHA-256, with TTL.
 
-use crate::app::Services;
 use crate::crypto::sha256_hex;
 use crate::domain::{EmailAddress, FieldError, NewPassword};
 use crate::email::{MailError, templates};
 use crate::limits::{self, Limit, LimitError};
-use crate::sessions::end_all_sessions;
+use crate::repo::sessions::end_all_sessions;
+use crate::services::Services;
 use crate::store::keys::{self, MemberItem, PasswordResetItem};
 use crate::store::{Condition, Item, StoreError, Update, WriteOp};
 use chrono::Duration;

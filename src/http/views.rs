@@ -1,0 +1,225 @@
+//! What the API shows: views of the records the use cases answer with. Only the HTTP layer
+//! builds them, so a use case never shapes a response.
+
+use crate::domain::{AccountId, ClientId, ManagedBy, Platform};
+use crate::store::keys::{AccountItem, AccountStatus, AutoAddItem, AutoAddResult, DiscoveredItem, DiscoveryStatus};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// An account as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct AccountView {
+    pub id: AccountId,
+    pub client_id: ClientId,
+    pub client_name: String,
+    pub platform: Platform,
+    pub managed_by: ManagedBy,
+    pub status: AccountStatus,
+    /// The tenant as pre-entered (ID or domain), if it was.
+    pub tenant: Option<String>,
+    pub tenant_id: Option<String>,
+    pub tenant_domain: Option<String>,
+    pub authorization: AuthorizationView,
+    pub missing_permissions: Vec<String>,
+    pub discovery: DiscoveryView,
+    pub auto_add: Option<AutoAddView>,
+    pub created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_url: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuthorizationView {
+    pub sent_to: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub expired: bool,
+    pub authorized_at: Option<DateTime<Utc>>,
+    /// On creation only: whether the authorization email went out (`sent`, `failed`). A
+    /// failed one is logged; `authorization/resend` sends a fresh link.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<crate::usecases::accounts::Delivery>,
+    /// On `authorization/check` of an account still waiting: what must happen next.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_step: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DiscoveryView {
+    /// `not_started`, `due`, `running`, `done`, `partial` (continues at the next run), `failed`.
+    pub status: &'static str,
+    /// When the next run is due.
+    pub due_at: Option<DateTime<Utc>>,
+    pub last_run_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// Why the last run failed, for a person.
+    pub error: Option<String>,
+    /// Objects present in the tenant.
+    pub users: u64,
+    pub groups: u64,
+    pub teams: u64,
+    pub sites: u64,
+    pub protected: ProtectedView,
+    /// Objects removed from the tenant but still listed (protected ones keep their seat).
+    pub deleted: DeletedView,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProtectedView {
+    pub users: u64,
+    pub teams: u64,
+    pub sites: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeletedView {
+    pub users: u64,
+    pub groups: u64,
+    pub teams: u64,
+    pub sites: u64,
+}
+
+impl DiscoveryView {
+    pub fn of(a: &AccountItem, now: DateTime<Utc>) -> Self {
+        let d = &a.discovery;
+        let c = &d.counts;
+        let due_at = match (a.discovery_due_at, d.next_due_at) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        };
+        let status = match d.status {
+            DiscoveryStatus::Running if d.running_until.is_some_and(|t| t > now) => "running",
+            _ if a.discovery_due_at.is_some() && d.last_run_at.is_none() => "due",
+            DiscoveryStatus::NotStarted | DiscoveryStatus::Running => "not_started",
+            DiscoveryStatus::Done => "done",
+            DiscoveryStatus::Partial => "partial",
+            DiscoveryStatus::Failed => "failed",
+        };
+        Self {
+            status,
+            due_at,
+            last_run_at: d.last_run_at,
+            last_success_at: d.last_success_at,
+            error: d.last_error.clone(),
+            users: c.users.total,
+            groups: c.groups.total,
+            teams: c.teams.total,
+            sites: c.sites.total,
+            protected: ProtectedView {
+                users: c.users.protected,
+                teams: c.teams.protected,
+                sites: c.sites.protected,
+            },
+            deleted: DeletedView {
+                users: c.users.deleted,
+                groups: c.groups.deleted,
+                teams: c.teams.deleted,
+                sites: c.sites.deleted,
+            },
+        }
+    }
+}
+
+impl AccountView {
+    pub fn of(a: &AccountItem, now: DateTime<Utc>) -> Self {
+        let waiting = a.status == AccountStatus::WaitingForAuthorization;
+        Self {
+            id: a.id.clone(),
+            client_id: a.client_id.clone(),
+            client_name: a.client_name.clone(),
+            platform: a.platform,
+            managed_by: a.managed_by,
+            status: a.status,
+            tenant: a.tenant.as_ref().map(|t| t.as_str().to_owned()),
+            tenant_id: a.tenant_id.clone(),
+            tenant_domain: a.tenant_domain.clone(),
+            authorization: AuthorizationView {
+                sent_to: a.link_sent_to.clone(),
+                expires_at: a.link_expires_at,
+                expired: waiting && a.link_expires_at.is_some_and(|t| t <= now),
+                authorized_at: a.authorized_at,
+                delivery: None,
+                next_step: None,
+            },
+            missing_permissions: a.missing_permissions.clone(),
+            discovery: DiscoveryView::of(a, now),
+            auto_add: a.auto_add.as_ref().map(AutoAddView::from),
+            created_at: a.created_at,
+            authorization_url: None,
+        }
+    }
+}
+
+/// One discovered object as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct ObjectView {
+    pub id: String,
+    pub name: String,
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    pub enabled: bool,
+    pub protected: bool,
+    pub deleted: bool,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+}
+
+impl From<DiscoveredItem> for ObjectView {
+    fn from(o: DiscoveredItem) -> Self {
+        Self {
+            id: o.id,
+            name: o.name,
+            email: o.email,
+            url: o.url,
+            enabled: o.enabled,
+            protected: o.protected,
+            deleted: o.deleted,
+            first_seen: o.first_seen,
+            last_seen: o.last_seen,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ObjectPage {
+    pub items: Vec<ObjectView>,
+    pub next_cursor: Option<String>,
+}
+
+/// Auto-add settings as the API shows them.
+#[derive(Debug, Clone, Serialize)]
+pub struct AutoAddView {
+    pub users: bool,
+    pub sites: bool,
+    pub teams: bool,
+    pub run_at: String,
+    pub timezone: String,
+    /// The next time auto-add runs, in UTC.
+    pub next_run_at: DateTime<Utc>,
+    pub last_run_at: Option<DateTime<Utc>>,
+    pub last_result: Option<AutoAddResult>,
+}
+
+impl From<&AutoAddItem> for AutoAddView {
+    fn from(a: &AutoAddItem) -> Self {
+        Self {
+            users: a.users,
+            sites: a.sites,
+            teams: a.teams,
+            run_at: a.run_at.clone(),
+            timezone: a.timezone.clone(),
+            next_run_at: a.next_run_at,
+            last_run_at: a.last_run_at,
+            last_result: a.last_result.clone(),
+        }
+    }
+}
+
+impl From<crate::usecases::protection::Listing> for ObjectPage {
+    fn from(l: crate::usecases::protection::Listing) -> Self {
+        Self {
+            items: l.items.into_iter().map(ObjectView::from).collect(),
+            next_cursor: l.next_cursor,
+        }
+    }
+}

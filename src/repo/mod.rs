@@ -1,0 +1,7 @@
+//! What several use cases share about the records they keep, below every use case: reading
+//! and modifying an account ([`accounts`]), and minting, opening and mailing authorization
+//! links and OAuth states ([`links`]), issuing and ending sessions ([`sessions`]).
+
+pub mod accounts;
+pub mod links;
+pub mod sessions;
