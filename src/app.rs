@@ -6,9 +6,10 @@ use crate::crypto::{Encryptor, PasswordHasher, Signer, random_bytes};
 use crate::email::Mailer;
 use crate::email::outbox::OutboxMailer;
 use crate::email::ses::SesMailer;
+use crate::identity::graph::Directory;
 use crate::identity::http::{EntraClient, GoogleClient, GoogleSettings, MicrosoftSettings, http_client};
 use crate::identity::{Google, Microsoft};
-use crate::services::{AppState, Directory, Links, Services};
+use crate::services::{AppState, Links, Services, http_directory};
 use crate::store::Store;
 use crate::store::dynamo::{DynamoStore, create_table_if_missing};
 use crate::store::embedded::EmbeddedStore;
@@ -115,7 +116,7 @@ fn microsoft(config: &Config) -> Arc<dyn Microsoft> {
 }
 
 /// The directory bases matching the identity providers chosen by [`microsoft`] and [`google`].
-fn directory(config: &Config) -> Directory {
+fn directory(config: &Config) -> Arc<dyn Directory> {
     let sandbox = crate::sandbox::urls(&config.public_base_url);
     let local = config.runtime == Runtime::Local;
     let graph = if config.microsoft.is_none() && local {
@@ -128,7 +129,7 @@ fn directory(config: &Config) -> Directory {
     } else {
         config.google_admin_url.clone()
     };
-    Directory::new(&graph, &admin)
+    http_directory(&graph, &admin)
 }
 
 /// Like [`microsoft`], for Google.

@@ -4,7 +4,7 @@
 use crate::clock::Clock;
 use crate::crypto::{Encryptor, PasswordHasher, Signer, random_bytes};
 use crate::email::Mailer;
-use crate::identity::graph::{GraphClient, RetryPolicy};
+use crate::identity::graph::{Directory, GraphClient, HttpDirectory, RetryPolicy};
 use crate::identity::http::http_client;
 use crate::identity::{Google, Microsoft};
 use crate::store::Store;
@@ -34,30 +34,18 @@ pub struct Services {
     pub link_days: i64,
     pub allowed_origins: Vec<String>,
     /// Where discovery reads tenants' directories.
-    pub directory: Directory,
+    pub directory: Arc<dyn Directory>,
     /// Protected users per partner.
     pub seat_limit: u64,
     /// How often each account is discovered.
     pub discovery_interval: chrono::Duration,
 }
 
-/// The directory APIs discovery reads (Microsoft Graph, Google Admin SDK) and their client.
-pub struct Directory {
-    pub graph: GraphClient,
-    /// Graph base, e.g. `https://graph.microsoft.com` (requests add `/v1.0/...`).
-    pub graph_url: String,
-    /// Admin SDK base, e.g. `https://admin.googleapis.com`.
-    pub google_admin_url: String,
-}
-
-impl Directory {
-    pub fn new(graph_url: &str, google_admin_url: &str) -> Self {
-        Self {
-            graph: GraphClient::new(http_client(DIRECTORY_TIMEOUT), RetryPolicy::default()),
-            graph_url: graph_url.trim_end_matches('/').to_owned(),
-            google_admin_url: google_admin_url.trim_end_matches('/').to_owned(),
-        }
-    }
+/// The directory discovery reads, over HTTPS at these bases (the sandbox or a fake Graph in
+/// tests; Microsoft's and Google's in production).
+pub fn http_directory(graph_url: &str, google_admin_url: &str) -> Arc<dyn Directory> {
+    let client = GraphClient::new(http_client(DIRECTORY_TIMEOUT), RetryPolicy::default());
+    Arc::new(HttpDirectory::new(client, graph_url, google_admin_url))
 }
 
 /// Longest wait for one directory page.
@@ -91,7 +79,7 @@ impl Services {
             session_hours: 12,
             link_days: 7,
             allowed_origins,
-            directory: Directory::new("https://graph.microsoft.com", "https://admin.googleapis.com"),
+            directory: http_directory("https://graph.microsoft.com", "https://admin.googleapis.com"),
             seat_limit: 1000,
             discovery_interval: chrono::Duration::hours(1),
         }
@@ -104,7 +92,13 @@ impl Services {
 
     /// Points discovery at these directory bases (the sandbox or a fake Graph in tests).
     pub fn with_directory(mut self, graph_url: &str, google_admin_url: &str) -> Self {
-        self.directory = Directory::new(graph_url, google_admin_url);
+        self.directory = http_directory(graph_url, google_admin_url);
+        self
+    }
+
+    /// Discovery reads this directory (an in-memory twin in tests).
+    pub fn with_directory_port(mut self, directory: Arc<dyn Directory>) -> Self {
+        self.directory = directory;
         self
     }
 

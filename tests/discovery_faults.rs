@@ -4,10 +4,11 @@
 
 mod common;
 
-use onboarding::clock::{Clock as _, ManualClock};
+use onboarding::clock::{Clock as _, ManualClock, RecordingSleeper};
 use onboarding::domain::{AccountId, PartnerId};
 use onboarding::email::memory::MemoryMailer;
 use onboarding::fake_graph::{FakeGraph, Fault, FaultKind, seed_account};
+use onboarding::identity::graph::{GraphClient, HttpDirectory, RetryPolicy};
 use onboarding::identity::http::{EntraClient, MicrosoftSettings, http_client};
 use onboarding::services::{AppState, Links, Services};
 use onboarding::store::embedded::EmbeddedStore;
@@ -26,6 +27,8 @@ struct Rig {
     state: AppState,
     store: Arc<EmbeddedStore>,
     clock: Arc<ManualClock>,
+    /// Every wait discovery asked for (none is slept).
+    sleeper: Arc<RecordingSleeper>,
     partner: PartnerId,
     account: AccountId,
 }
@@ -34,6 +37,7 @@ async fn rig(users: usize) -> Rig {
     let fake = FakeGraph::new(TENANT, users);
     let base = fake.serve().await;
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let sleeper = Arc::new(RecordingSleeper::default());
     let store = Arc::new(EmbeddedStore::in_memory(clock.clone()));
     let entra = EntraClient::new(
         MicrosoftSettings {
@@ -56,7 +60,11 @@ async fn rig(users: usize) -> Rig {
         },
     )
     .with_identity(Arc::new(entra), Arc::new(onboarding::identity::Unconfigured))
-    .with_directory(&base, &base)
+    .with_directory_port(Arc::new(HttpDirectory::new(
+        GraphClient::new(http_client(Duration::from_secs(5)), RetryPolicy::default()).with_sleeper(sleeper.clone()),
+        &base,
+        &base,
+    )))
     .into_state();
     let partner = PartnerId::new();
     let account = seed_account(store.as_ref(), &partner, AccountStatus::Active, TENANT, clock.now())
@@ -67,6 +75,7 @@ async fn rig(users: usize) -> Rig {
         state,
         store,
         clock,
+        sleeper,
         partner,
         account,
     }
@@ -189,6 +198,7 @@ async fn throttling_is_honoured_and_a_long_wait_resumes_later() {
     let r = rig(600).await;
     r.fake.inject(status(429, Some(1), 1));
     assert_eq!(r.run().await.outcome, Outcome::Done, "a 1 s Retry-After is waited out");
+    assert_eq!(r.sleeper.waits(), [Duration::from_secs(1)]);
     assert_eq!(r.users().await.len(), 600);
 
     r.fake.rename_users(0, 450);

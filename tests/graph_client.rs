@@ -4,10 +4,12 @@
 mod common;
 
 use common::live::Live;
+use onboarding::clock::RecordingSleeper;
 use onboarding::identity::graph::{GraphClient, GraphError, RetryPolicy};
 use onboarding::identity::http::http_client;
 use onboarding::sandbox::{CONTOSO_TENANT_ID, Faults};
 use secrecy::SecretString;
+use std::sync::Arc;
 use std::time::Duration;
 
 async fn setup() -> (Live, SecretString, String) {
@@ -16,8 +18,13 @@ async fn setup() -> (Live, SecretString, String) {
     (live, token, graph)
 }
 
+/// A client whose waits (`Retry-After`, backoff) cost no time: `sleeper` records them.
+fn client_with(attempts: u32, max_wait: Duration, sleeper: Arc<RecordingSleeper>) -> GraphClient {
+    GraphClient::new(http_client(Duration::from_secs(5)), RetryPolicy { attempts, max_wait }).with_sleeper(sleeper)
+}
+
 fn client(attempts: u32, max_wait: Duration) -> GraphClient {
-    GraphClient::new(http_client(Duration::from_secs(5)), RetryPolicy { attempts, max_wait })
+    client_with(attempts, max_wait, Arc::default())
 }
 
 #[tokio::test]
@@ -64,19 +71,23 @@ async fn throttling_errors_and_revocation_are_classified() {
         graph_status: Some(429),
         ..Faults::default()
     });
-    let t = std::time::Instant::now();
+    let sleeper = Arc::new(RecordingSleeper::default());
     assert_eq!(
-        client(2, Duration::from_secs(5)).page(&token, &users).await,
+        client_with(2, Duration::from_secs(5), sleeper.clone())
+            .page(&token, &users)
+            .await,
         Err(GraphError::Throttled(Duration::from_secs(1)))
     );
-    assert!(t.elapsed() >= Duration::from_secs(1), "Retry-After honoured");
+    assert_eq!(sleeper.waits(), [Duration::from_secs(1)], "Retry-After honoured once");
     // A wait longer than allowed is not slept inside the call.
-    let t = std::time::Instant::now();
+    let sleeper = Arc::new(RecordingSleeper::default());
     assert!(matches!(
-        client(4, Duration::from_millis(100)).page(&token, &users).await,
+        client_with(4, Duration::from_millis(100), sleeper.clone())
+            .page(&token, &users)
+            .await,
         Err(GraphError::Throttled(_))
     ));
-    assert!(t.elapsed() < Duration::from_secs(1));
+    assert!(sleeper.waits().is_empty(), "nothing slept");
 
     live.sandbox.set_faults(Faults {
         graph_status: Some(500),

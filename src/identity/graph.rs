@@ -4,6 +4,8 @@
 //! Graph's `error.code` as `protocols.md` says. The caller decides what to do with each page
 //! and where to resume (`next` is the position to save when a wait would be too long).
 
+use crate::clock::{Sleeper, TokioSleeper};
+use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -65,6 +67,7 @@ pub struct GraphClient {
     http: reqwest::Client,
     retry: RetryPolicy,
     tenants: Mutex<HashMap<String, Arc<Semaphore>>>,
+    sleeper: Arc<dyn Sleeper>,
 }
 
 impl GraphClient {
@@ -73,7 +76,14 @@ impl GraphClient {
             http,
             retry,
             tenants: Mutex::new(HashMap::new()),
+            sleeper: Arc::new(TokioSleeper),
         }
+    }
+
+    /// Waits (`Retry-After`, backoff) through `sleeper` instead of tokio's timer.
+    pub fn with_sleeper(mut self, sleeper: Arc<dyn Sleeper>) -> Self {
+        self.sleeper = sleeper;
+        self
     }
 
     /// [`GraphClient::page`] within `tenant`'s concurrency limit.
@@ -153,7 +163,7 @@ impl GraphClient {
                     }
                 }
             };
-            tokio::time::sleep(wait).await;
+            self.sleeper.sleep(wait).await;
         }
     }
 }
@@ -244,5 +254,56 @@ mod tests {
         for attempt in 1..10 {
             assert!(backoff(attempt, String::new()) < Duration::from_secs(8));
         }
+    }
+}
+
+/// The directory port: pages of a tenant's directory, as discovery reads them (Microsoft
+/// Graph collections and delta queries; Google Directory `users.list`). Its adapter is
+/// [`HttpDirectory`]; tests give an in-memory twin.
+#[async_trait]
+pub trait Directory: Send + Sync {
+    /// Graph base, e.g. `https://graph.microsoft.com` (requests add `/v1.0/...`).
+    fn graph_url(&self) -> &str;
+    /// Admin SDK base, e.g. `https://admin.googleapis.com`.
+    fn google_admin_url(&self) -> &str;
+    /// A Graph page at `url` (a first-page URL or a `nextLink`/`deltaLink`, verbatim).
+    async fn graph_page(&self, tenant: &str, token: &SecretString, url: &str) -> Result<GraphPage, GraphError>;
+    /// A Google Directory `users.list` page at `url`, its `next` carrying the `pageToken`.
+    async fn google_users_page(&self, tenant: &str, token: &SecretString, url: &str) -> Result<GraphPage, GraphError>;
+}
+
+/// The directory APIs over HTTPS, through one [`GraphClient`] (retries, per-tenant limits).
+pub struct HttpDirectory {
+    pub client: GraphClient,
+    graph_url: String,
+    google_admin_url: String,
+}
+
+impl HttpDirectory {
+    pub fn new(client: GraphClient, graph_url: &str, google_admin_url: &str) -> Self {
+        Self {
+            client,
+            graph_url: graph_url.trim_end_matches('/').to_owned(),
+            google_admin_url: google_admin_url.trim_end_matches('/').to_owned(),
+        }
+    }
+}
+
+#[async_trait]
+impl Directory for HttpDirectory {
+    fn graph_url(&self) -> &str {
+        &self.graph_url
+    }
+
+    fn google_admin_url(&self) -> &str {
+        &self.google_admin_url
+    }
+
+    async fn graph_page(&self, tenant: &str, token: &SecretString, url: &str) -> Result<GraphPage, GraphError> {
+        self.client.tenant_page(tenant, token, url).await
+    }
+
+    async fn google_users_page(&self, tenant: &str, token: &SecretString, url: &str) -> Result<GraphPage, GraphError> {
+        self.client.directory_page(tenant, token, url).await
     }
 }

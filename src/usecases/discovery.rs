@@ -460,7 +460,7 @@ struct Source {
 }
 
 fn sources(s: &Services, platform: Platform) -> Vec<Source> {
-    let g = &s.directory.graph_url;
+    let g = s.directory.graph_url();
     match platform {
         Platform::Microsoft365 => vec![
             Source {
@@ -495,7 +495,7 @@ fn sources(s: &Services, platform: Platform) -> Vec<Source> {
             read: Read::Directory,
             first_url: format!(
                 "{}/admin/directory/v1/users?customer=my_customer&maxResults=500&projection=basic",
-                s.directory.google_admin_url
+                s.directory.google_admin_url()
             ),
             role: None,
         }],
@@ -512,10 +512,10 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     async fn page(&self, read: Read, url: &str) -> Result<GraphPage, GraphError> {
-        let graph = &self.s.directory.graph;
+        let directory = &self.s.directory;
         match read {
-            Read::Directory => graph.directory_page(self.tenant, self.token, url).await,
-            _ => graph.tenant_page(self.tenant, self.token, url).await,
+            Read::Directory => directory.google_users_page(self.tenant, self.token, url).await,
+            _ => directory.graph_page(self.tenant, self.token, url).await,
         }
     }
 }
