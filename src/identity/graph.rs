@@ -218,45 +218,6 @@ fn parse_directory_page(url: &str, body: Value) -> Result<GraphPage, GraphError>
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pages_are_read_and_malformed_ones_refused() {
-        let p = parse_page(serde_json::json!({"value": [{"id": "1"}], "@odata.nextLink": "https://g/next"})).unwrap();
-        assert_eq!(
-            (p.items.len(), p.next.as_deref(), p.delta),
-            (1, Some("https://g/next"), None)
-        );
-        assert!(matches!(
-            parse_page(serde_json::json!({"values": []})),
-            Err(GraphError::Malformed(_))
-        ));
-    }
-
-    #[test]
-    fn directory_pages_carry_the_page_token_forward() {
-        let url = "https://admin.example/admin/directory/v1/users?customer=my_customer&maxResults=500&pageToken=old";
-        let p = parse_directory_page(url, serde_json::json!({"users": [{"id": "1"}], "nextPageToken": "a b"})).unwrap();
-        assert_eq!(p.items.len(), 1);
-        assert_eq!(
-            p.next.as_deref(),
-            Some("https://admin.example/admin/directory/v1/users?customer=my_customer&maxResults=500&pageToken=a+b")
-        );
-        let last = parse_directory_page(url, serde_json::json!({"kind": "admin#directory#users"})).unwrap();
-        assert!(last.items.is_empty() && last.next.is_none());
-        assert!(parse_directory_page(url, serde_json::json!({"users": {}})).is_err());
-    }
-
-    #[test]
-    fn backoff_grows_and_stays_capped() {
-        for attempt in 1..10 {
-            assert!(backoff(attempt, String::new()) < Duration::from_secs(8));
-        }
-    }
-}
-
 /// The directory port: pages of a tenant's directory, as discovery reads them (Microsoft
 /// Graph collections and delta queries; Google Directory `users.list`). Its adapter is
 /// [`HttpDirectory`]; tests give an in-memory twin.
@@ -305,5 +266,44 @@ impl Directory for HttpDirectory {
 
     async fn google_users_page(&self, tenant: &str, token: &SecretString, url: &str) -> Result<GraphPage, GraphError> {
         self.client.directory_page(tenant, token, url).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_are_read_and_malformed_ones_refused() {
+        let p = parse_page(serde_json::json!({"value": [{"id": "1"}], "@odata.nextLink": "https://g/next"})).unwrap();
+        assert_eq!(
+            (p.items.len(), p.next.as_deref(), p.delta),
+            (1, Some("https://g/next"), None)
+        );
+        assert!(matches!(
+            parse_page(serde_json::json!({"values": []})),
+            Err(GraphError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn directory_pages_carry_the_page_token_forward() {
+        let url = "https://admin.example/admin/directory/v1/users?customer=my_customer&maxResults=500&pageToken=old";
+        let p = parse_directory_page(url, serde_json::json!({"users": [{"id": "1"}], "nextPageToken": "a b"})).unwrap();
+        assert_eq!(p.items.len(), 1);
+        assert_eq!(
+            p.next.as_deref(),
+            Some("https://admin.example/admin/directory/v1/users?customer=my_customer&maxResults=500&pageToken=a+b")
+        );
+        let last = parse_directory_page(url, serde_json::json!({"kind": "admin#directory#users"})).unwrap();
+        assert!(last.items.is_empty() && last.next.is_none());
+        assert!(parse_directory_page(url, serde_json::json!({"users": {}})).is_err());
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_capped() {
+        for attempt in 1..10 {
+            assert!(backoff(attempt, String::new()) < Duration::from_secs(8));
+        }
     }
 }
