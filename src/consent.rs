@@ -841,7 +841,11 @@ async fn notify_partner(s: &Services, account: &AccountItem) {
         &account.missing_permissions,
         &url,
     );
-    if let Err(e) = s.mailer.send(&message).await {
+    let sent = match message {
+        Ok(message) => s.mailer.send(&message).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = sent {
         tracing::error!(cause = %e, account_id = %account.id, "could not email the partner about the authorization");
     }
 }

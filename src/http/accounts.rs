@@ -3,7 +3,7 @@
 
 use super::error::ApiError;
 use super::extract::ApiJson;
-use crate::accounts::{self, AccountError, AccountView, NewAccount};
+use crate::accounts::{self, AccountView, NewAccount};
 use crate::app::AppState;
 use crate::authorization;
 use crate::sessions::Principal;
@@ -16,42 +16,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-impl From<AccountError> for ApiError {
-    fn from(e: AccountError) -> Self {
-        match e {
-            AccountError::Invalid(f) => Self::invalid(f.field, &f.message),
-            AccountError::NotFound => Self::not_found(),
-            AccountError::Conflict(why) => {
-                Self::new(StatusCode::CONFLICT, "conflict", format!("{}.", capitalized(why)))
-            }
-            AccountError::Store(e) => e.into(),
-            AccountError::RateLimited { retry_after } => Self::rate_limited(retry_after),
-            AccountError::Provider => Self::new(
-                StatusCode::BAD_GATEWAY,
-                "provider_unavailable",
-                "The identity provider did not answer; try again in a minute.",
-            ),
-            AccountError::Mail(e) => Self::unavailable(
-                "mail_unavailable",
-                "The email could not be sent right now; try again in a minute.",
-                e,
-            ),
-        }
-    }
-}
-
 /// Names the account on the request's span (so on every log line of the request).
 fn on_account(id: &str) {
     if uuid::Uuid::parse_str(id).is_ok() {
         tracing::Span::current().record("account_id", id);
     }
-}
-
-fn capitalized(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
 }
 
 #[derive(Deserialize)]
