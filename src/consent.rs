@@ -52,7 +52,8 @@ use crate::store::keys::{
 use crate::store::{Condition, Item, StoreError, Update, WriteOp};
 
 /// What the Microsoft admin-consent redirect carried.
-#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[derive(Debug, Default, Clone, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MicrosoftCallback {
     /// The sign-in leg's authorization code.
     pub code: Option<String>,
@@ -64,7 +65,8 @@ pub struct MicrosoftCallback {
 }
 
 /// What the Google OAuth redirect carried.
-#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[derive(Debug, Default, Clone, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GoogleCallback {
     pub code: Option<String>,
     pub state: Option<String>,

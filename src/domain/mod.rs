@@ -6,6 +6,7 @@ mod email;
 mod ids;
 mod name;
 mod password;
+pub mod schema;
 mod tenant;
 
 pub use code::ConfirmationCode;

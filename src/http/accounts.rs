@@ -6,6 +6,10 @@ use super::extract::ApiJson;
 use crate::accounts::{self, AccountView, NewAccount};
 use crate::app::AppState;
 use crate::authorization;
+#[allow(unused_imports)] // named by the schema attributes
+use crate::domain::schema::optional_email;
+#[allow(unused_imports)] // named by the schema attributes
+use crate::domain::{EmailAddress, OrganizationName};
 use crate::sessions::Principal;
 use crate::store::keys::ClientItem;
 use axum::Json;
@@ -15,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 
 /// Names the account on the request's span (so on every log line of the request).
 fn on_account(id: &str) {
@@ -23,10 +28,12 @@ fn on_account(id: &str) {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewClientBody {
+    #[schema(value_type = OrganizationName)]
     name: String,
+    #[schema(schema_with = optional_email)]
     contact_email: Option<String>,
 }
 
@@ -99,15 +106,19 @@ pub async fn check(
     Ok(Json(authorization::check(&s, &who, &id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct EmailBody {
+pub struct ResendBody {
+    /// Where to send the fresh link.
+    #[schema(value_type = EmailAddress)]
     email: String,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OptionalEmailBody {
+    /// Also email the URL there.
+    #[schema(schema_with = optional_email)]
     email: Option<String>,
 }
 
@@ -115,7 +126,7 @@ pub async fn resend(
     State(s): State<AppState>,
     who: Principal,
     Path(id): Path<String>,
-    ApiJson(b): ApiJson<EmailBody>,
+    ApiJson(b): ApiJson<ResendBody>,
 ) -> Result<Response, ApiError> {
     on_account(&id);
     let (sent_to, expires_at) = authorization::resend(&s, &who, &id, &b.email).await?;
@@ -130,9 +141,10 @@ pub async fn reauthorize(
     State(s): State<AppState>,
     who: Principal,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     on_account(&id);
+    let body = body.map_err(ApiError::from)?;
     // The body is optional: none (or `{}`) asks for a URL only.
     let b: OptionalEmailBody = if body.iter().all(u8::is_ascii_whitespace) {
         OptionalEmailBody::default()

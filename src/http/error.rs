@@ -12,10 +12,11 @@ use crate::sessions::SessionError;
 use crate::signup::{ConfirmError, SignupError};
 use crate::store::StoreError;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -28,8 +29,41 @@ pub struct ApiError {
     internal: Option<String>,
 }
 
+/// Every `code` an error answer can carry (the `ErrorCode` enum of `/openapi.json`).
+pub const CODES: &[&str] = &[
+    "code_expired",
+    "code_used",
+    "conflict",
+    "internal",
+    "invalid_code",
+    "invalid_credentials",
+    "invalid_field",
+    "mail_unavailable",
+    "malformed_json",
+    "malformed_query",
+    "malformed_request",
+    "method_not_allowed",
+    "not_authorized",
+    "not_found",
+    "payload_too_large",
+    "provider_unavailable",
+    "rate_limited",
+    "reset_link_expired",
+    "seat_limit",
+    "store_unavailable",
+    "too_many_attempts",
+    "unauthorized",
+    "unknown_ids",
+    "unsupported_media_type",
+    "weak_password",
+];
+
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        debug_assert!(
+            CODES.contains(&code),
+            "error code {code} is missing from CODES (the documented enum)"
+        );
         Self {
             status,
             code,
@@ -52,6 +86,14 @@ impl ApiError {
             format!("{field} {message}"),
         )
         .field(field)
+    }
+
+    pub fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("The request body is larger than {} KiB.", super::BODY_LIMIT / 1024),
+        )
     }
 
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
@@ -98,16 +140,47 @@ impl ApiError {
     }
 }
 
+/// Every error answer's body: `{"error": {"code", "message", "field"?}}`.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorDetail {
+    /// snake_case, stable.
+    #[schema(schema_with = error_code)]
+    pub code: &'static str,
+    /// A human sentence.
+    pub message: String,
+    /// The field at fault (422, and 404 `unknown_ids`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub field: Option<String>,
+}
+
+fn error_code() -> utoipa::openapi::schema::ObjectBuilder {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::new(Type::String))
+        .enum_values(Some(CODES.iter().copied()))
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Some(cause) = &self.internal {
             tracing::error!(code = self.code, status = self.status.as_u16(), cause = %cause, "request failed");
         }
-        let mut body = json!({ "code": self.code, "message": self.message });
-        if let Some(f) = &self.field {
-            body["field"] = json!(f);
-        }
-        let mut res = (self.status, Json(json!({ "error": body }))).into_response();
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                field: self.field,
+            },
+        };
+        let mut res = (self.status, Json(body)).into_response();
         if let Some(s) = self
             .retry_after
             .and_then(|s| HeaderValue::from_str(&s.to_string()).ok())
@@ -154,12 +227,18 @@ impl From<JsonRejection> for ApiError {
                 "unsupported_media_type",
                 "Send the body as JSON with `Content-Type: application/json`.",
             ),
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("The request body is larger than {} KiB.", super::BODY_LIMIT / 1024),
-            ),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::payload_too_large(),
             other => Self::new(StatusCode::BAD_REQUEST, "malformed_request", other.body_text()),
+        }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(r: BytesRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::payload_too_large()
+        } else {
+            Self::new(StatusCode::BAD_REQUEST, "malformed_request", r.body_text())
         }
     }
 }
