@@ -21,7 +21,9 @@ pub struct RunAt(NaiveTime);
 impl RunAt {
     pub fn parse(s: &str) -> Result<Self, ScheduleError> {
         let b = s.as_bytes();
-        if b.len() != 5 || b[2] != b':' {
+        // Digits only: `u32::from_str` alone would take "+1:+5".
+        let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+        if b.len() != 5 || b[2] != b':' || !digits(0..2) || !digits(3..5) {
             return Err(ScheduleError::RunAt);
         }
         let h: u32 = s[..2].parse().map_err(|_| ScheduleError::RunAt)?;
@@ -37,6 +39,34 @@ impl std::fmt::Display for RunAt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.0.format("%H:%M"))
     }
+}
+
+/// `run_at`'s schema: `HH:MM` from 00:00 to 23:59, or `null` for the default.
+pub fn run_at_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, SchemaType, Type};
+    AnyOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(SchemaType::new(Type::Null)))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::new(Type::String))
+                .pattern(Some("^([01][0-9]|2[0-3]):[0-5][0-9]$"))
+                .examples(["20:00"]),
+        )
+        .into()
+}
+
+/// `timezone`'s schema: an IANA name chrono-tz knows, or `null` for the default.
+pub fn zone_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, SchemaType, Type};
+    AnyOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(SchemaType::new(Type::Null)))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::new(Type::String))
+                .enum_values(Some(chrono_tz::TZ_VARIANTS.iter().map(|z| z.name())))
+                .examples(["Australia/Sydney"]),
+        )
+        .into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,7 +241,7 @@ mod tests {
     #[test]
     fn bad_times_and_zones_are_refused() {
         for bad in [
-            "25:00", "24:00", "7:05", "07:5", "", "20:60", " 20:00", "20:00:00", "8pm",
+            "25:00", "24:00", "7:05", "07:5", "", "20:60", " 20:00", "20:00:00", "8pm", "+1:30", "01:+5", "+1:+5",
         ] {
             assert_eq!(RunAt::parse(bad), Err(ScheduleError::RunAt), "{bad:?}");
         }

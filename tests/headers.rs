@@ -156,10 +156,32 @@ async fn every_html_page_carries_the_security_headers() {
     }
     let landing = local_get(&app, &link).await;
     assert_eq!(landing.status, StatusCode::OK, "the landing page itself was checked");
+    // The reset form's POST answers pages too (a forged token here).
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/password/reset")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("token=forged&password=correct+horse+battery+staple"))
+        .unwrap();
+    let res = onboarding::http::local(app.state.clone(), sandbox::router(Sandbox::new()))
+        .oneshot(req)
+        .await
+        .unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let form = Answer {
+        status,
+        headers,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    };
+    assert_eq!(form.status, StatusCode::NOT_FOUND, "{}", form.text);
+    assert_secure_page("POST /v1/password/reset (form)", &form);
 
     // Every route documented as answering HTML is in the list above.
     let doc: Value = call(&app, Method::GET, "/openapi.json", None, None).await.json();
-    let tested: BTreeSet<&str> = pages.iter().map(|(p, _)| *p).collect();
+    let mut tested: BTreeSet<&str> = pages.iter().map(|(p, _)| *p).collect();
+    tested.insert("/v1/password/reset");
     for (path, ops) in doc["paths"].as_object().unwrap() {
         let html = ops.as_object().unwrap().values().any(|op| {
             op["responses"]

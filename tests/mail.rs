@@ -39,6 +39,7 @@ fn signup_mail(to: &str, organization: &str) -> EmailMessage {
         &SecretString::from(ACTIVATE_URL),
         15,
     )
+    .expect("the signup mail renders")
 }
 
 /// The authorization mail: its client name is free text (not an [`OrganizationName`]).
@@ -57,6 +58,7 @@ fn authorization_mail(to: &str, client: &str) -> EmailMessage {
         &request,
         &SecretString::from("https://api.example/authorize/tok"),
     )
+    .expect("the authorization mail renders")
 }
 
 // ---------------------------------------------------------------------------------------------

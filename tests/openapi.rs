@@ -142,3 +142,77 @@ async fn rate_limited_routes_document_429_with_retry_after() {
         );
     }
 }
+
+/// Request schemas are the handlers' own types with the parsers' constraints, and every
+/// operation documents the statuses its kind can answer.
+#[tokio::test]
+async fn request_schemas_carry_the_parsers_constraints_and_every_status_is_documented() {
+    let app = TestApp::new();
+    let doc = spec(&app).await;
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(schemas["SignupBody"]["additionalProperties"], false);
+    assert_eq!(schemas["EmailAddress"]["format"], "email");
+    assert_eq!(schemas["EmailAddress"]["maxLength"], 254);
+    assert_eq!(schemas["NewPassword"]["minLength"], 12);
+    assert_eq!(schemas["NewPassword"]["maxLength"], 128);
+    assert!(schemas["ConfirmationCode"]["pattern"].is_string());
+    assert!(
+        schemas["OrganizationName"]["pattern"]
+            .as_str()
+            .unwrap()
+            .contains("{0,198}")
+    );
+    assert_eq!(
+        schemas["ProtectKind"]["enum"],
+        serde_json::json!(["users", "sites", "teams"])
+    );
+    assert_eq!(
+        schemas["AccountStatus"]["enum"],
+        serde_json::json!([
+            "waiting_for_authorization",
+            "active",
+            "reauthorization_required",
+            "access_revoked",
+            "disabled"
+        ])
+    );
+    let codes = &schemas["ErrorDetail"]["properties"]["code"]["enum"];
+    assert!(codes.as_array().unwrap().contains(&"unsupported_media_type".into()));
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let r = &op["responses"];
+            if op["requestBody"]["content"]["application/json"].is_object() {
+                for status in ["400", "413", "422"] {
+                    assert!(
+                        r[status].is_object(),
+                        "{method} {path}: a JSON body can answer {status}"
+                    );
+                }
+                if !path.ends_with("/reauthorization") {
+                    assert!(r["415"].is_object(), "{method} {path}: 415 without a JSON content type");
+                }
+            }
+            if path.contains("{id}") {
+                assert!(r["404"].is_object(), "{method} {path}: an unknown ID answers 404");
+            }
+            if path != "/health" && path != "/openapi.json" {
+                assert!(r["500"].is_object(), "{method} {path}: document 500");
+            }
+        }
+    }
+}
+
+/// A body that is not JSON answers 415 with the typed error body, as documented.
+#[tokio::test]
+async fn a_body_without_json_content_type_answers_415() {
+    let app = TestApp::new();
+    let req = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/v1/signup")
+        .body(axum::body::Body::from("{}"))
+        .unwrap();
+    let res = tower::ServiceExt::oneshot(onboarding::http::router(app.state.clone()), req)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}

@@ -9,13 +9,16 @@ use std::fmt;
 pub struct EmailAddress(String);
 
 impl EmailAddress {
+    /// Longest address, in bytes (the trimmed, lower-cased form).
+    pub const MAX_LEN: usize = 254;
+
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, FieldError> {
         let bad = |why: &str| FieldError::new(field, format!("is not a valid email address ({why})"));
         let s = raw.trim().to_lowercase();
         if s.is_empty() {
             return Err(FieldError::new(field, "is required"));
         }
-        if s.len() > 254 {
+        if s.len() > Self::MAX_LEN {
             return Err(bad("too long"));
         }
         if s.chars()

@@ -7,6 +7,7 @@ mod ids;
 mod name;
 mod password;
 mod principal;
+pub mod schema;
 mod tenant;
 
 pub use code::ConfirmationCode;

@@ -38,6 +38,9 @@ pub enum MailError {
     Build(String),
     #[error("the mail service failed: {0}")]
     Unavailable(String),
+    /// A template failed to render: a bug, never sent as an empty message.
+    #[error("the message template could not be rendered: {0}")]
+    Render(String),
 }
 
 #[async_trait]

@@ -2,7 +2,7 @@
 //! askama escapes every value in the HTML part, so organization names like `<b>` or
 //! `"; DROP TABLE` arrive as text.
 
-use super::EmailMessage;
+use super::{EmailMessage, MailError};
 use crate::domain::{ConfirmationCode, EmailAddress, OrganizationName};
 use askama::Template;
 use secrecy::{ExposeSecret, SecretString};
@@ -91,11 +91,15 @@ pub struct AuthorizationRequest<'a> {
     pub expires: &'a str,
 }
 
-pub fn authorization_request(to: &EmailAddress, r: &AuthorizationRequest<'_>, url: &SecretString) -> EmailMessage {
+pub fn authorization_request(
+    to: &EmailAddress,
+    r: &AuthorizationRequest<'_>,
+    url: &SecretString,
+) -> Result<EmailMessage, MailError> {
     let url = url.expose_secret();
     let (partner, client, platform, tenant, permissions, expires) =
         (r.partner, r.client, r.platform, r.tenant, r.permissions, r.expires);
-    EmailMessage {
+    Ok(EmailMessage {
         to: to.clone(),
         subject: format!("Authorization needed to back up your {platform} data"),
         text: render(&AuthorizationRequestText {
@@ -106,7 +110,7 @@ pub fn authorization_request(to: &EmailAddress, r: &AuthorizationRequest<'_>, ur
             permissions,
             url,
             expires,
-        }),
+        })?,
         html: render(&AuthorizationRequestHtml {
             partner,
             client,
@@ -115,9 +119,9 @@ pub fn authorization_request(to: &EmailAddress, r: &AuthorizationRequest<'_>, ur
             permissions,
             url,
             expires,
-        }),
+        })?,
         links: vec![url.to_owned()],
-    }
+    })
 }
 
 pub fn account_authorized(
@@ -127,8 +131,8 @@ pub fn account_authorized(
     tenant: &str,
     missing: &[String],
     url: &str,
-) -> EmailMessage {
-    EmailMessage {
+) -> Result<EmailMessage, MailError> {
+    Ok(EmailMessage {
         to: to.clone(),
         subject: format!("{platform} tenant authorized"),
         text: render(&AccountAuthorizedText {
@@ -137,16 +141,16 @@ pub fn account_authorized(
             tenant,
             missing,
             url,
-        }),
+        })?,
         html: render(&AccountAuthorizedHtml {
             client,
             platform,
             tenant,
             missing,
             url,
-        }),
+        })?,
         links: vec![url.to_owned()],
-    }
+    })
 }
 
 #[derive(Template)]
@@ -177,8 +181,8 @@ pub fn access_revoked(
     tenant: &str,
     reason: &str,
     url: &str,
-) -> EmailMessage {
-    EmailMessage {
+) -> Result<EmailMessage, MailError> {
+    Ok(EmailMessage {
         to: to.clone(),
         subject: format!("Action needed: {client}'s {platform} access was revoked"),
         text: render(&AccessRevokedText {
@@ -187,21 +191,21 @@ pub fn access_revoked(
             tenant,
             reason,
             url,
-        }),
+        })?,
         html: render(&AccessRevokedHtml {
             client,
             platform,
             tenant,
             reason,
             url,
-        }),
+        })?,
         links: vec![url.to_owned()],
-    }
+    })
 }
 
-fn render(t: &impl Template) -> String {
-    // Rendering only fails on a formatter error, which plain strings cannot raise.
-    t.render().unwrap_or_default()
+/// A failed render is an error (never an empty message): the message is not sent.
+fn render(t: &impl Template) -> Result<String, MailError> {
+    t.render().map_err(|e| MailError::Render(e.to_string()))
 }
 
 pub fn signup_code(
@@ -210,9 +214,9 @@ pub fn signup_code(
     code: &ConfirmationCode,
     activate_url: &SecretString,
     valid_minutes: i64,
-) -> EmailMessage {
+) -> Result<EmailMessage, MailError> {
     let (organization, code, activate_url) = (organization.as_str(), code.expose(), activate_url.expose_secret());
-    EmailMessage {
+    Ok(EmailMessage {
         to: to.clone(),
         subject: "Your confirmation code".to_owned(),
         text: render(&SignupCodeText {
@@ -220,25 +224,25 @@ pub fn signup_code(
             code,
             activate_url,
             valid_minutes,
-        }),
+        })?,
         html: render(&SignupCodeHtml {
             organization,
             code,
             activate_url,
             valid_minutes,
-        }),
+        })?,
         links: vec![activate_url.to_owned()],
-    }
+    })
 }
 
-pub fn already_registered(to: &EmailAddress, sign_in_url: &str) -> EmailMessage {
-    EmailMessage {
+pub fn already_registered(to: &EmailAddress, sign_in_url: &str) -> Result<EmailMessage, MailError> {
+    Ok(EmailMessage {
         to: to.clone(),
         subject: "You already have an account".to_owned(),
-        text: render(&AlreadyRegisteredText { sign_in_url }),
-        html: render(&AlreadyRegisteredHtml { sign_in_url }),
+        text: render(&AlreadyRegisteredText { sign_in_url })?,
+        html: render(&AlreadyRegisteredHtml { sign_in_url })?,
         links: vec![sign_in_url.to_owned()],
-    }
+    })
 }
 
 #[derive(Template)]
@@ -256,21 +260,25 @@ struct PasswordResetText<'a> {
 }
 
 /// A single-use link to choose a new password.
-pub fn password_reset(to: &EmailAddress, reset_url: &SecretString, valid_minutes: i64) -> EmailMessage {
+pub fn password_reset(
+    to: &EmailAddress,
+    reset_url: &SecretString,
+    valid_minutes: i64,
+) -> Result<EmailMessage, MailError> {
     let reset_url = reset_url.expose_secret();
-    EmailMessage {
+    Ok(EmailMessage {
         to: to.clone(),
         subject: "Reset your password".to_owned(),
         text: render(&PasswordResetText {
             reset_url,
             valid_minutes,
-        }),
+        })?,
         html: render(&PasswordResetHtml {
             reset_url,
             valid_minutes,
-        }),
+        })?,
         links: vec![reset_url.to_owned()],
-    }
+    })
 }
 
 #[cfg(test)]
@@ -282,11 +290,31 @@ mod tests {
         let org = OrganizationName::parse("organization", "<script>alert('x')</script> & \"Co\"").unwrap();
         let to = EmailAddress::parse("email", "a@example.com").unwrap();
         let code = ConfirmationCode::parse("code", "123456").unwrap();
-        let m = signup_code(&to, &org, &code, &SecretString::from("http://x/a?token=t"), 15);
+        let m = signup_code(&to, &org, &code, &SecretString::from("http://x/a?token=t"), 15).unwrap();
         assert!(!m.html.contains("<script>"));
         assert!(m.html.contains("&#60;script&#62;"));
         assert!(m.text.contains("<script>alert('x')</script>"));
         assert!(m.text.contains("123456") && m.html.contains("123456"));
         assert!(!m.subject.contains('\n'));
+    }
+
+    struct Unprintable;
+
+    impl std::fmt::Display for Unprintable {
+        fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            Err(std::fmt::Error)
+        }
+    }
+
+    #[derive(Template)]
+    #[template(source = "{{ value }}", ext = "txt")]
+    struct Broken {
+        value: Unprintable,
+    }
+
+    #[test]
+    fn a_template_that_cannot_render_is_an_error_never_an_empty_message() {
+        let e = render(&Broken { value: Unprintable }).unwrap_err();
+        assert!(matches!(e, MailError::Render(_)));
     }
 }

@@ -4,10 +4,14 @@
 use super::error::ApiError;
 use super::extract::ApiJson;
 use super::views::AccountView;
+#[allow(unused_imports)] // named by the schema attributes
+use crate::domain::schema::optional_email;
+#[allow(unused_imports)] // named by the schema attributes
+use crate::domain::{EmailAddress, OrganizationName};
 use crate::services::AppState;
 use crate::store::keys::ClientItem;
-use crate::usecases::accounts::{self, AccountError, NewAccount};
-use crate::usecases::authorization::{self, AuthorizationError};
+use crate::usecases::accounts::{self, NewAccount};
+use crate::usecases::authorization;
 use crate::usecases::sessions::Principal;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -16,44 +20,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-
-impl From<AccountError> for ApiError {
-    fn from(e: AccountError) -> Self {
-        match e {
-            AccountError::Invalid(f) => Self::invalid(f.field, &f.message),
-            AccountError::NotFound => Self::not_found(),
-            AccountError::Conflict(why) => {
-                Self::new(StatusCode::CONFLICT, "conflict", format!("{}.", capitalized(why)))
-            }
-            AccountError::Store(e) => e.into(),
-            AccountError::RateLimited { retry_after } => Self::rate_limited(retry_after),
-            AccountError::Mail(e) => Self::unavailable(
-                "mail_unavailable",
-                "The email could not be sent right now; try again in a minute.",
-                e,
-            ),
-        }
-    }
-}
-
-impl From<AuthorizationError> for ApiError {
-    fn from(e: AuthorizationError) -> Self {
-        match e {
-            AuthorizationError::Invalid(f) => Self::invalid(f.field, &f.message),
-            AuthorizationError::NotFound => Self::not_found(),
-            AuthorizationError::Conflict(why) => {
-                Self::new(StatusCode::CONFLICT, "conflict", format!("{}.", capitalized(why)))
-            }
-            AuthorizationError::Store(e) => e.into(),
-            AuthorizationError::RateLimited { retry_after } => Self::rate_limited(retry_after),
-            AuthorizationError::Mail(e) => Self::unavailable(
-                "mail_unavailable",
-                "The email could not be sent right now; try again in a minute.",
-                e,
-            ),
-        }
-    }
-}
+use utoipa::ToSchema;
 
 /// Names the account on the request's span (so on every log line of the request).
 fn on_account(id: &str) {
@@ -62,17 +29,12 @@ fn on_account(id: &str) {
     }
 }
 
-fn capitalized(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
-}
-
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewClientBody {
+    #[schema(value_type = OrganizationName)]
     name: String,
+    #[schema(schema_with = optional_email)]
     contact_email: Option<String>,
 }
 
@@ -157,15 +119,19 @@ pub async fn check(
     Ok(Json(view))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct EmailBody {
+pub struct ResendBody {
+    /// Where to send the fresh link.
+    #[schema(value_type = EmailAddress)]
     email: String,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OptionalEmailBody {
+    /// Also email the URL there.
+    #[schema(schema_with = optional_email)]
     email: Option<String>,
 }
 
@@ -173,7 +139,7 @@ pub async fn resend(
     State(s): State<AppState>,
     who: Principal,
     Path(id): Path<String>,
-    ApiJson(b): ApiJson<EmailBody>,
+    ApiJson(b): ApiJson<ResendBody>,
 ) -> Result<Response, ApiError> {
     on_account(&id);
     let (sent_to, expires_at) = authorization::resend(&s, &who, &id, &b.email).await?;
@@ -188,9 +154,10 @@ pub async fn reauthorize(
     State(s): State<AppState>,
     who: Principal,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     on_account(&id);
+    let body = body.map_err(ApiError::from)?;
     // The body is optional: none (or `{}`) asks for a URL only.
     let b: OptionalEmailBody = if body.iter().all(u8::is_ascii_whitespace) {
         OptionalEmailBody::default()

@@ -23,7 +23,18 @@ fn private(mut res: Response) -> Response {
 fn see_other(url: &str) -> Response {
     match HeaderValue::from_str(url) {
         Ok(v) => private((StatusCode::FOUND, [(header::LOCATION, v)]).into_response()),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Err(e) => {
+            tracing::error!(cause = %e, "the redirect target is not a valid Location header");
+            private(page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &Problem {
+                    title: "Something went wrong",
+                    cause: "The service could not send you on to the next step.",
+                    fix: "Try again in a minute.",
+                    retry: None,
+                },
+            ))
+        }
     }
 }
 

@@ -7,8 +7,8 @@ use super::views::{AccountView, AutoAddView, ObjectPage};
 use crate::services::AppState;
 use crate::store::keys::ObjectKind;
 use crate::usecases::accounts;
-use crate::usecases::discovery::{self, AccountRun, DiscoveryError};
-use crate::usecases::protection::{self, AutoAddRequest, ListQuery, ProtectOutcome, ProtectRequest, ProtectionError};
+use crate::usecases::discovery::{self, AccountRun};
+use crate::usecases::protection::{self, AutoAddRequest, ListQuery, ProtectOutcome, ProtectRequest};
 use crate::usecases::sessions::Principal;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -16,54 +16,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-
-impl From<ProtectionError> for ApiError {
-    fn from(e: ProtectionError) -> Self {
-        match e {
-            ProtectionError::Invalid(f) => Self::invalid(f.field, &f.message),
-            ProtectionError::NotFound => Self::not_found(),
-            ProtectionError::UnknownIds(ids) => {
-                let shown: Vec<&str> = ids.iter().take(10).map(String::as_str).collect();
-                Self::new(
-                    StatusCode::NOT_FOUND,
-                    "unknown_ids",
-                    format!(
-                        "{} of the IDs are not in this account: {}{}. Nothing was changed.",
-                        ids.len(),
-                        shown.join(", "),
-                        if ids.len() > shown.len() { ", ..." } else { "" }
-                    ),
-                )
-                .field("ids")
-            }
-            ProtectionError::SeatLimit { limit, used, requested } => Self::new(
-                StatusCode::CONFLICT,
-                "seat_limit",
-                format!(
-                    "Protecting {requested} more users would pass your seat limit ({used} of {limit} seats used). Nothing was changed."
-                ),
-            ),
-            ProtectionError::Conflict(why) => Self::new(StatusCode::CONFLICT, "conflict", why),
-            ProtectionError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<DiscoveryError> for ApiError {
-    fn from(e: DiscoveryError) -> Self {
-        match e {
-            DiscoveryError::NotFound => Self::not_found(),
-            DiscoveryError::NotAuthorized => Self::new(
-                StatusCode::CONFLICT,
-                "not_authorized",
-                "The account is not authorized (or its access was revoked): authorize it first.",
-            ),
-            DiscoveryError::RateLimited { retry_after } => Self::rate_limited(retry_after),
-            DiscoveryError::Store(e) => e.into(),
-            DiscoveryError::Graph(e) => Self::internal(e),
-        }
-    }
-}
 
 fn on_account(id: &str) {
     if uuid::Uuid::parse_str(id).is_ok() {

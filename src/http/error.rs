@@ -2,13 +2,22 @@
 //! `{"error": {"code", "message", "field"?}}` with the status `api.md` gives it. 5xx bodies
 //! are opaque; their cause goes to the log only.
 
+use crate::domain::FieldError;
+use crate::email::MailError;
+use crate::store::StoreError;
+use crate::usecases::accounts::AccountError;
+use crate::usecases::authorization::AuthorizationError;
+use crate::usecases::discovery::DiscoveryError;
+use crate::usecases::password_reset::ResetError;
+use crate::usecases::protection::ProtectionError;
 use crate::usecases::sessions::SessionError;
 use crate::usecases::signup::{ConfirmError, SignupError};
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -21,8 +30,41 @@ pub struct ApiError {
     internal: Option<String>,
 }
 
+/// Every `code` an error answer can carry (the `ErrorCode` enum of `/openapi.json`).
+pub const CODES: &[&str] = &[
+    "code_expired",
+    "code_used",
+    "conflict",
+    "internal",
+    "invalid_code",
+    "invalid_credentials",
+    "invalid_field",
+    "mail_unavailable",
+    "malformed_json",
+    "malformed_query",
+    "malformed_request",
+    "method_not_allowed",
+    "not_authorized",
+    "not_found",
+    "payload_too_large",
+    "provider_unavailable",
+    "rate_limited",
+    "reset_link_expired",
+    "seat_limit",
+    "store_unavailable",
+    "too_many_attempts",
+    "unauthorized",
+    "unknown_ids",
+    "unsupported_media_type",
+    "weak_password",
+];
+
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        debug_assert!(
+            CODES.contains(&code),
+            "error code {code} is missing from CODES (the documented enum)"
+        );
         Self {
             status,
             code,
@@ -45,6 +87,18 @@ impl ApiError {
             format!("{field} {message}"),
         )
         .field(field)
+    }
+
+    pub fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("The request body is larger than {} KiB.", super::BODY_LIMIT / 1024),
+        )
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
     }
 
     pub fn not_found() -> Self {
@@ -87,16 +141,47 @@ impl ApiError {
     }
 }
 
+/// Every error answer's body: `{"error": {"code", "message", "field"?}}`.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorDetail {
+    /// snake_case, stable.
+    #[schema(schema_with = error_code)]
+    pub code: &'static str,
+    /// A human sentence.
+    pub message: String,
+    /// The field at fault (422, and 404 `unknown_ids`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub field: Option<String>,
+}
+
+fn error_code() -> utoipa::openapi::schema::ObjectBuilder {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::new(Type::String))
+        .enum_values(Some(CODES.iter().copied()))
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Some(cause) = &self.internal {
             tracing::error!(code = self.code, status = self.status.as_u16(), cause = %cause, "request failed");
         }
-        let mut body = json!({ "code": self.code, "message": self.message });
-        if let Some(f) = &self.field {
-            body["field"] = json!(f);
-        }
-        let mut res = (self.status, Json(json!({ "error": body }))).into_response();
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                field: self.field,
+            },
+        };
+        let mut res = (self.status, Json(body)).into_response();
         if let Some(s) = self
             .retry_after
             .and_then(|s| HeaderValue::from_str(&s.to_string()).ok())
@@ -143,12 +228,18 @@ impl From<JsonRejection> for ApiError {
                 "unsupported_media_type",
                 "Send the body as JSON with `Content-Type: application/json`.",
             ),
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("The request body is larger than {} KiB.", super::BODY_LIMIT / 1024),
-            ),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::payload_too_large(),
             other => Self::new(StatusCode::BAD_REQUEST, "malformed_request", other.body_text()),
+        }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(r: BytesRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::payload_too_large()
+        } else {
+            Self::new(StatusCode::BAD_REQUEST, "malformed_request", r.body_text())
         }
     }
 }
@@ -159,10 +250,15 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> Self {
+// ---------------------------------------------------------------------------------------------
+// The error map: every use-case error to its answer, in one place. The arms use cases share
+// (a refused field, not found, the store, a rate limit, mail) go through the helpers below.
+// ---------------------------------------------------------------------------------------------
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
         match e {
-            crate::store::StoreError::Unavailable(_) | crate::store::StoreError::Conflict => {
+            StoreError::Unavailable(_) | StoreError::Conflict => {
                 Self::unavailable("store_unavailable", "The service is briefly unavailable; try again.", e)
             }
             e => Self::internal(e),
@@ -170,22 +266,50 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
-impl From<SignupError> for ApiError {
-    fn from(e: SignupError) -> Self {
-        match e {
-            SignupError::Invalid(f) if f.field == "password" => Self::new(
+/// A refused field: 422 `invalid_field` naming it; a refused new password is `weak_password`.
+impl From<FieldError> for ApiError {
+    fn from(f: FieldError) -> Self {
+        if f.field == "password" {
+            Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "weak_password",
                 format!("password {}", f.message),
             )
-            .field("password"),
-            SignupError::Invalid(f) => Self::invalid(f.field, &f.message),
+            .field("password")
+        } else {
+            Self::invalid(f.field, &f.message)
+        }
+    }
+}
+
+impl From<MailError> for ApiError {
+    /// An email that could not be sent: 503 with the generic "try again" sentence (a use
+    /// case with a better one says it through [`ApiError::mail`]).
+    fn from(e: MailError) -> Self {
+        Self::mail(e, "The email could not be sent right now; try again in a minute.")
+    }
+}
+
+impl ApiError {
+    /// An email that could not be sent (503 `mail_unavailable`, `message` for the person), or
+    /// one that could not be rendered (500: a bug, its cause in the log only).
+    fn mail(e: MailError, message: &str) -> Self {
+        match e {
+            MailError::Render(_) => Self::internal(e),
+            e => Self::unavailable("mail_unavailable", message, e),
+        }
+    }
+}
+
+impl From<SignupError> for ApiError {
+    fn from(e: SignupError) -> Self {
+        match e {
+            SignupError::Invalid(f) => f.into(),
             SignupError::RateLimited { retry_after } => Self::rate_limited(retry_after),
             SignupError::Store(e) => e.into(),
-            SignupError::Mail(e) => Self::unavailable(
-                "mail_unavailable",
-                "The email could not be sent right now; ask for a new code in a minute.",
+            SignupError::Mail(e) => Self::mail(
                 e,
+                "The email could not be sent right now; ask for a new code in a minute.",
             ),
             SignupError::Hash => Self::internal(e),
         }
@@ -195,7 +319,7 @@ impl From<SignupError> for ApiError {
 impl From<ConfirmError> for ApiError {
     fn from(e: ConfirmError) -> Self {
         match e {
-            ConfirmError::Invalid(f) => Self::invalid(f.field, &f.message),
+            ConfirmError::Invalid(f) => f.into(),
             ConfirmError::WrongCode { tries_left } => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_code",
@@ -228,35 +352,19 @@ impl From<ConfirmError> for ApiError {
     }
 }
 
-impl From<crate::usecases::password_reset::ResetError> for ApiError {
-    fn from(e: crate::usecases::password_reset::ResetError) -> Self {
-        use crate::usecases::password_reset::ResetError;
+impl From<ResetError> for ApiError {
+    fn from(e: ResetError) -> Self {
         match e {
-            ResetError::Invalid(f) if f.field == "password" => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "weak_password",
-                format!("password {}", f.message),
-            )
-            .field("password"),
-            ResetError::Invalid(f) => Self::invalid(f.field, &f.message),
+            ResetError::Invalid(f) => f.into(),
             ResetError::RateLimited { retry_after } => Self::rate_limited(retry_after),
-            ResetError::Forged => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_field",
-                "token is not a valid password reset link.",
-            )
-            .field("token"),
+            ResetError::Forged => Self::invalid("token", "is not a valid password reset link."),
             ResetError::Gone => Self::new(
                 StatusCode::GONE,
                 "reset_link_expired",
                 "This password reset link was used or has expired; ask for a new one.",
             ),
             ResetError::Store(e) => e.into(),
-            ResetError::Mail(e) => Self::unavailable(
-                "mail_unavailable",
-                "The email could not be sent right now; try again in a minute.",
-                e,
-            ),
+            ResetError::Mail(e) => e.into(),
             ResetError::Hash => Self::internal(e),
         }
     }
@@ -277,6 +385,85 @@ impl From<SessionError> for ApiError {
     }
 }
 
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Invalid(f) => f.into(),
+            AccountError::NotFound => Self::not_found(),
+            AccountError::Conflict(why) => Self::conflict("conflict", format!("{}.", capitalized(why))),
+            AccountError::Store(e) => e.into(),
+            AccountError::RateLimited { retry_after } => Self::rate_limited(retry_after),
+            AccountError::Mail(e) => e.into(),
+        }
+    }
+}
+
+impl From<AuthorizationError> for ApiError {
+    fn from(e: AuthorizationError) -> Self {
+        match e {
+            AuthorizationError::Invalid(f) => f.into(),
+            AuthorizationError::NotFound => Self::not_found(),
+            AuthorizationError::Conflict(why) => Self::conflict("conflict", format!("{}.", capitalized(why))),
+            AuthorizationError::Store(e) => e.into(),
+            AuthorizationError::RateLimited { retry_after } => Self::rate_limited(retry_after),
+            AuthorizationError::Mail(e) => e.into(),
+        }
+    }
+}
+
+impl From<ProtectionError> for ApiError {
+    fn from(e: ProtectionError) -> Self {
+        match e {
+            ProtectionError::Invalid(f) => f.into(),
+            ProtectionError::NotFound => Self::not_found(),
+            ProtectionError::UnknownIds(ids) => {
+                let shown: Vec<&str> = ids.iter().take(10).map(String::as_str).collect();
+                Self::new(
+                    StatusCode::NOT_FOUND,
+                    "unknown_ids",
+                    format!(
+                        "{} of the IDs are not in this account: {}{}. Nothing was changed.",
+                        ids.len(),
+                        shown.join(", "),
+                        if ids.len() > shown.len() { ", ..." } else { "" }
+                    ),
+                )
+                .field("ids")
+            }
+            ProtectionError::SeatLimit { limit, used, requested } => Self::conflict(
+                "seat_limit",
+                format!(
+                    "Protecting {requested} more users would pass your seat limit ({used} of {limit} seats used). Nothing was changed."
+                ),
+            ),
+            ProtectionError::Conflict(why) => Self::conflict("conflict", why),
+            ProtectionError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<DiscoveryError> for ApiError {
+    fn from(e: DiscoveryError) -> Self {
+        match e {
+            DiscoveryError::NotFound => Self::not_found(),
+            DiscoveryError::NotAuthorized => Self::conflict(
+                "not_authorized",
+                "The account is not authorized (or its access was revoked): authorize it first.",
+            ),
+            DiscoveryError::RateLimited { retry_after } => Self::rate_limited(retry_after),
+            DiscoveryError::Store(e) => e.into(),
+            DiscoveryError::Graph(e) => Self::internal(e),
+        }
+    }
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -286,5 +473,19 @@ mod tests {
             Some("email")
         );
         assert_eq!(super::field_in("no field here"), None);
+    }
+
+    #[test]
+    fn a_mail_that_cannot_render_is_a_500_one_that_cannot_be_sent_a_503() {
+        use super::{ApiError, MailError, StatusCode};
+        let e = ApiError::from(crate::usecases::signup::SignupError::Mail(MailError::Render(
+            "x".into(),
+        )));
+        assert_eq!((e.status, e.code), (StatusCode::INTERNAL_SERVER_ERROR, "internal"));
+        let e = ApiError::from(MailError::Unavailable("x".into()));
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::SERVICE_UNAVAILABLE, "mail_unavailable")
+        );
     }
 }

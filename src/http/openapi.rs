@@ -1,73 +1,29 @@
 //! `GET /openapi.json`: the HTTP contract (`shared/api.md`) as OpenAPI 3.1, generated with
-//! utoipa from the operation descriptions below. The wire shapes are described here, next to
-//! one another, rather than by deriving schemas on domain types (which know nothing of HTTP).
-//! `tests/openapi.rs` fails when a route of the contract is missing from the document or when
-//! a documented route is not served.
+//! utoipa. Request bodies and query parameters are the very types the handlers parse, each
+//! field with the schema of the domain type its use case parses it into (constraints
+//! included: `crate::domain::schema`); enums are the domain's and the store's own. Every
+//! status a route can answer is documented: the route's own below, and the ones every route
+//! of a kind shares (malformed or mistyped bodies, sessions, unknown IDs, server failures) by
+//! [`Statuses`]. `tests/openapi.rs` fails when a route of the contract is missing from the
+//! document or when a documented route is not served; `scripts/contract-fuzz` runs
+//! schemathesis against the served document.
 #![allow(dead_code)]
 
+use super::accounts::{NewClientBody, OptionalEmailBody, ResendBody};
+use super::error::ErrorBody;
+use super::signup::{ConfirmBody, EmailBody, ResetBody, SignInBody, SignupBody, TokenQuery};
+use crate::domain::{ManagedBy, Platform};
+use crate::store::keys::{AccountStatus, ObjectKind};
+use crate::usecases::accounts::NewAccount;
+use crate::usecases::consent::{GoogleCallback, MicrosoftCallback};
+use crate::usecases::protection::{AutoAddRequest, ListQuery, ProtectRequest};
 use chrono::{DateTime, Utc};
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
-
-/// Every error answer: `{"error": {"code", "message", "field"?}}`.
-#[derive(ToSchema)]
-pub struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(ToSchema)]
-pub struct ErrorDetail {
-    /// snake_case, stable: `malformed_json`, `invalid_field`, `unauthorized`, `not_found`,
-    /// `conflict`, `payload_too_large`, `rate_limited`, `invalid_code`, `code_expired`, ...
-    code: String,
-    /// A human sentence.
-    message: String,
-    /// The field at fault (422).
-    field: Option<String>,
-}
-
-#[derive(ToSchema)]
-pub struct SignupBody {
-    organization: String,
-    email: String,
-    /// 12 to 128 characters, not a common password.
-    password: String,
-}
-
-#[derive(ToSchema)]
-pub struct EmailBody {
-    email: String,
-}
-
-#[derive(ToSchema)]
-pub struct OptionalEmailBody {
-    email: Option<String>,
-}
-
-#[derive(ToSchema)]
-pub struct ConfirmBody {
-    email: String,
-    /// Six digits.
-    code: String,
-}
-
-#[derive(ToSchema)]
-pub struct SignInBody {
-    email: String,
-    password: String,
-}
-
-#[derive(ToSchema)]
-pub struct TokenForm {
-    token: String,
-}
-
-#[derive(ToSchema)]
-pub struct ResetBody {
-    token: String,
-    /// The signup rules: 12 to 128 characters, not guessable.
-    password: String,
-}
 
 #[derive(ToSchema)]
 pub struct Accepted {
@@ -88,12 +44,6 @@ pub struct Me {
 }
 
 #[derive(ToSchema)]
-pub struct NewClient {
-    name: String,
-    contact_email: Option<String>,
-}
-
-#[derive(ToSchema)]
 pub struct Client {
     id: String,
     name: String,
@@ -104,43 +54,6 @@ pub struct Client {
 #[derive(ToSchema)]
 pub struct ClientList {
     items: Vec<Client>,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum Platform {
-    Microsoft365,
-    GoogleWorkspace,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum ManagedBy {
-    Partner,
-    Client,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum AccountStatus {
-    WaitingForAuthorization,
-    Active,
-    ReauthorizationRequired,
-    AccessRevoked,
-    Disabled,
-}
-
-#[derive(ToSchema)]
-pub struct NewAccount {
-    /// An existing client, or `client_name` to create one.
-    client_id: Option<String>,
-    client_name: Option<String>,
-    platform: Platform,
-    managed_by: ManagedBy,
-    has_admin_credentials: bool,
-    /// Tenant ID (GUID) or domain (Microsoft), primary domain (Google).
-    tenant: Option<String>,
-    authorization_email: Option<String>,
 }
 
 #[derive(ToSchema)]
@@ -212,17 +125,6 @@ pub struct AutoAdd {
 }
 
 #[derive(ToSchema)]
-pub struct AutoAddBody {
-    users: Option<bool>,
-    sites: Option<bool>,
-    teams: Option<bool>,
-    /// Default `20:00`.
-    run_at: Option<String>,
-    /// Default `Australia/Sydney`.
-    timezone: Option<String>,
-}
-
-#[derive(ToSchema)]
 pub struct DiscoveredObject {
     id: String,
     name: String,
@@ -245,16 +147,6 @@ pub struct ObjectPage {
 }
 
 #[derive(ToSchema)]
-pub struct ProtectBody {
-    /// `users`, `sites` or `teams`.
-    kind: String,
-    /// 1 to 1000 IDs; or `all: true`.
-    ids: Option<Vec<String>>,
-    all: Option<bool>,
-    protected: bool,
-}
-
-#[derive(ToSchema)]
 pub struct Seats {
     used: u64,
     limit: u64,
@@ -262,7 +154,7 @@ pub struct Seats {
 
 #[derive(ToSchema)]
 pub struct ProtectOutcome {
-    kind: String,
+    kind: ObjectKind,
     changed: u64,
     protected: u64,
     total: u64,
@@ -271,7 +163,7 @@ pub struct ProtectOutcome {
 
 #[derive(ToSchema)]
 pub struct RunKind {
-    kind: String,
+    kind: Option<ObjectKind>,
     full: bool,
     partial: bool,
     pages: u64,
@@ -336,6 +228,8 @@ pub struct Reauthorization {
     expires_at: Option<DateTime<Utc>>,
 }
 
+const RA: &str = "Retry-After";
+
 #[utoipa::path(get, path = "/health", tag = "service", responses((status = 200, description = "Up")))]
 fn health() {}
 
@@ -344,194 +238,179 @@ fn openapi_json() {}
 
 #[utoipa::path(post, path = "/v1/signup", tag = "signup", request_body = SignupBody, responses(
     (status = 202, body = Accepted, description = "Code and activate link mailed (same answer for a registered address)"),
-    (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-    (status = 422, body = ErrorBody, description = "invalid_field or weak_password"),
-    (status = 429, body = ErrorBody, headers(("Retry-After" = u32)))))]
+    (status = 422, body = ErrorBody, description = "invalid_field, or weak_password (a schema-valid password can be guessable)"),
+    (status = 429, body = ErrorBody, description = "50 signups an hour per source IP, or a pending signup's resend limits", headers(("Retry-After" = u32)))))]
 fn sign_up() {}
 
 #[utoipa::path(post, path = "/v1/signup/resend", tag = "signup", request_body = EmailBody, responses(
-    (status = 202, body = Accepted), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody),
-    (status = 429, body = ErrorBody, headers(("Retry-After" = u32)))))]
+    (status = 202, body = Accepted, description = "A new code for a pending signup (the same answer for any address)"),
+    (status = 429, body = ErrorBody, description = "One a minute, a few in all", headers(("Retry-After" = u32)))))]
 fn resend_code() {}
 
 #[utoipa::path(post, path = "/v1/signup/confirm", tag = "signup", request_body = ConfirmBody, responses(
-    (status = 200, body = Session), (status = 400, body = ErrorBody), (status = 410, body = ErrorBody),
-    (status = 422, body = ErrorBody, description = "invalid_code"),
+    (status = 200, body = Session),
+    (status = 410, body = ErrorBody, description = "code_expired or code_used"),
+    (status = 422, body = ErrorBody, description = "invalid_code (a wrong code, or no pending signup for the address)"),
     (status = 429, body = ErrorBody, description = "too_many_attempts", headers(("Retry-After" = u32)))))]
 fn confirm() {}
 
-#[utoipa::path(get, path = "/v1/signup/activate", tag = "signup", params(("token" = String, Query)), responses(
-    (status = 200, content_type = "text/html", description = "A page with one button that POSTs the token; changes nothing"),
-    (status = 404, content_type = "text/html"), (status = 410, content_type = "text/html")))]
+#[utoipa::path(get, path = "/v1/signup/activate", tag = "signup", params(TokenQuery), responses(
+    (status = 200, body = String, content_type = "text/html", description = "A page with one button that POSTs the token; changes nothing"),
+    (status = 404, body = String, content_type = "text/html", description = "Not a link of ours"),
+    (status = 410, body = String, content_type = "text/html", description = "Expired, replaced or already used")))]
 fn activate_page() {}
 
 #[utoipa::path(post, path = "/v1/signup/activate", tag = "signup",
-    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"), responses(
-    (status = 200, content_type = "text/html", description = "Activated, with a link to the console"),
-    (status = 404, content_type = "text/html"), (status = 410, content_type = "text/html")))]
+    request_body(content = TokenQuery, content_type = "application/x-www-form-urlencoded"), responses(
+    (status = 200, body = String, content_type = "text/html", description = "Activated, with a link to the console"),
+    (status = 404, body = String, content_type = "text/html"), (status = 410, body = String, content_type = "text/html")))]
 fn activate() {}
 
 #[utoipa::path(post, path = "/v1/password/forgot", tag = "sessions", request_body = EmailBody, responses(
     (status = 202, body = Accepted, description = "Always (a registered address gets a single-use reset link valid 1 hour)"),
-    (status = 400, body = ErrorBody), (status = 422, body = ErrorBody),
     (status = 429, body = ErrorBody, description = "Too many requests from this source IP", headers(("Retry-After" = u32)))))]
 fn forgot_password() {}
 
-#[utoipa::path(get, path = "/password/reset", tag = "pages", params(("token" = String, Query)), responses(
-    (status = 200, content_type = "text/html", description = "The new-password form; changes nothing"),
-    (status = 404, content_type = "text/html"), (status = 410, content_type = "text/html")))]
+#[utoipa::path(get, path = "/password/reset", tag = "pages", params(TokenQuery), responses(
+    (status = 200, body = String, content_type = "text/html", description = "The new-password form; changes nothing"),
+    (status = 404, body = String, content_type = "text/html"), (status = 410, body = String, content_type = "text/html")))]
 fn reset_page() {}
 
 #[utoipa::path(post, path = "/v1/password/reset", tag = "sessions",
-    request_body(content = ResetBody, content_type = "application/json",
-        description = "Or the same fields as `application/x-www-form-urlencoded` (then the answers are HTML pages)"),
+    request_body(content(
+        (ResetBody = "application/json"),
+        (ResetBody = "application/x-www-form-urlencoded")),
+        description = "JSON (answers JSON) or a form (answers HTML pages)"),
     responses(
-    (status = 200, body = Accepted, description = "Password changed; every session of the member ended"),
-    (status = 400, body = ErrorBody), (status = 410, body = ErrorBody, description = "reset_link_expired: used or expired"),
-    (status = 422, body = ErrorBody, description = "weak_password (field password) or invalid_field (field token)")))]
+    (status = 200, description = "Password changed; every session of the member ended", content(
+        (Accepted = "application/json"), (String = "text/html"))),
+    (status = 404, body = String, content_type = "text/html", description = "Form: not a reset link of ours"),
+    (status = 410, description = "reset_link_expired: used or expired", content(
+        (ErrorBody = "application/json"), (String = "text/html"))),
+    (status = 422, description = "weak_password (field password) or invalid_field (field token: not a reset link of ours)", content(
+        (ErrorBody = "application/json"), (String = "text/html")))))]
 fn reset_password() {}
 
 #[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = SignInBody, responses(
-    (status = 200, body = Session), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 200, body = Session), (status = 401, body = ErrorBody, description = "invalid_credentials"),
     (status = 429, body = ErrorBody, description = "5 failures for the address (or 100 from the source IP) in 15 minutes",
         headers(("Retry-After" = u32)))))]
 fn sign_in() {}
 
 #[utoipa::path(delete, path = "/v1/sessions/current", tag = "sessions", security(("bearer" = [])), responses(
-    (status = 204), (status = 401, body = ErrorBody)))]
+    (status = 204, description = "Signed out: this session ended")))]
 fn sign_out() {}
 
-#[utoipa::path(get, path = "/v1/me", tag = "sessions", security(("bearer" = [])), responses(
-    (status = 200, body = Me), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/me", tag = "sessions", security(("bearer" = [])), responses((status = 200, body = Me)))]
 fn me() {}
 
-#[utoipa::path(post, path = "/v1/clients", tag = "accounts", security(("bearer" = [])), request_body = NewClient, responses(
-    (status = 201, body = Client), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-    (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/clients", tag = "accounts", security(("bearer" = [])), request_body = NewClientBody, responses(
+    (status = 201, body = Client)))]
 fn create_client() {}
 
 #[utoipa::path(get, path = "/v1/clients", tag = "accounts", security(("bearer" = [])), responses(
-    (status = 200, body = ClientList), (status = 401, body = ErrorBody)))]
+    (status = 200, body = ClientList)))]
 fn list_clients() {}
 
 #[utoipa::path(post, path = "/v1/accounts", tag = "accounts", security(("bearer" = [])), request_body = NewAccount, responses(
-    (status = 201, body = Account), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-    (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
-    (status = 429, body = ErrorBody, description = "Over an authorization-mail limit (per address 1 a minute, per partner 50 a day): the account is not created", headers(("Retry-After" = u32))),
-    (status = 503, body = ErrorBody)))]
+    (status = 201, body = Account),
+    (status = 422, body = ErrorBody, description = "invalid_field; also `client_id` that is not one of your clients, or a client-managed account whose client has no contact email and no `authorization_email`"),
+    (status = 429, body = ErrorBody, description = "Over an authorization-mail limit (per address 1 a minute, per partner 50 a day): the account is not created", headers(("Retry-After" = u32)))))]
 fn create_account() {}
 
 #[utoipa::path(get, path = "/v1/accounts", tag = "accounts", security(("bearer" = [])), responses(
-    (status = 200, body = AccountList), (status = 401, body = ErrorBody)))]
+    (status = 200, body = AccountList)))]
 fn list_accounts() {}
 
-#[utoipa::path(get, path = "/v1/accounts/{id}", tag = "accounts", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = Account), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/accounts/{id}", tag = "accounts", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Account)))]
 fn get_account() {}
 
 #[utoipa::path(post, path = "/v1/accounts/{id}/authorization/check", tag = "authorization", security(("bearer" = [])),
-    params(("id" = String, Path)), responses(
+    params(("id" = uuid::Uuid, Path)), responses(
     (status = 200, body = Account, description = "Re-evaluated; an expired unused link is replaced and re-sent"),
-    (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    (status = 409, body = ErrorBody),
     (status = 429, body = ErrorBody, description = "Checked within the last minute, or the re-send would pass a mail limit", headers(("Retry-After" = u32))),
-    (status = 502, body = ErrorBody)))]
+    (status = 502, body = ErrorBody, description = "provider_unavailable")))]
 fn check() {}
 
 #[utoipa::path(post, path = "/v1/accounts/{id}/authorization/resend", tag = "authorization", security(("bearer" = [])),
-    params(("id" = String, Path)), request_body = EmailBody, responses(
-    (status = 202, body = LinkSent), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-    (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
-    (status = 429, body = ErrorBody, description = "Over a mail limit: per account 5 an hour and 20 a day, per address 1 a minute, per partner 50 a day", headers(("Retry-After" = u32))),
-    (status = 503, body = ErrorBody)))]
+    params(("id" = uuid::Uuid, Path)), request_body = ResendBody, responses(
+    (status = 202, body = LinkSent), (status = 409, body = ErrorBody, description = "Already authorized, or disabled"),
+    (status = 429, body = ErrorBody, description = "Over a mail limit: per account 5 an hour and 20 a day, per address 1 a minute, per partner 50 a day", headers(("Retry-After" = u32)))))]
 fn resend() {}
 
 #[utoipa::path(post, path = "/v1/accounts/{id}/reauthorization", tag = "authorization", security(("bearer" = [])),
-    params(("id" = String, Path)), request_body(content = OptionalEmailBody, description = "optional"), responses(
-    (status = 200, body = Reauthorization), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-    (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content = OptionalEmailBody, content_type = "application/json", description = "Optional: no body (or `{}`) asks for a URL only"),
+    responses(
+    (status = 200, body = Reauthorization), (status = 409, body = ErrorBody, description = "Disabled"),
     (status = 429, body = ErrorBody, description = "With an email: over a mail limit", headers(("Retry-After" = u32)))))]
 fn reauthorize() {}
 
 #[utoipa::path(post, path = "/v1/accounts/{id}/discovery", tag = "discovery", security(("bearer" = [])),
-    params(("id" = String, Path)), responses(
+    params(("id" = uuid::Uuid, Path)), responses(
     (status = 202, body = Refreshed, description = "Discovery ran now (within 20 s; a longer one continues at the next scheduled run)"),
-    (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-    (status = 409, body = ErrorBody, description = "Not authorized, or access revoked"),
+    (status = 409, body = ErrorBody, description = "not_authorized: not authorized, or access revoked"),
     (status = 429, body = ErrorBody, description = "Refreshed within the last minute", headers(("Retry-After" = u32)))))]
 fn refresh() {}
 
-#[utoipa::path(get, path = "/v1/accounts/{id}/users", tag = "discovery", security(("bearer" = [])),
-    params(("id" = String, Path), ("cursor" = Option<String>, Query), ("limit" = Option<u32>, Query, description = "1 to 500, default 100"),
-           ("protected" = Option<bool>, Query), ("deleted" = Option<bool>, Query)), responses(
-    (status = 200, body = ObjectPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-    (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-fn list_users() {}
-
-#[utoipa::path(get, path = "/v1/accounts/{id}/groups", tag = "discovery", security(("bearer" = [])),
-    params(("id" = String, Path), ("cursor" = Option<String>, Query), ("limit" = Option<u32>, Query),
-           ("protected" = Option<bool>, Query), ("deleted" = Option<bool>, Query)), responses(
-    (status = 200, body = ObjectPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-    (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-fn list_groups() {}
-
-#[utoipa::path(get, path = "/v1/accounts/{id}/teams", tag = "discovery", security(("bearer" = [])),
-    params(("id" = String, Path), ("cursor" = Option<String>, Query), ("limit" = Option<u32>, Query),
-           ("protected" = Option<bool>, Query), ("deleted" = Option<bool>, Query)), responses(
-    (status = 200, body = ObjectPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-    (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-fn list_teams() {}
-
-#[utoipa::path(get, path = "/v1/accounts/{id}/sites", tag = "discovery", security(("bearer" = [])),
-    params(("id" = String, Path), ("cursor" = Option<String>, Query), ("limit" = Option<u32>, Query),
-           ("protected" = Option<bool>, Query), ("deleted" = Option<bool>, Query)), responses(
-    (status = 200, body = ObjectPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-    (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-fn list_sites() {}
+macro_rules! listing {
+    ($name:ident, $path:literal) => {
+        #[utoipa::path(get, path = $path, tag = "discovery", security(("bearer" = [])),
+            params(("id" = uuid::Uuid, Path), ListQuery), responses(
+            (status = 200, body = ObjectPage),
+            (status = 422, body = ErrorBody, description = "invalid_field: `limit` out of range, or a `cursor` that is not one of this listing"))
+        )]
+        fn $name() {}
+    };
+}
+listing!(list_users, "/v1/accounts/{id}/users");
+listing!(list_groups, "/v1/accounts/{id}/groups");
+listing!(list_teams, "/v1/accounts/{id}/teams");
+listing!(list_sites, "/v1/accounts/{id}/sites");
 
 #[utoipa::path(post, path = "/v1/accounts/{id}/protection", tag = "discovery", security(("bearer" = [])),
-    params(("id" = String, Path)), request_body = ProtectBody, responses(
-    (status = 200, body = ProtectOutcome), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-    (status = 404, body = ErrorBody, description = "Unknown account or IDs; nothing changed"),
-    (status = 409, body = ErrorBody, description = "Over the seat limit; nothing changed"), (status = 413, body = ErrorBody),
-    (status = 422, body = ErrorBody)))]
+    params(("id" = uuid::Uuid, Path)), request_body = ProtectRequest, responses(
+    (status = 200, body = ProtectOutcome),
+    (status = 404, body = ErrorBody, description = "not_found (the account) or unknown_ids (field ids); nothing changed"),
+    (status = 409, body = ErrorBody, description = "seat_limit: over the seat limit; nothing changed")))]
 fn protect() {}
 
 #[utoipa::path(put, path = "/v1/accounts/{id}/auto-add", tag = "discovery", security(("bearer" = [])),
-    params(("id" = String, Path)), request_body = AutoAddBody, responses(
-    (status = 200, body = AutoAdd), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-    (status = 404, body = ErrorBody), (status = 422, body = ErrorBody, description = "Bad run_at or timezone")))]
+    params(("id" = uuid::Uuid, Path)), request_body = AutoAddRequest, responses(
+    (status = 200, body = AutoAdd)))]
 fn auto_add() {}
 
 #[utoipa::path(get, path = "/authorize/{token}", tag = "pages", params(("token" = String, Path)), responses(
-    (status = 200, content_type = "text/html", description = "Who asks, for which tenant, what access, one button"),
-    (status = 404, content_type = "text/html"), (status = 410, content_type = "text/html", description = "Expired, replaced or used")))]
+    (status = 200, body = String, content_type = "text/html", description = "Who asks, for which tenant, what access, one button"),
+    (status = 404, body = String, content_type = "text/html"),
+    (status = 410, body = String, content_type = "text/html", description = "Expired, replaced or used")))]
 fn landing() {}
 
 #[utoipa::path(get, path = "/authorize/{token}/start", tag = "pages", params(("token" = String, Path)), responses(
-    (status = 302, description = "To Microsoft admin consent or Google OAuth", headers(("Location" = String))),
-    (status = 404, content_type = "text/html"), (status = 410, content_type = "text/html")))]
+    (status = 302, description = "To the provider's sign-in (Microsoft) or consent (Google)", headers(("Location" = String))),
+    (status = 404, body = String, content_type = "text/html"), (status = 410, body = String, content_type = "text/html")))]
 fn start() {}
 
 #[utoipa::path(get, path = "/authorize/done/{token}", tag = "pages", params(("token" = String, Path)), responses(
-    (status = 200, content_type = "text/html", description = "Protection is being set up"),
-    (status = 404, content_type = "text/html")))]
+    (status = 200, body = String, content_type = "text/html", description = "Protection is being set up"),
+    (status = 404, body = String, content_type = "text/html")))]
 fn done() {}
 
-#[utoipa::path(get, path = "/v1/callback/microsoft", tag = "pages", params(
-    ("admin_consent" = Option<String>, Query), ("tenant" = Option<String>, Query), ("state" = Option<String>, Query),
-    ("error" = Option<String>, Query), ("error_description" = Option<String>, Query)), responses(
-    (status = 302, description = "Partners: CONSOLE_URL/accounts/{id}; clients: the setup page", headers(("Location" = String))),
-    (status = 400, content_type = "text/html", description = "Declined, wrong account, forged or missing state..."),
-    (status = 403, content_type = "text/html"), (status = 409, content_type = "text/html", description = "Tenant mismatch or owned"),
-    (status = 410, content_type = "text/html", description = "Expired or used state"),
-    (status = 502, content_type = "text/html", description = "Provider unavailable: try again")))]
+#[utoipa::path(get, path = "/v1/callback/microsoft", tag = "pages", params(MicrosoftCallback), responses(
+    (status = 302, description = "Partners: CONSOLE_URL/accounts/{id}; clients: the setup page; or on to admin consent", headers(("Location" = String))),
+    (status = 400, body = String, content_type = "text/html", description = "Declined, wrong account, forged or missing state..."),
+    (status = 403, body = String, content_type = "text/html"),
+    (status = 409, body = String, content_type = "text/html", description = "Tenant mismatch or owned"),
+    (status = 410, body = String, content_type = "text/html", description = "Expired or used state"),
+    (status = 502, body = String, content_type = "text/html", description = "Provider unavailable: try again")))]
 fn callback_microsoft() {}
 
-#[utoipa::path(get, path = "/v1/callback/google", tag = "pages", params(
-    ("code" = Option<String>, Query), ("state" = Option<String>, Query), ("error" = Option<String>, Query)), responses(
-    (status = 302, headers(("Location" = String))), (status = 400, content_type = "text/html"),
-    (status = 403, content_type = "text/html"), (status = 409, content_type = "text/html"),
-    (status = 410, content_type = "text/html"), (status = 502, content_type = "text/html")))]
+#[utoipa::path(get, path = "/v1/callback/google", tag = "pages", params(GoogleCallback), responses(
+    (status = 302, headers(("Location" = String))), (status = 400, body = String, content_type = "text/html"),
+    (status = 403, body = String, content_type = "text/html"), (status = 409, body = String, content_type = "text/html"),
+    (status = 410, body = String, content_type = "text/html"), (status = 502, body = String, content_type = "text/html")))]
 fn callback_google() {}
 
 struct BearerAuth;
@@ -546,6 +425,182 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The rules across fields that the derives cannot say, added to the derived schemas of the
+/// request types (each rule is the use case's own):
+/// - `NewAccount`: `client_id`, or `client_name` (`accounts::create_account`);
+/// - `ProtectRequest`: a non-empty `ids` list, or `all: true`, not both
+///   (`protection::set_protection`).
+struct CrossFieldRules;
+
+fn present(field: &str, schema: ObjectBuilder) -> ObjectBuilder {
+    ObjectBuilder::new().required(field).property(field, schema)
+}
+
+fn of_type(t: Type) -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(SchemaType::new(t))
+}
+
+impl Modify for CrossFieldRules {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let rules = [
+            (
+                "NewAccount",
+                AnyOfBuilder::new()
+                    .item(present("client_id", of_type(Type::String)))
+                    .item(present("client_name", of_type(Type::String)))
+                    .build(),
+            ),
+            (
+                "ProtectRequest",
+                AnyOfBuilder::new()
+                    .item(
+                        present("ids", of_type(Type::Array))
+                            .property("all", of_type(Type::Boolean).enum_values(Some([false]))),
+                    )
+                    .item(
+                        present("all", of_type(Type::Boolean).enum_values(Some([true])))
+                            .property("ids", of_type(Type::Null)),
+                    )
+                    .build(),
+            ),
+        ];
+        for (name, rule) in rules {
+            if let Some(derived) = components.schemas.remove(name) {
+                let schema = AllOfBuilder::new().item(derived).item(Schema::AnyOf(rule)).build();
+                components
+                    .schemas
+                    .insert(name.to_owned(), RefOr::T(Schema::AllOf(schema)));
+            }
+        }
+    }
+}
+
+/// The statuses every route of a kind can answer, added where a route does not say more:
+/// JSON bodies (400 malformed, 413, 415 without `Content-Type: application/json`, 422), the
+/// session (401), an unknown ID (404), a bad query (400), and server failures (500, 503).
+/// HTML pages answer their failures as pages.
+struct Statuses;
+
+fn error(description: &str) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+fn html(description: &str) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "text/html",
+            ContentBuilder::new()
+                .schema(Some(ObjectBuilder::new().schema_type(SchemaType::new(Type::String))))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+impl Statuses {
+    fn complete(path: &str, op: &mut Operation) {
+        let page =
+            op.tags.as_ref().is_some_and(|t| t.iter().any(|t| t == "pages")) || path.starts_with("/v1/signup/activate");
+        let service = path == "/health" || path == "/openapi.json";
+        let json_body = op
+            .request_body
+            .as_ref()
+            .is_some_and(|b| matches!(b, RefOr::T(b) if b.content.contains_key("application/json")));
+        // The optional body of reauthorization is read whatever its content type.
+        let any_content_type = path.ends_with("/reauthorization");
+        let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+        let query = op.parameters.as_ref().is_some_and(|ps| {
+            ps.iter().any(
+                |p| matches!(p, RefOr::T(p) if matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query)),
+            )
+        });
+        let mut add = |status: &str, r: RefOr<Response>| {
+            op.responses.responses.entry(status.to_owned()).or_insert(r);
+        };
+        if json_body {
+            add("400", error("malformed_json (not JSON) or malformed_request"));
+            add("413", error("payload_too_large: over 64 KiB"));
+            if !any_content_type {
+                add(
+                    "415",
+                    error("unsupported_media_type: send `Content-Type: application/json`"),
+                );
+            }
+            add(
+                "422",
+                error("invalid_field: a field is missing, mistyped, unknown or refused (`field` names it)"),
+            );
+        }
+        if query && !page {
+            add("400", error("malformed_query: an unknown or mistyped query parameter"));
+        }
+        if secured {
+            add("401", error("unauthorized: no valid session"));
+        }
+        if path.contains("{id}") {
+            add(
+                "404",
+                error("not_found: no such account of yours (another partner's IDs too)"),
+            );
+        }
+        if !service {
+            if page {
+                add("500", html("Something went wrong"));
+                add("503", html("Briefly unavailable: try again"));
+            } else {
+                add("500", error("internal: our failure (the cause is logged)"));
+                add("503", error("store_unavailable or mail_unavailable: try again"));
+            }
+        }
+    }
+}
+
+impl Modify for Statuses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                Self::complete(path, op);
+                // Every 429 says when to try again.
+                if let Some(RefOr::T(r)) = op.responses.responses.get_mut("429") {
+                    r.headers.entry(RA.to_owned()).or_insert_with(|| {
+                        HeaderBuilder::new()
+                            .schema(Some(
+                                ObjectBuilder::new()
+                                    .schema_type(SchemaType::new(Type::Integer))
+                                    .minimum(Some(1)),
+                            ))
+                            .description(Some("Seconds to wait"))
+                            .build()
+                            .into()
+                    });
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Onboarding API", description = "Partner signup, client tenants' consent, discovery."),
@@ -555,7 +610,7 @@ impl Modify for BearerAuth {
         list_clients, create_account, list_accounts, get_account, check, resend, reauthorize, refresh, list_users,
         list_groups, list_teams, list_sites, protect, auto_add, landing, start, done, callback_microsoft, callback_google
     ),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &Statuses, &CrossFieldRules)
 )]
 struct Doc;
 

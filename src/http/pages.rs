@@ -125,3 +125,31 @@ pub fn token_page(status: StatusCode, t: &impl Template) -> Response {
     );
     res
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A value whose formatting fails, so the template holding it cannot render.
+    struct Unprintable;
+
+    impl std::fmt::Display for Unprintable {
+        fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            Err(std::fmt::Error)
+        }
+    }
+
+    #[derive(Template)]
+    #[template(source = "<p>{{ value }}</p>", ext = "html")]
+    struct Broken {
+        value: Unprintable,
+    }
+
+    #[tokio::test]
+    async fn a_page_that_cannot_render_answers_500_with_a_body() {
+        let res = page(StatusCode::OK, &Broken { value: Unprintable });
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+        assert!(String::from_utf8_lossy(&body).contains("Something went wrong"));
+    }
+}

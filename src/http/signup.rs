@@ -3,13 +3,15 @@
 use super::error::ApiError;
 use super::extract::{ApiJson, SourceIp};
 use super::pages::{Activate, Activated, PasswordChanged, Problem, ResetPassword, page, token_page};
+#[allow(unused_imports)] // named by the schema attributes
+use crate::domain::{ConfirmationCode, EmailAddress, NewPassword, OrganizationName};
 use crate::services::AppState;
 use crate::usecases::password_reset::{self, ResetError};
 use crate::usecases::sessions::{self, Principal};
 use crate::usecases::signup::{self as rules, ActivateError};
 use axum::Form;
 use axum::Json;
-use axum::extract::rejection::FormRejection;
+use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{FromRequest, Query, Request, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
@@ -18,32 +20,44 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
-#[derive(Deserialize)]
+// Request bodies: each field's schema is the one of the domain type its use case parses it
+// into (`crate::domain::schema`), so `/openapi.json` states exactly what is accepted.
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupBody {
+    #[schema(value_type = OrganizationName)]
     organization: String,
+    #[schema(value_type = EmailAddress)]
     email: String,
+    #[schema(value_type = NewPassword)]
     password: SecretString,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmailBody {
+    #[schema(value_type = EmailAddress)]
     email: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmBody {
+    #[schema(value_type = EmailAddress)]
     email: String,
+    #[schema(value_type = ConfirmationCode)]
     code: String,
 }
 
-#[derive(Deserialize)]
+/// Any address and password: a wrong or unknown one answers 401 like a mismatch.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignInBody {
     email: String,
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
 }
 
@@ -85,9 +99,16 @@ pub async fn confirm(
     }))
 }
 
-#[derive(Deserialize)]
+/// The emailed link's token (query) or the page's form field.
+#[derive(Deserialize, ToSchema, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TokenQuery {
     token: Option<String>,
+}
+
+/// A link's token; an undecodable query counts as none (the page then says the link is not valid).
+fn token_of(q: Result<Query<TokenQuery>, QueryRejection>) -> String {
+    q.ok().and_then(|Query(q)| q.token).unwrap_or_default()
 }
 
 fn activate_problem(s: &AppState, e: ActivateError) -> Response {
@@ -139,8 +160,8 @@ fn activate_problem(s: &AppState, e: ActivateError) -> Response {
 }
 
 /// `GET /v1/signup/activate?token=`: a page with one button; changes nothing.
-pub async fn activate_page(State(s): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
-    let token = q.token.unwrap_or_default();
+pub async fn activate_page(State(s): State<AppState>, q: Result<Query<TokenQuery>, QueryRejection>) -> Response {
+    let token = token_of(q);
     match rules::check_activation(&s, &token).await {
         Ok(organization) => token_page(
             StatusCode::OK,
@@ -228,8 +249,8 @@ fn reset_problem(s: &AppState, e: ResetError, token: &str) -> Response {
 }
 
 /// `GET /password/reset?token=`: the new-password form; changes nothing.
-pub async fn reset_page(State(s): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
-    let token = q.token.unwrap_or_default();
+pub async fn reset_page(State(s): State<AppState>, q: Result<Query<TokenQuery>, QueryRejection>) -> Response {
+    let token = token_of(q);
     match password_reset::check(&s, &token).await {
         Ok(()) => token_page(
             StatusCode::OK,
@@ -242,10 +263,12 @@ pub async fn reset_page(State(s): State<AppState>, Query(q): Query<TokenQuery>) 
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetBody {
+    /// The token of the emailed link (`/password/reset?token=`).
     token: String,
+    #[schema(value_type = NewPassword)]
     password: SecretString,
 }
 

@@ -137,7 +137,7 @@ pub async fn send_link(
         expires: &expires,
     };
     s.mailer
-        .send(&templates::authorization_request(to, &request, &url))
+        .send(&templates::authorization_request(to, &request, &url)?)
         .await?;
     tracing::info!(account_id = %account.id, to_domain = to.domain(), "authorization link sent");
     Ok(())

@@ -419,7 +419,10 @@ struct ConsentPage<'a> {
 fn html(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {
         Ok(body) => (status, Html(body)).into_response(),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Err(e) => {
+            tracing::error!(cause = %e, "sandbox page rendering failed");
+            problem(StatusCode::INTERNAL_SERVER_ERROR, "The page could not be rendered.")
+        }
     }
 }
 

@@ -68,15 +68,22 @@ pub enum Delivery {
 }
 
 /// `POST /v1/accounts` as the partner filled it in.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
+    /// One of the partner's clients; or `client_name` to create one.
+    #[schema(value_type = Option<uuid::Uuid>)]
     pub client_id: Option<String>,
+    /// A new client's name (when `client_id` is not given).
+    #[schema(value_type = Option<OrganizationName>)]
     pub client_name: Option<String>,
     pub platform: Platform,
     pub managed_by: ManagedBy,
     pub has_admin_credentials: bool,
+    #[schema(schema_with = crate::domain::schema::optional_tenant)]
     pub tenant: Option<String>,
+    /// Without admin credentials: who gets the authorization link.
+    #[schema(schema_with = crate::domain::schema::optional_email)]
     pub authorization_email: Option<String>,
 }
 

@@ -52,7 +52,8 @@ use crate::store::keys::{
 use crate::store::{Condition, Item, StoreError, Update, WriteOp};
 
 /// What the Microsoft admin-consent redirect carried.
-#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[derive(Debug, Default, Clone, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MicrosoftCallback {
     /// The sign-in leg's authorization code.
     pub code: Option<String>,
@@ -64,7 +65,8 @@ pub struct MicrosoftCallback {
 }
 
 /// What the Google OAuth redirect carried.
-#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[derive(Debug, Default, Clone, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GoogleCallback {
     pub code: Option<String>,
     pub state: Option<String>,
@@ -833,7 +835,11 @@ async fn notify_partner(s: &Services, account: &AccountItem) {
         &account.missing_permissions,
         &url,
     );
-    if let Err(e) = s.mailer.send(&message).await {
+    let sent = match message {
+        Ok(message) => s.mailer.send(&message).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = sent {
         tracing::error!(cause = %e, account_id = %account.id, "could not email the partner about the authorization");
     }
 }

@@ -425,8 +425,11 @@ async fn notify_revoked(s: &Services, a: &AccountItem, why: &str) {
     };
     let url = format!("{}/accounts/{}", s.links.console_url, a.id);
     let tenant = a.tenant_domain.as_deref().or(a.tenant_id.as_deref()).unwrap_or("");
-    let message = templates::access_revoked(&to, &a.client_name, a.platform.display_name(), tenant, why, &url);
-    if let Err(e) = s.mailer.send(&message).await {
+    let sent = match templates::access_revoked(&to, &a.client_name, a.platform.display_name(), tenant, why, &url) {
+        Ok(message) => s.mailer.send(&message).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = sent {
         tracing::error!(cause = %e, "could not email the partner about the revoked access");
     }
 }

@@ -88,7 +88,7 @@ pub async fn forgot(s: &Services, email: &str, source_ip: Option<&str>) -> Resul
         token.expose_secret()
     ));
     s.mailer
-        .send(&templates::password_reset(&email, &url, RESET_VALID_MINUTES))
+        .send(&templates::password_reset(&email, &url, RESET_VALID_MINUTES)?)
         .await?;
     tracing::info!("password reset link sent");
     Ok(())

@@ -48,15 +48,57 @@ const CHUNK: usize = 98;
 /// Left-out objects an auto-add result names.
 const LEFT_OUT_SHOWN: usize = 50;
 
-/// `POST /v1/accounts/{id}/protection`.
-#[derive(Debug, Deserialize)]
+/// `POST /v1/accounts/{id}/protection`: `ids` (1 to [`MAX_IDS`]) or `all: true`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProtectRequest {
-    pub kind: String,
+    pub kind: ProtectKind,
+    #[schema(schema_with = ids_schema)]
     pub ids: Option<Vec<String>>,
     #[serde(default)]
     pub all: bool,
     pub protected: bool,
+}
+
+/// `ids`: 1 to [`MAX_IDS`] object IDs (each at most [`MAX_ID_BYTES`] bytes: documented as a
+/// quarter of that in characters, which no encoding can pass), or `null` with `all: true`.
+fn ids_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    let id = ObjectBuilder::new()
+        .schema_type(SchemaType::new(Type::String))
+        .min_length(Some(1))
+        .max_length(Some(MAX_ID_BYTES / 4));
+    AnyOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(SchemaType::new(Type::Null)))
+        .item(
+            ArrayBuilder::new()
+                .items(id)
+                .min_items(Some(1))
+                .max_items(Some(MAX_IDS)),
+        )
+        .into()
+}
+
+/// Longest object ID of a request, in bytes.
+pub const MAX_ID_BYTES: usize = 400;
+
+/// The kinds of objects that can be protected (groups cannot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProtectKind {
+    Users,
+    Sites,
+    Teams,
+}
+
+impl From<ProtectKind> for ObjectKind {
+    fn from(k: ProtectKind) -> Self {
+        match k {
+            ProtectKind::Users => ObjectKind::Users,
+            ProtectKind::Sites => ObjectKind::Sites,
+            ProtectKind::Teams => ObjectKind::Teams,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -77,12 +119,6 @@ pub struct SeatsView {
     pub limit: u64,
 }
 
-fn protectable(kind: &str) -> Result<ObjectKind, FieldError> {
-    ObjectKind::parse(kind)
-        .filter(|k| k.protectable())
-        .ok_or_else(|| FieldError::new("kind", "must be users, sites or teams"))
-}
-
 async fn account(s: &Services, who: &Principal, id: &str) -> Result<(AccountItem, Key), ProtectionError> {
     let item = crate::repo::accounts::find(s, &who.partner_id, id)
         .await?
@@ -91,14 +127,14 @@ async fn account(s: &Services, who: &Principal, id: &str) -> Result<(AccountItem
 }
 
 /// Protects or unprotects objects of one kind, by IDs or all of them.
-#[tracing::instrument(skip_all, fields(kind = %req.kind, all = req.all, protected = req.protected))]
+#[tracing::instrument(skip_all, fields(kind = ObjectKind::from(req.kind).as_str(), all = req.all, protected = req.protected))]
 pub async fn set_protection(
     s: &Services,
     who: &Principal,
     id: &str,
     req: ProtectRequest,
 ) -> Result<ProtectOutcome, ProtectionError> {
-    let kind = protectable(&req.kind)?;
+    let kind = ObjectKind::from(req.kind);
     let ids = match (req.ids, req.all) {
         (Some(ids), false) if !ids.is_empty() && ids.len() <= MAX_IDS => Some(ids),
         (None, true) => None,
@@ -113,7 +149,7 @@ pub async fn set_protection(
         Some(mut ids) => {
             ids.sort();
             ids.dedup();
-            if ids.iter().any(|i| i.is_empty() || i.len() > 400) {
+            if ids.iter().any(|i| i.is_empty() || i.len() > MAX_ID_BYTES) {
                 return Err(FieldError::new("ids", "contains an empty or over-long ID").into());
             }
             let wanted: Vec<Key> = ids.iter().map(|i| keys::discovered(&account.id, kind, i)).collect();
@@ -411,10 +447,14 @@ pub struct Listing {
 }
 
 /// `GET /v1/accounts/{id}/{kind}` query.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// `next_cursor` of the previous page (empty: the first page).
     pub cursor: Option<String>,
+    /// Items per page, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
     pub protected: Option<bool>,
     pub deleted: Option<bool>,
@@ -483,7 +523,7 @@ pub async fn list(
 }
 
 /// `PUT /v1/accounts/{id}/auto-add`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AutoAddRequest {
     #[serde(default)]
@@ -492,7 +532,11 @@ pub struct AutoAddRequest {
     pub sites: bool,
     #[serde(default)]
     pub teams: bool,
+    /// `HH:MM`, local to `timezone` (default `20:00`).
+    #[schema(schema_with = crate::schedule::run_at_schema)]
     pub run_at: Option<String>,
+    /// An IANA time zone (default `Australia/Sydney`).
+    #[schema(schema_with = crate::schedule::zone_schema)]
     pub timezone: Option<String>,
 }
 

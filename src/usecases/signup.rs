@@ -124,7 +124,7 @@ async fn send_code(s: &Services, email: &EmailAddress, org: &OrganizationName, f
         f.link_token.expose_secret()
     ));
     s.mailer
-        .send(&templates::signup_code(email, org, &f.code, &url, CODE_VALID_MINUTES))
+        .send(&templates::signup_code(email, org, &f.code, &url, CODE_VALID_MINUTES)?)
         .await
 }
 
@@ -278,7 +278,7 @@ async fn notify_already_registered(s: &Services, email: &EmailAddress, now: Date
     match s.store.put(marker, Condition::NotExists).await {
         Ok(()) => {
             s.mailer
-                .send(&templates::already_registered(email, &s.links.console_url))
+                .send(&templates::already_registered(email, &s.links.console_url)?)
                 .await?;
             tracing::info!("signup for a registered address: notice sent");
         }
