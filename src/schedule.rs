@@ -273,3 +273,18 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod serde_tests {
+    use super::{RunAt, Zone};
+
+    #[test]
+    fn stored_times_and_zones_round_trip_and_corrupt_ones_are_errors() {
+        let at: RunAt = serde_json::from_str("\"20:00\"").unwrap();
+        assert_eq!(serde_json::to_string(&at).unwrap(), "\"20:00\"");
+        let zone: Zone = serde_json::from_str("\"Australia/Sydney\"").unwrap();
+        assert_eq!(serde_json::to_string(&zone).unwrap(), "\"Australia/Sydney\"");
+        assert!(serde_json::from_str::<RunAt>("\"8pm\"").is_err());
+        assert!(serde_json::from_str::<Zone>("\"Mars/Olympus\"").is_err());
+    }
+}

@@ -7,6 +7,7 @@ mod ids;
 mod name;
 mod password;
 mod principal;
+mod role;
 pub mod schema;
 mod tenant;
 
@@ -16,7 +17,8 @@ pub use ids::{AccountId, ClientId, PartnerId};
 pub use name::OrganizationName;
 pub use password::{NewPassword, PasswordError};
 pub use principal::Principal;
-pub use tenant::{ManagedBy, Platform, TenantId, TenantRef};
+pub use role::Role;
+pub use tenant::{ManagedBy, Platform, Provider, TenantId, TenantRef};
 
 /// Why a field was refused: the field's name and a sentence for a person.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

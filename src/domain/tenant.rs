@@ -26,10 +26,27 @@ impl Platform {
         }
     }
 
-    pub fn provider(self) -> &'static str {
+    pub fn provider(self) -> Provider {
         match self {
-            Platform::Microsoft365 => "microsoft",
-            Platform::GoogleWorkspace => "google",
+            Platform::Microsoft365 => Provider::Microsoft,
+            Platform::GoogleWorkspace => Provider::Google,
+        }
+    }
+}
+
+/// Whose sign-in and consent an account goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Microsoft,
+    Google,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Microsoft => "microsoft",
+            Provider::Google => "google",
         }
     }
 }

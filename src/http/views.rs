@@ -45,8 +45,7 @@ pub struct AuthorizationView {
 
 #[derive(Debug, Serialize)]
 pub struct DiscoveryView {
-    /// `not_started`, `due`, `running`, `done`, `partial` (continues at the next run), `failed`.
-    pub status: &'static str,
+    pub status: DiscoveryState,
     /// When the next run is due.
     pub due_at: Option<DateTime<Utc>>,
     pub last_run_at: Option<DateTime<Utc>>,
@@ -61,6 +60,20 @@ pub struct DiscoveryView {
     pub protected: ProtectedView,
     /// Objects removed from the tenant but still listed (protected ones keep their seat).
     pub deleted: DeletedView,
+}
+
+/// Where an account's discovery stands, as the partner sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiscoveryState {
+    NotStarted,
+    /// Just authorized: the first run is due now.
+    Due,
+    Running,
+    Done,
+    /// Stopped part-way; continues at the next run.
+    Partial,
+    Failed,
 }
 
 #[derive(Debug, Serialize)]
@@ -87,12 +100,12 @@ impl DiscoveryView {
             (x, y) => x.or(y),
         };
         let status = match d.status {
-            DiscoveryStatus::Running if d.running_until.is_some_and(|t| t > now) => "running",
-            _ if a.discovery_due_at.is_some() && d.last_run_at.is_none() => "due",
-            DiscoveryStatus::NotStarted | DiscoveryStatus::Running => "not_started",
-            DiscoveryStatus::Done => "done",
-            DiscoveryStatus::Partial => "partial",
-            DiscoveryStatus::Failed => "failed",
+            DiscoveryStatus::Running if d.running_until.is_some_and(|t| t > now) => DiscoveryState::Running,
+            _ if a.discovery_due_at.is_some() && d.last_run_at.is_none() => DiscoveryState::Due,
+            DiscoveryStatus::NotStarted | DiscoveryStatus::Running => DiscoveryState::NotStarted,
+            DiscoveryStatus::Done => DiscoveryState::Done,
+            DiscoveryStatus::Partial => DiscoveryState::Partial,
+            DiscoveryStatus::Failed => DiscoveryState::Failed,
         };
         Self {
             status,
@@ -206,8 +219,8 @@ impl From<&AutoAddItem> for AutoAddView {
             users: a.users,
             sites: a.sites,
             teams: a.teams,
-            run_at: a.run_at.clone(),
-            timezone: a.timezone.clone(),
+            run_at: a.run_at.to_string(),
+            timezone: a.timezone.to_string(),
             next_run_at: a.next_run_at,
             last_run_at: a.last_run_at,
             last_result: a.last_result.clone(),

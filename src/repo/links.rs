@@ -11,7 +11,7 @@
 //! - **Mail limits**: every authorization mail is reserved under the limits of `api.md` first.
 
 use crate::crypto::{random_token, sha256_hex};
-use crate::domain::{EmailAddress, Platform};
+use crate::domain::{EmailAddress, Platform, Provider};
 use crate::email::{MailError, templates};
 use crate::identity::{REQUIRED_MICROSOFT_ROLES, SignInRequest};
 use crate::limits::{self, Limit, LimitError, RateLimited};
@@ -29,8 +29,8 @@ pub const STATE_MINUTES: i64 = 60;
 /// A consumed state is kept this long after it expires, to answer a replayed callback.
 const STATE_KEEP_HOURS: i64 = 24;
 
-pub fn state_purpose(provider: &str) -> String {
-    format!("state:{provider}")
+pub fn state_purpose(provider: Provider) -> String {
+    format!("state:{}", provider.as_str())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -163,7 +163,7 @@ fn mint_state(
     let record = StateItem {
         partner_id: account.partner_id.clone(),
         account_id: account.id.clone(),
-        provider: provider.to_owned(),
+        provider,
         audience,
         phase,
         link_hash,

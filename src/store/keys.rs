@@ -106,7 +106,7 @@ pub struct MemberItem {
     pub partner_id: PartnerId,
     pub email: String,
     pub password_hash: String,
-    pub role: String,
+    pub role: crate::domain::Role,
     pub created_at: DateTime<Utc>,
 }
 
@@ -244,7 +244,7 @@ pub enum StatePhase {
 pub struct StateItem {
     pub partner_id: PartnerId,
     pub account_id: AccountId,
-    pub provider: String,
+    pub provider: crate::domain::Provider,
     pub audience: Audience,
     #[serde(default)]
     pub phase: StatePhase,
@@ -536,9 +536,9 @@ pub struct AutoAddItem {
     pub sites: bool,
     pub teams: bool,
     /// `HH:MM`, local to `timezone`.
-    pub run_at: String,
+    pub run_at: crate::schedule::RunAt,
     /// IANA name.
-    pub timezone: String,
+    pub timezone: crate::schedule::Zone,
     pub next_run_at: DateTime<Utc>,
     pub last_run_at: Option<DateTime<Utc>>,
     pub last_result: Option<AutoAddResult>,

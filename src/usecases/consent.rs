@@ -41,6 +41,7 @@
 //! A provider that is down or slow leaves the state unconsumed, so "try again" works.
 
 use crate::crypto::sha256_hex;
+use crate::domain::Provider;
 use crate::domain::{EmailAddress, Platform, TenantId, TenantRef};
 use crate::email::templates;
 use crate::identity::{CONSENTING_ADMIN_ROLES, GOOGLE_SCOPES, IdTokenClaims, TokenError, missing_roles};
@@ -310,7 +311,7 @@ enum StateCheck {
     Replay(Redirect),
 }
 
-async fn check_state(s: &Services, provider: &str, state: Option<&str>) -> Result<StateCheck, ConsentError> {
+async fn check_state(s: &Services, provider: Provider, state: Option<&str>) -> Result<StateCheck, ConsentError> {
     let raw = state.filter(|v| !v.is_empty()).ok_or(ConsentError::MissingState)?;
     let parts = s
         .signer
@@ -393,7 +394,7 @@ pub async fn microsoft(s: &Services, cb: &MicrosoftCallback) -> Result<Redirect,
         tracing::info!(error, cause = %e, "sign-in or admin consent failed at Microsoft");
         return Err(e);
     }
-    let open = match check_state(s, "microsoft", cb.state.as_deref()).await? {
+    let open = match check_state(s, Provider::Microsoft, cb.state.as_deref()).await? {
         StateCheck::Replay(r) => return Ok(r),
         StateCheck::Open(o) => o,
     };
@@ -573,7 +574,7 @@ pub async fn google(s: &Services, cb: &GoogleCallback) -> Result<Redirect, Conse
             ConsentError::ProviderError(error.to_owned())
         });
     }
-    let open = match check_state(s, "google", cb.state.as_deref()).await? {
+    let open = match check_state(s, Provider::Google, cb.state.as_deref()).await? {
         StateCheck::Replay(r) => return Ok(r),
         StateCheck::Open(o) => o,
     };

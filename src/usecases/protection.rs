@@ -565,8 +565,8 @@ pub async fn set_auto_add(
             users: req.users,
             sites: req.sites,
             teams: req.teams,
-            run_at: run_at.to_string(),
-            timezone: zone.to_string(),
+            run_at,
+            timezone: zone,
             next_run_at: daily.next_after(now),
             last_run_at: previous.as_ref().and_then(|p| p.last_run_at),
             last_result: previous.and_then(|p| p.last_result),
@@ -604,9 +604,9 @@ pub async fn run_auto_add(s: &Services, partner: &PartnerId, id: &AccountId) -> 
         result.left_out_ids.extend(applied.left_out_ids.into_iter().take(room));
     }
     let now = s.clock.now();
-    let daily = match (RunAt::parse(&settings.run_at), Zone::parse(&settings.timezone)) {
-        (Ok(run_at), Ok(zone)) => DailyAt { run_at, zone },
-        _ => DailyAt::default(),
+    let daily = DailyAt {
+        run_at: settings.run_at,
+        zone: settings.timezone,
     };
     let done = result.clone();
     modify_account(s, &key, |a| {

@@ -426,7 +426,7 @@ async fn complete(
         partner_id: partner_id.clone(),
         email: email.to_string(),
         password_hash: p.password_hash.clone(),
-        role: "admin".to_owned(),
+        role: crate::domain::Role::Admin,
         created_at: now,
     };
     let mut ops = vec![
