@@ -159,32 +159,16 @@ pub async fn discover_account(
     let deadline = started + budget;
     let key = keys::account(partner, account);
     let now = s.clock.now();
-    // One run at a time per account: take the lease.
-    let mut busy = false;
-    let leased = crate::repo::accounts::modify(s, &key, |a| {
-        if !discoverable(a.status) {
-            return Err(DiscoveryError::NotAuthorized);
-        }
-        if a.discovery.running_until.is_some_and(|t| t > now) {
-            busy = true;
-            return Ok(false);
-        }
-        busy = false;
-        a.discovery.status = DiscoveryStatus::Running;
-        a.discovery.running_until = Some(now + LEASE);
-        Ok(true)
-    })
-    .await?;
     let mut run = AccountRun {
         account_id: account.clone(),
         outcome: Outcome::Done,
         missing_permissions: Vec::new(),
         kinds: Vec::new(),
     };
-    if busy {
+    let Some(leased) = take_lease(s, &key, now).await? else {
         run.outcome = Outcome::Busy;
         return Ok(run);
-    }
+    };
     let fresh = leased.status == AccountStatus::ReauthorizationRequired
         || leased
             .discovery
@@ -192,7 +176,6 @@ pub async fn discover_account(
             .is_none_or(|t| now - t >= HEALTH_CHECK);
     let mut deltas = Counts::default();
     let mut wait: Option<Duration> = None;
-    let mut errors: Vec<String> = Vec::new();
     match access(s, &leased, fresh).await {
         Err(outcome) => run.outcome = outcome,
         Ok((token, granted)) => {
@@ -201,128 +184,29 @@ pub async fn discover_account(
                 Platform::GoogleWorkspace => Vec::new(),
             };
             let tenant = leased.tenant_id.clone().unwrap_or_default();
-            for source in sources(s, leased.platform) {
-                if let Some(role) = source.role
-                    && !granted.iter().any(|g| g.eq_ignore_ascii_case(role))
-                {
-                    continue;
-                }
-                let ctx = Ctx {
-                    s,
-                    account,
-                    tenant: &tenant,
-                    token: &token,
-                    deadline,
-                };
-                match run_kind(&ctx, &source).await {
-                    Ok(k) => {
-                        apply(&mut deltas, source.kind, &k);
-                        if k.partial {
-                            run.outcome = Outcome::Partial;
-                        }
-                        run.kinds.push(k);
-                    }
-                    Err(Failure { done, error }) => {
-                        apply(&mut deltas, source.kind, &done);
-                        run.kinds.push(done);
-                        match error {
-                            DiscoveryError::Graph(GraphError::Denied { code }) => {
-                                run.outcome = Outcome::Revoked(format!("the directory refused access ({code})"));
-                                break;
-                            }
-                            DiscoveryError::Graph(GraphError::Throttled(w)) => {
-                                wait = Some(Duration::from_std(w).unwrap_or(RETRY_AFTER_FAILURE));
-                                run.outcome = Outcome::Partial;
-                                break;
-                            }
-                            DiscoveryError::Graph(e) => {
-                                tracing::warn!(kind = source.kind.as_str(), cause = %e, "discovery of a kind failed");
-                                errors.push(format!("{}: {e}", source.kind.as_str()));
-                            }
-                            e => return Err(e),
-                        }
-                    }
-                }
-            }
+            let ctx = Ctx {
+                s,
+                account,
+                tenant: &tenant,
+                token: &token,
+                deadline,
+            };
+            let errors = read_kinds(&ctx, leased.platform, &granted, &mut run, &mut deltas, &mut wait).await?;
             if !errors.is_empty() && matches!(run.outcome, Outcome::Done | Outcome::Partial) {
                 run.outcome = Outcome::Failed(errors.join("; "));
             }
         }
     }
-    let finished = s.clock.now();
-    let interval = s.discovery_interval;
+    let end = RunEnd {
+        finished: s.clock.now(),
+        interval: s.discovery_interval,
+        wait,
+        fresh,
+        deltas,
+    };
     let mut newly_revoked = None;
     let updated = crate::repo::accounts::modify(s, &key, |a| {
-        a.discovery.running_until = None;
-        a.discovery.last_run_at = Some(finished);
-        for kind in ObjectKind::ALL {
-            let (c, d) = (a.discovery.counts.of_mut(kind), deltas.of(kind));
-            c.total = c.total.saturating_add_signed(d.total as i64);
-            c.deleted = c.deleted.saturating_add_signed(d.deleted as i64);
-        }
-        a.discovery.last_error = None;
-        let mut next = finished + interval;
-        match &run.outcome {
-            Outcome::Done => {
-                a.discovery.status = DiscoveryStatus::Done;
-                a.discovery.last_success_at = Some(finished);
-                a.discovery_due_at = None;
-            }
-            Outcome::Partial => {
-                a.discovery.status = DiscoveryStatus::Partial;
-                next = finished + wait.unwrap_or_else(Duration::zero);
-            }
-            Outcome::Failed(why) => {
-                a.discovery.status = DiscoveryStatus::Failed;
-                a.discovery.last_error = Some(why.clone());
-                next = finished + RETRY_AFTER_FAILURE.min(interval);
-            }
-            Outcome::AppCredentials => {
-                a.discovery.status = DiscoveryStatus::Failed;
-                a.discovery.last_error =
-                    Some("the service could not sign in to the provider (our side); its operators were alerted".into());
-                next = finished + RETRY_AFTER_FAILURE.min(interval);
-            }
-            Outcome::Revoked(why) => {
-                a.discovery.status = DiscoveryStatus::Failed;
-                a.discovery.last_error = Some(why.clone());
-                if a.status != AccountStatus::AccessRevoked {
-                    newly_revoked = Some(why.clone());
-                }
-                a.status = AccountStatus::AccessRevoked;
-                a.discovery_due_at = None;
-            }
-            Outcome::Busy => {}
-        }
-        if !matches!(
-            run.outcome,
-            Outcome::Revoked(_) | Outcome::AppCredentials | Outcome::Busy
-        ) && fresh
-        {
-            a.discovery.health_checked_at = Some(finished);
-        }
-        if !matches!(run.outcome, Outcome::Revoked(_) | Outcome::AppCredentials)
-            && matches!(a.status, AccountStatus::Active | AccountStatus::ReauthorizationRequired)
-            && !(matches!(run.outcome, Outcome::Failed(_))
-                && run.kinds.is_empty()
-                && run.missing_permissions.is_empty())
-        {
-            if run.missing_permissions.is_empty() {
-                if a.status == AccountStatus::ReauthorizationRequired {
-                    tracing::info!("all required permissions granted now: reauthorization no longer needed");
-                }
-                a.status = AccountStatus::Active;
-                a.missing_permissions.clear();
-            } else {
-                a.status = AccountStatus::ReauthorizationRequired;
-                a.missing_permissions = run.missing_permissions.clone();
-                // New permissions can take up to an hour to reach tokens: look again soon.
-                if a.authorized_at.is_some_and(|t| finished - t < Duration::hours(1)) {
-                    next = next.min(finished + ROLE_RECHECK);
-                }
-            }
-        }
-        a.discovery.next_due_at = Some(next);
+        newly_revoked = record_run(a, &run, &end);
         Ok::<_, DiscoveryError>(true)
     })
     .await?;
@@ -344,6 +228,173 @@ pub async fn discover_account(
         notify_revoked(s, &updated, &why).await;
     }
     Ok(run)
+}
+
+/// Takes the account's lease (one run at a time per account): the leased account, or `None`
+/// while another run holds it.
+async fn take_lease(s: &Services, key: &Key, now: DateTime<Utc>) -> Result<Option<AccountItem>, DiscoveryError> {
+    let mut busy = false;
+    let leased = crate::repo::accounts::modify(s, key, |a| {
+        if !discoverable(a.status) {
+            return Err(DiscoveryError::NotAuthorized);
+        }
+        busy = a.discovery.running_until.is_some_and(|t| t > now);
+        if busy {
+            return Ok(false);
+        }
+        a.discovery.status = DiscoveryStatus::Running;
+        a.discovery.running_until = Some(now + LEASE);
+        Ok(true)
+    })
+    .await?;
+    Ok((!busy).then_some(leased))
+}
+
+/// Reads every kind the granted roles allow, in order, into `run` and `deltas`; stops at a
+/// revocation or a long throttling (`wait`). Answers the kinds that failed, for a person.
+async fn read_kinds(
+    ctx: &Ctx<'_>,
+    platform: Platform,
+    granted: &[String],
+    run: &mut AccountRun,
+    deltas: &mut Counts,
+    wait: &mut Option<Duration>,
+) -> Result<Vec<String>, DiscoveryError> {
+    let mut errors: Vec<String> = Vec::new();
+    for source in sources(ctx.s, platform) {
+        if let Some(role) = source.role
+            && !granted.iter().any(|g| g.eq_ignore_ascii_case(role))
+        {
+            continue;
+        }
+        match run_kind(ctx, &source).await {
+            Ok(k) => {
+                apply(deltas, source.kind, &k);
+                if k.partial {
+                    run.outcome = Outcome::Partial;
+                }
+                run.kinds.push(k);
+            }
+            Err(Failure { done, error }) => {
+                apply(deltas, source.kind, &done);
+                run.kinds.push(done);
+                match error {
+                    DiscoveryError::Graph(GraphError::Denied { code }) => {
+                        run.outcome = Outcome::Revoked(format!("the directory refused access ({code})"));
+                        break;
+                    }
+                    DiscoveryError::Graph(GraphError::Throttled(w)) => {
+                        *wait = Some(Duration::from_std(w).unwrap_or(RETRY_AFTER_FAILURE));
+                        run.outcome = Outcome::Partial;
+                        break;
+                    }
+                    DiscoveryError::Graph(e) => {
+                        tracing::warn!(kind = source.kind.as_str(), cause = %e, "discovery of a kind failed");
+                        errors.push(format!("{}: {e}", source.kind.as_str()));
+                    }
+                    e => return Err(e),
+                }
+            }
+        }
+    }
+    Ok(errors)
+}
+
+/// How a run ended, beside its [`AccountRun`]: what [`record_run`] needs to know.
+#[derive(Debug, Clone)]
+pub struct RunEnd {
+    pub finished: DateTime<Utc>,
+    /// How often the account is discovered.
+    pub interval: Duration,
+    /// The `Retry-After` that stopped a throttled run.
+    pub wait: Option<Duration>,
+    /// Whether this run took a fresh token (so it checked consent and roles).
+    pub fresh: bool,
+    /// Count changes the run made.
+    pub deltas: Counts,
+}
+
+/// The discovery status machine, a pure function: records on the account how `run` ended
+/// (status, counts, error, when it is next due, consent health, missing permissions).
+/// Answers the cause when this run found the access newly revoked (the partner is told once).
+pub fn record_run(a: &mut AccountItem, run: &AccountRun, end: &RunEnd) -> Option<String> {
+    let RunEnd {
+        finished,
+        interval,
+        wait,
+        fresh,
+        ref deltas,
+    } = *end;
+    let mut newly_revoked = None;
+    a.discovery.running_until = None;
+    a.discovery.last_run_at = Some(finished);
+    for kind in ObjectKind::ALL {
+        let (c, d) = (a.discovery.counts.of_mut(kind), deltas.of(kind));
+        c.total = c.total.saturating_add_signed(d.total as i64);
+        c.deleted = c.deleted.saturating_add_signed(d.deleted as i64);
+    }
+    a.discovery.last_error = None;
+    let mut next = finished + interval;
+    match &run.outcome {
+        Outcome::Done => {
+            a.discovery.status = DiscoveryStatus::Done;
+            a.discovery.last_success_at = Some(finished);
+            a.discovery_due_at = None;
+        }
+        Outcome::Partial => {
+            a.discovery.status = DiscoveryStatus::Partial;
+            next = finished + wait.unwrap_or_else(Duration::zero);
+        }
+        Outcome::Failed(why) => {
+            a.discovery.status = DiscoveryStatus::Failed;
+            a.discovery.last_error = Some(why.clone());
+            next = finished + RETRY_AFTER_FAILURE.min(interval);
+        }
+        Outcome::AppCredentials => {
+            a.discovery.status = DiscoveryStatus::Failed;
+            a.discovery.last_error =
+                Some("the service could not sign in to the provider (our side); its operators were alerted".into());
+            next = finished + RETRY_AFTER_FAILURE.min(interval);
+        }
+        Outcome::Revoked(why) => {
+            a.discovery.status = DiscoveryStatus::Failed;
+            a.discovery.last_error = Some(why.clone());
+            if a.status != AccountStatus::AccessRevoked {
+                newly_revoked = Some(why.clone());
+            }
+            a.status = AccountStatus::AccessRevoked;
+            a.discovery_due_at = None;
+        }
+        Outcome::Busy => {}
+    }
+    if !matches!(
+        run.outcome,
+        Outcome::Revoked(_) | Outcome::AppCredentials | Outcome::Busy
+    ) && fresh
+    {
+        a.discovery.health_checked_at = Some(finished);
+    }
+    if !matches!(run.outcome, Outcome::Revoked(_) | Outcome::AppCredentials)
+        && matches!(a.status, AccountStatus::Active | AccountStatus::ReauthorizationRequired)
+        && !(matches!(run.outcome, Outcome::Failed(_)) && run.kinds.is_empty() && run.missing_permissions.is_empty())
+    {
+        if run.missing_permissions.is_empty() {
+            if a.status == AccountStatus::ReauthorizationRequired {
+                tracing::info!("all required permissions granted now: reauthorization no longer needed");
+            }
+            a.status = AccountStatus::Active;
+            a.missing_permissions.clear();
+        } else {
+            a.status = AccountStatus::ReauthorizationRequired;
+            a.missing_permissions = run.missing_permissions.clone();
+            // New permissions can take up to an hour to reach tokens: look again soon.
+            if a.authorized_at.is_some_and(|t| finished - t < Duration::hours(1)) {
+                next = next.min(finished + ROLE_RECHECK);
+            }
+        }
+    }
+    a.discovery.next_due_at = Some(next);
+    newly_revoked
 }
 
 /// Time the Refresh button may spend before answering (API Gateway allows 30 s); a longer
@@ -966,4 +1017,141 @@ async fn sweep(ctx: &Ctx<'_>, kind: ObjectKind, seen: &HashSet<u64>, run: &mut K
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod status_machine {
+    use super::*;
+    use crate::domain::{ClientId, ManagedBy};
+
+    fn t0() -> DateTime<Utc> {
+        "2026-12-04T09:00:00Z".parse().unwrap()
+    }
+
+    fn account(status: AccountStatus) -> AccountItem {
+        AccountItem {
+            id: AccountId::new(),
+            partner_id: PartnerId::new(),
+            client_id: ClientId::new(),
+            client_name: "Contoso".into(),
+            platform: Platform::Microsoft365,
+            managed_by: ManagedBy::Partner,
+            status,
+            tenant: None,
+            tenant_id: Some("fa4e7e11-0000-4000-8000-000000000001".into()),
+            tenant_domain: None,
+            missing_permissions: Vec::new(),
+            created_by: "owner@msp.example".into(),
+            created_at: t0() - Duration::days(2),
+            current_link_hash: None,
+            link_sent_to: None,
+            link_expires_at: None,
+            authorized_at: Some(t0() - Duration::days(1)),
+            discovery_due_at: Some(t0() - Duration::minutes(1)),
+            refresh_token_enc: None,
+            discovery: Default::default(),
+            auto_add: None,
+        }
+    }
+
+    fn run(outcome: Outcome, missing: &[&str]) -> AccountRun {
+        AccountRun {
+            account_id: AccountId::new(),
+            outcome,
+            missing_permissions: missing.iter().map(|m| (*m).to_owned()).collect(),
+            kinds: vec![KindRun {
+                kind: Some(ObjectKind::Users),
+                ..KindRun::default()
+            }],
+        }
+    }
+
+    fn end(wait: Option<Duration>) -> RunEnd {
+        RunEnd {
+            finished: t0(),
+            interval: Duration::hours(1),
+            wait,
+            fresh: true,
+            deltas: Counts::default(),
+        }
+    }
+
+    #[test]
+    fn a_done_run_clears_the_due_mark_and_is_next_due_after_the_interval() {
+        let mut a = account(AccountStatus::Active);
+        a.discovery.running_until = Some(t0() + Duration::minutes(5));
+        assert_eq!(record_run(&mut a, &run(Outcome::Done, &[]), &end(None)), None);
+        assert_eq!(a.discovery.status, DiscoveryStatus::Done);
+        assert_eq!(a.discovery.running_until, None, "the lease is released");
+        assert_eq!(a.discovery_due_at, None);
+        assert_eq!(a.discovery.last_success_at, Some(t0()));
+        assert_eq!(a.discovery.next_due_at, Some(t0() + Duration::hours(1)));
+        assert_eq!(a.discovery.health_checked_at, Some(t0()));
+        assert_eq!(a.status, AccountStatus::Active);
+    }
+
+    #[test]
+    fn a_partial_run_is_due_again_after_its_retry_after_and_keeps_the_due_mark() {
+        let mut a = account(AccountStatus::Active);
+        record_run(&mut a, &run(Outcome::Partial, &[]), &end(Some(Duration::seconds(300))));
+        assert_eq!(a.discovery.status, DiscoveryStatus::Partial);
+        assert_eq!(a.discovery.next_due_at, Some(t0() + Duration::seconds(300)));
+        assert!(a.discovery_due_at.is_some(), "the first full listing is still owed");
+    }
+
+    #[test]
+    fn a_failed_run_records_why_and_retries_within_the_failure_delay() {
+        let mut a = account(AccountStatus::Active);
+        record_run(&mut a, &run(Outcome::Failed("users: 503".into()), &[]), &end(None));
+        assert_eq!(a.discovery.status, DiscoveryStatus::Failed);
+        assert_eq!(a.discovery.last_error.as_deref(), Some("users: 503"));
+        assert_eq!(a.discovery.next_due_at, Some(t0() + RETRY_AFTER_FAILURE));
+        assert_eq!(a.status, AccountStatus::Active, "a failure is not a revocation");
+    }
+
+    #[test]
+    fn a_revocation_is_reported_once_and_stops_discovery() {
+        let mut a = account(AccountStatus::Active);
+        let revoked = run(Outcome::Revoked("consent withdrawn".into()), &[]);
+        assert_eq!(
+            record_run(&mut a, &revoked, &end(None)).as_deref(),
+            Some("consent withdrawn")
+        );
+        assert_eq!(a.status, AccountStatus::AccessRevoked);
+        assert_eq!(a.discovery_due_at, None);
+        assert_eq!(a.discovery.health_checked_at, None, "no health was proven");
+        assert_eq!(record_run(&mut a, &revoked, &end(None)), None, "told once");
+    }
+
+    #[test]
+    fn missing_roles_ask_for_reauthorization_rechecked_soon_after_consent_and_clear_when_granted() {
+        let mut a = account(AccountStatus::Active);
+        a.authorized_at = Some(t0() - Duration::minutes(5));
+        record_run(&mut a, &run(Outcome::Done, &["Sites.Read.All"]), &end(None));
+        assert_eq!(a.status, AccountStatus::ReauthorizationRequired);
+        assert_eq!(a.missing_permissions, ["Sites.Read.All"]);
+        assert_eq!(
+            a.discovery.next_due_at,
+            Some(t0() + ROLE_RECHECK),
+            "within the first hour"
+        );
+        // An hour on, no early recheck; then every role granted: active again.
+        a.authorized_at = Some(t0() - Duration::hours(2));
+        record_run(&mut a, &run(Outcome::Done, &["Sites.Read.All"]), &end(None));
+        assert_eq!(a.discovery.next_due_at, Some(t0() + Duration::hours(1)));
+        record_run(&mut a, &run(Outcome::Done, &[]), &end(None));
+        assert_eq!(a.status, AccountStatus::Active);
+        assert!(a.missing_permissions.is_empty());
+    }
+
+    #[test]
+    fn our_own_credentials_refused_leave_the_account_alone() {
+        let mut a = account(AccountStatus::ReauthorizationRequired);
+        a.missing_permissions = vec!["Group.Read.All".into()];
+        record_run(&mut a, &run(Outcome::AppCredentials, &[]), &end(None));
+        assert_eq!(a.status, AccountStatus::ReauthorizationRequired, "status untouched");
+        assert_eq!(a.missing_permissions, ["Group.Read.All"]);
+        assert_eq!(a.discovery.status, DiscoveryStatus::Failed);
+        assert_eq!(a.discovery.health_checked_at, None);
+    }
 }
