@@ -284,7 +284,9 @@ async fn versioned_updates(b: Backend) {
             &key,
             Update::default()
                 .set("n", 2)
+                .unwrap()
                 .set("last-seen.at", json!({"when": "2026-11-24", "by": ["a", "b"]}))
+                .unwrap()
                 .remove("none"),
             Condition::VersionIs(1),
         )
@@ -308,7 +310,7 @@ async fn versioned_updates(b: Backend) {
 
     let err = b
         .store
-        .update(&key, Update::default().set("n", 3), Condition::VersionIs(1))
+        .update(&key, Update::default().set("n", 3).unwrap(), Condition::VersionIs(1))
         .await
         .unwrap_err();
     assert!(is_condition_failed(&err), "a stale version loses: {err:?}");
@@ -321,7 +323,7 @@ async fn versioned_updates(b: Backend) {
 
     let third = b
         .store
-        .update(&key, Update::default().set("n", 3), Condition::Always)
+        .update(&key, Update::default().set("n", 3).unwrap(), Condition::Always)
         .await
         .unwrap();
     assert_eq!(third.version, 3);
@@ -356,7 +358,7 @@ async fn writes_on_absent_items(b: Backend) {
     ] {
         let err = b
             .store
-            .update(&key, Update::default().set("n", 1), condition)
+            .update(&key, Update::default().set("n", 1).unwrap(), condition)
             .await
             .unwrap_err();
         assert!(
@@ -376,7 +378,7 @@ async fn writes_on_absent_items(b: Backend) {
             .store
             .transact(vec![WriteOp::Update {
                 key: key.clone(),
-                update: Update::default().set("n", 1),
+                update: Update::default().set("n", 1).unwrap(),
                 condition,
             }])
             .await
@@ -577,7 +579,7 @@ async fn index_follows_writes(b: Backend) {
     assert_eq!(b.all_sks(true, "G#B", "Y#", None).await, ["A#1"]);
 
     b.store
-        .update(&key, Update::default().set("n", 3), Condition::Exists)
+        .update(&key, Update::default().set("n", 3).unwrap(), Condition::Exists)
         .await
         .unwrap();
     let page = b.store.query_index("G#B", "Y#", QueryOptions::default()).await.unwrap();
@@ -645,7 +647,7 @@ async fn transactions_are_all_or_nothing(b: Backend) {
             },
             WriteOp::Update {
                 key: Key::new("P#1", "TAKEN"),
-                update: Update::default().set("n", 5),
+                update: Update::default().set("n", 5).unwrap(),
                 condition: Condition::VersionIs(1),
             },
             WriteOp::Delete {
@@ -669,7 +671,7 @@ async fn transactions_are_all_or_nothing(b: Backend) {
         // ...a stale version.
         WriteOp::Update {
             key: Key::new("P#2", "OTHER"),
-            update: Update::default().set("n", 1),
+            update: Update::default().set("n", 1).unwrap(),
             condition: Condition::VersionIs(9),
         },
     ];
@@ -793,7 +795,7 @@ async fn expired_items_are_absent(b: Backend) {
     ] {
         let err = b
             .store
-            .update(&it.key, Update::default().set("n", 2), condition)
+            .update(&it.key, Update::default().set("n", 2).unwrap(), condition)
             .await
             .unwrap_err();
         assert!(
@@ -922,7 +924,7 @@ async fn embedded_disk_survives_a_reopen() {
         store
             .update(
                 &Key::new("P#1", "A#1"),
-                Update::default().set("n", 43),
+                Update::default().set("n", 43).unwrap(),
                 Condition::VersionIs(1),
             )
             .await

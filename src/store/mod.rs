@@ -130,10 +130,12 @@ pub struct Update {
 }
 
 impl Update {
-    pub fn set(mut self, name: &str, value: impl Serialize) -> Self {
-        self.set
-            .insert(name.to_owned(), serde_json::to_value(value).unwrap_or(Value::Null));
-        self
+    /// Sets attribute `name` to `value`; a value that cannot be serialized is an error (never
+    /// a silent `null`).
+    pub fn set(mut self, name: &str, value: impl Serialize) -> Result<Self, StoreError> {
+        let value = serde_json::to_value(value).map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))?;
+        self.set.insert(name.to_owned(), value);
+        Ok(self)
     }
 
     pub fn remove(mut self, name: &str) -> Self {

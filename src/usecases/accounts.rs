@@ -142,29 +142,22 @@ async fn get_client(s: &Services, who: &Principal, id: &str) -> Result<ClientIte
     Ok(item.record()?)
 }
 
-/// Creates the account (and its client when named), then either returns a consent URL to
-/// open now (admin credentials at hand) or emails an authorization link to the right person:
-/// the typed address, else the client's contact (client-managed), else the signed-in member.
-#[tracing::instrument(skip_all, fields(partner_id = %who.partner_id, account_id))]
-pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> Result<Created, AccountError> {
-    let tenant = req
-        .tenant
-        .as_deref()
-        .filter(|t| !t.trim().is_empty())
-        .map(|t| TenantRef::parse("tenant", t, req.platform))
-        .transpose()?;
-    let typed = req
-        .authorization_email
-        .as_deref()
-        .filter(|e| !e.trim().is_empty())
-        .map(|e| EmailAddress::parse("authorization_email", e))
-        .transpose()?;
-    let mut ops = Vec::new();
-    let client = match (&req.client_id, &req.client_name) {
-        (Some(id), _) => get_client(s, who, id).await.map_err(|e| match e {
-            AccountError::NotFound => AccountError::Invalid(FieldError::new("client_id", "is not one of your clients")),
-            e => e,
-        })?,
+/// The client an account is for: an existing one by ID, or a new one by name (with its write).
+async fn client_for(
+    s: &Services,
+    who: &Principal,
+    req: &NewAccount,
+) -> Result<(ClientItem, Option<WriteOp>), AccountError> {
+    match (&req.client_id, &req.client_name) {
+        (Some(id), _) => {
+            let client = get_client(s, who, id).await.map_err(|e| match e {
+                AccountError::NotFound => {
+                    AccountError::Invalid(FieldError::new("client_id", "is not one of your clients"))
+                }
+                e => e,
+            })?;
+            Ok((client, None))
+        }
         (None, Some(name)) => {
             let (client, item) = new_client(s, who, name, None).map_err(|e| match e {
                 AccountError::Invalid(f) if f.field == "name" => {
@@ -172,32 +165,47 @@ pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> R
                 }
                 e => e,
             })?;
-            ops.push(WriteOp::Put {
+            let write = WriteOp::Put {
                 item,
                 condition: Condition::NotExists,
-            });
-            client
+            };
+            Ok((client, Some(write)))
         }
-        (None, None) => return Err(FieldError::new("client_id", "or client_name is required").into()),
-    };
-    let recipient = if req.has_admin_credentials {
-        None
-    } else {
-        Some(match (typed, req.managed_by, &client.contact_email) {
-            (Some(e), _, _) => e,
-            (None, ManagedBy::Client, Some(contact)) => EmailAddress::parse("contact_email", contact)?,
-            (None, ManagedBy::Client, None) => {
-                return Err(FieldError::new(
-                    "authorization_email",
-                    "is required: the client has no contact email to send the authorization link to",
-                )
-                .into());
-            }
-            (None, ManagedBy::Partner, _) => EmailAddress::parse("email", &who.email)?,
-        })
-    };
-    let now = s.clock.now();
-    let mut account = AccountItem {
+        (None, None) => Err(FieldError::new("client_id", "or client_name is required").into()),
+    }
+}
+
+/// Who gets the authorization link: the typed address, else the client's contact
+/// (client-managed), else the signed-in member (partner-managed).
+fn recipient(
+    who: &Principal,
+    managed_by: ManagedBy,
+    typed: Option<EmailAddress>,
+    client: &ClientItem,
+) -> Result<EmailAddress, AccountError> {
+    Ok(match (typed, managed_by, &client.contact_email) {
+        (Some(e), _, _) => e,
+        (None, ManagedBy::Client, Some(contact)) => EmailAddress::parse("contact_email", contact)?,
+        (None, ManagedBy::Client, None) => {
+            return Err(FieldError::new(
+                "authorization_email",
+                "is required: the client has no contact email to send the authorization link to",
+            )
+            .into());
+        }
+        (None, ManagedBy::Partner, _) => EmailAddress::parse("email", &who.email)?,
+    })
+}
+
+/// A new account record, waiting for authorization.
+fn waiting_account(
+    who: &Principal,
+    client: &ClientItem,
+    req: &NewAccount,
+    tenant: Option<TenantRef>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AccountItem {
+    AccountItem {
         id: AccountId::new(),
         partner_id: who.partner_id.clone(),
         client_id: client.id.clone(),
@@ -219,7 +227,35 @@ pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> R
         refresh_token_enc: None,
         discovery: Default::default(),
         auto_add: None,
+    }
+}
+
+/// Creates the account (and its client when named), then either returns a consent URL to
+/// open now (admin credentials at hand) or emails an authorization link to the right person:
+/// the typed address, else the client's contact (client-managed), else the signed-in member.
+#[tracing::instrument(skip_all, fields(partner_id = %who.partner_id, account_id))]
+pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> Result<Created, AccountError> {
+    let tenant = req
+        .tenant
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| TenantRef::parse("tenant", t, req.platform))
+        .transpose()?;
+    let typed = req
+        .authorization_email
+        .as_deref()
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| EmailAddress::parse("authorization_email", e))
+        .transpose()?;
+    let (client, client_write) = client_for(s, who, &req).await?;
+    let mut ops: Vec<WriteOp> = client_write.into_iter().collect();
+    let recipient = if req.has_admin_credentials {
+        None
+    } else {
+        Some(recipient(who, req.managed_by, typed, &client)?)
     };
+    let now = s.clock.now();
+    let mut account = waiting_account(who, &client, &req, tenant, now);
     tracing::Span::current().record("account_id", account.id.as_str());
     let audience = authorization::audience_for(req.managed_by);
     let mut authorization_url = None;

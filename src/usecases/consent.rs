@@ -761,7 +761,7 @@ fn account_ops(
     if let Some(link) = link_hash {
         ops.push(WriteOp::Update {
             key: keys::authorization_link(link),
-            update: Update::default().set("used_at", now),
+            update: Update::default().set("used_at", now)?,
             condition: Condition::Exists,
         });
     }

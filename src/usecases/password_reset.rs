@@ -149,7 +149,7 @@ pub async fn reset(s: &Services, token: &str, password: SecretString) -> Result<
         },
         WriteOp::Update {
             key: member.key.clone(),
-            update: Update::default().set("password_hash", &password_hash),
+            update: Update::default().set("password_hash", &password_hash)?,
             condition: Condition::VersionIs(member.version),
         },
     ];

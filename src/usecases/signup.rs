@@ -330,7 +330,7 @@ pub async fn confirm(s: &Services, email: &str, code: &str) -> Result<NewSession
         if s.clock.now() >= p.code_expires_at {
             return Err(ConfirmError::Expired);
         }
-        let update = Update::default().set("attempts", p.attempts + 1);
+        let update = Update::default().set("attempts", p.attempts + 1)?;
         match s.store.update(&key, update, Condition::VersionIs(item.version)).await {
             Ok(reserved) => break (reserved, p),
             Err(StoreError::ConditionFailed) => continue,
@@ -433,8 +433,8 @@ async fn complete(
         WriteOp::Update {
             key: item.key.clone(),
             update: Update::default()
-                .set("confirmed_at", now)
-                .set("partner_id", &partner_id),
+                .set("confirmed_at", now)?
+                .set("partner_id", &partner_id)?,
             condition: Condition::VersionIs(item.version),
         },
         WriteOp::Put {
