@@ -7,7 +7,9 @@ use onboarding::{http, telemetry};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     telemetry::init_local();
-    let config = Config::from_env(Runtime::Local)?;
+    let mut config = Config::from_env(Runtime::Local)?;
+    // Providers without real credentials: the sandbox's, served below.
+    let sandboxed = onboarding::sandbox::configure(&mut config);
     let state = Services::from_config(&config).await?;
     // The discovery schedule, in-process (on AWS: EventBridge Scheduler and the discovery
     // function). Each tick discovers the accounts that are due and applies auto-add.
@@ -25,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     tracing::info!(every = ?tick, interval = ?config.discovery_interval, "discovery scheduler started");
     let mut extra = axum::Router::new();
-    if config.serves_sandbox() {
+    if sandboxed {
         extra = onboarding::sandbox::router(onboarding::sandbox::Sandbox::new());
         tracing::warn!(
             url = %format!("{}/sandbox/", config.public_base_url),

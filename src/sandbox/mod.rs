@@ -60,6 +60,34 @@ pub fn urls(base: &str) -> SandboxUrls {
     }
 }
 
+/// Points every provider of `config` without real credentials at the sandbox served at
+/// `config.public_base_url` (its client IDs, secrets and URLs); answers whether any was, that
+/// is whether the sandbox must be served. Real credentials keep the configured URLs.
+pub fn configure(config: &mut crate::config::Config) -> bool {
+    let urls = urls(&config.public_base_url);
+    let mut any = false;
+    if config.microsoft.is_none() {
+        config.microsoft = Some(crate::config::AppCredentials {
+            client_id: CLIENT_ID.to_owned(),
+            client_secret: secrecy::SecretString::from(CLIENT_SECRET),
+        });
+        config.microsoft_login_url = urls.microsoft_login_url;
+        config.microsoft_graph_url = urls.microsoft_graph_url;
+        any = true;
+    }
+    if config.google.is_none() {
+        config.google = Some(crate::config::AppCredentials {
+            client_id: GOOGLE_CLIENT_ID.to_owned(),
+            client_secret: secrecy::SecretString::from(GOOGLE_CLIENT_SECRET),
+        });
+        config.google_auth_url = urls.google_auth_url;
+        config.google_token_url = urls.google_token_url;
+        config.google_admin_url = urls.google_admin_url;
+        any = true;
+    }
+    any
+}
+
 /// What the sandbox does wrong on purpose.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
