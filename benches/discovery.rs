@@ -1,4 +1,4 @@
-//! Discovery of a large tenant on the fake Graph (`onboarding::fake_graph`), over loopback,
+//! Discovery of a large tenant on the fake Graph (`onboarding_test_support::fake_graph`), over loopback,
 //! with the production Entra and Graph clients:
 //! - the time to merely fetch every page of `/users/delta` (the floor), and a full first
 //!   discovery of the same tenant (parse, compare, write), as a ratio;
@@ -17,13 +17,13 @@ mod support;
 use onboarding::clock::{Clock as _, SystemClock};
 use onboarding::domain::{AccountId, PartnerId};
 use onboarding::email::memory::MemoryMailer;
-use onboarding::fake_graph::{FakeGraph, PAGE, seed_account};
 use onboarding::identity::graph::{GraphClient, RetryPolicy};
 use onboarding::identity::http::{EntraClient, MicrosoftSettings, http_client};
 use onboarding::services::{Links, Services};
 use onboarding::store::keys::{self, AccountStatus, DiscoveredItem, ObjectKind};
 use onboarding::store::{Item, Store};
 use onboarding::usecases::discovery::{AccountRun, discover_account};
+use onboarding_test_support::fake_graph::{FakeGraph, PAGE, seed_account};
 use secrecy::{SecretSlice, SecretString};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-//! Discovery against the fake Graph (`onboarding::fake_graph`) with injected faults: a 500 in
+//! Discovery against the fake Graph (`onboarding_test_support::fake_graph`) with injected faults: a 500 in
 //! the middle of paging, a malformed page, a 410 delta link, 429 throttling (short and long),
 //! revoked consent. Each run is checked for what it wrote and what the next run does.
 
@@ -7,7 +7,6 @@ mod common;
 use onboarding::clock::{Clock as _, ManualClock, RecordingSleeper};
 use onboarding::domain::{AccountId, PartnerId};
 use onboarding::email::memory::MemoryMailer;
-use onboarding::fake_graph::{FakeGraph, Fault, FaultKind, seed_account};
 use onboarding::identity::graph::{GraphClient, HttpDirectory, RetryPolicy};
 use onboarding::identity::http::{EntraClient, MicrosoftSettings, http_client};
 use onboarding::services::{AppState, Links, Services};
@@ -15,6 +14,7 @@ use onboarding::store::embedded::EmbeddedStore;
 use onboarding::store::keys::{self, AccountItem, AccountStatus, DiscoveredItem, ObjectKind};
 use onboarding::store::{QueryOptions, Store};
 use onboarding::usecases::discovery::{Outcome, discover_account};
+use onboarding_test_support::fake_graph::{FakeGraph, Fault, FaultKind, seed_account};
 use secrecy::{SecretSlice, SecretString};
 use std::collections::HashSet;
 use std::sync::Arc;

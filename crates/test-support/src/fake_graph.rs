@@ -3,11 +3,8 @@
 //! with the changes made to it, not with its size), `/users/delta` with delta links and
 //! `@removed`, and faults injected on chosen requests: 5xx and 429 with `Retry-After`,
 //! malformed pages, 410 `resyncRequired`, consent revocation. Not served by `cargo run` (the
-//! human-facing sandbox is [`crate::sandbox`]).
+//! human-facing sandbox is the `onboarding-sandbox` crate).
 
-use crate::domain::{AccountId, ClientId, ManagedBy, PartnerId, Platform};
-use crate::store::keys::{self, AccountItem, AccountStatus, RegistryItem};
-use crate::store::{Condition, Item, Store, StoreError, WriteOp};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +13,9 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Utc};
+use onboarding::domain::{AccountId, ClientId, ManagedBy, PartnerId, Platform};
+use onboarding::store::keys::{self, AccountItem, AccountStatus, RegistryItem};
+use onboarding::store::{Condition, Item, Store, StoreError, WriteOp};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
@@ -326,7 +326,7 @@ async fn token(State(fg): S, Path(tenant): Path<String>) -> Response {
         )
             .into_response();
     }
-    let claims = json!({ "tid": fg.tenant_id, "roles": crate::identity::REQUIRED_MICROSOFT_ROLES,
+    let claims = json!({ "tid": fg.tenant_id, "roles": onboarding::identity::REQUIRED_MICROSOFT_ROLES,
         "exp": chrono::Utc::now().timestamp() + 3599 });
     let jwt = format!("e30.{}.fake", B64.encode(claims.to_string()));
     Json(json!({ "token_type": "Bearer", "expires_in": 3599, "access_token": jwt })).into_response()
@@ -452,7 +452,7 @@ async fn empty_listing(State(fg): S, headers: HeaderMap) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::graph::{GraphClient, RetryPolicy};
+    use onboarding::identity::graph::{GraphClient, RetryPolicy};
     use secrecy::SecretString;
 
     async fn read_all(g: &GraphClient, token: &SecretString, url: &str) -> (Vec<serde_json::Value>, String) {
@@ -475,7 +475,7 @@ mod tests {
         let base = fg.serve().await;
         let token = SecretString::from(format!("e30.{}.x", B64.encode(r#"{"tid":"t-1"}"#)));
         let g = GraphClient::new(
-            crate::identity::http::http_client(std::time::Duration::from_secs(5)),
+            onboarding::identity::http::http_client(std::time::Duration::from_secs(5)),
             RetryPolicy {
                 attempts: 1,
                 max_wait: std::time::Duration::from_secs(1),
@@ -504,7 +504,7 @@ mod tests {
         fg.expire_delta_tokens();
         assert_eq!(
             g.page(&token, &next).await.unwrap_err(),
-            crate::identity::graph::GraphError::Resync
+            onboarding::identity::graph::GraphError::Resync
         );
     }
 }
