@@ -91,7 +91,7 @@ async fn harness(store: Arc<dyn Store>, clock: Arc<ManualClock>) -> Harness {
     let mut accounts = Vec::new();
     for t in 0..2 {
         let tenant = format!("{t}0000000-0000-4000-8000-000000000000");
-        let id = onboarding_test_support::fake_graph::seed_account(
+        let id = onboarding_test_support::fixtures::seed_account(
             store.as_ref(),
             &partner,
             AccountStatus::Active,

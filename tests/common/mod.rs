@@ -4,7 +4,8 @@
 
 pub mod live;
 
-pub use onboarding_test_support::fakes;
+pub use onboarding_test_support::entra as fakes;
+use onboarding_test_support::google::FakeGoogle;
 pub use onboarding_test_support::{PASSWORD, code_in, link_in};
 
 use axum::body::Body;
@@ -28,8 +29,8 @@ pub struct TestApp {
     pub store: Arc<EmbeddedStore>,
     pub mailer: Arc<MemoryMailer>,
     pub clock: Arc<ManualClock>,
-    pub microsoft: Arc<fakes::FakeMicrosoft>,
-    pub google: Arc<fakes::FakeGoogle>,
+    pub microsoft: Arc<fakes::FakeEntra>,
+    pub google: Arc<FakeGoogle>,
 }
 
 impl TestApp {
@@ -37,8 +38,8 @@ impl TestApp {
         let clock = Arc::new(ManualClock::default());
         let store = Arc::new(EmbeddedStore::in_memory(clock.clone()));
         let mailer = Arc::new(MemoryMailer::default());
-        let microsoft = Arc::new(fakes::FakeMicrosoft::default());
-        let google = Arc::new(fakes::FakeGoogle::default());
+        let microsoft = Arc::new(fakes::FakeEntra::default());
+        let google = Arc::new(FakeGoogle::default());
         let state = Services::new(
             store.clone(),
             mailer.clone(),

@@ -2,13 +2,19 @@
 //! it, `scripts/validate-infra` checks): the fake identity providers and Graph, fixtures, and
 //! the harness that runs the local binary.
 //!
-//! - [`fake_graph`]: a synthetic Microsoft Graph and Entra token endpoint over HTTP, of any size,
-//!   with injected faults (discovery tests and benchmarks); [`fake_graph::seed_account`].
-//! - [`fakes`]: in-memory twins of the identity ports (router tests).
+//! - [`entra`]: the one fake Microsoft (Entra ID and Graph): the `Microsoft` port in memory for
+//!   router tests, and the token endpoint and a Graph of any size, with injected faults, over
+//!   HTTP for discovery tests and benchmarks; both read the same consent.
+//! - [`google`]: the `Google` port in memory.
+//! - [`fixtures`]: store contents earlier steps leave behind ([`fixtures::seed_account`]).
 //! - [`local_server`]: the `onboarding` binary on a free port.
+//!
+//! The sandbox (`onboarding-sandbox`) stays what `cargo run` serves to people and what the
+//! sandbox-flow tests walk through; tests and benches script this crate's fakes instead.
 
-pub mod fake_graph;
-pub mod fakes;
+pub mod entra;
+pub mod fixtures;
+pub mod google;
 pub mod local_server;
 
 /// The password every test partner signs up with.

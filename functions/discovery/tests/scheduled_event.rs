@@ -9,7 +9,7 @@ use onboarding::email::memory::MemoryMailer;
 use onboarding::services::{Links, Services};
 use onboarding::store::embedded::EmbeddedStore;
 use onboarding::store::keys::AccountStatus;
-use onboarding_test_support::fake_graph::seed_account;
+use onboarding_test_support::fixtures::seed_account;
 use secrecy::SecretSlice;
 use std::sync::Arc;
 
