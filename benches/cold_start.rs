@@ -4,6 +4,8 @@
 //! table on DynamoDB Local), and the time from process spawn to the first `next` call (init)
 //! and to the posted response (first handled event) is reported. Builds the host release
 //! binaries first.
+//! Every function is compared with a hello-world `lambda_runtime` binary (`crates/hello-lambda`,
+//! same release profile) measured interleaved in the same run.
 //! Run with `eval "$(scripts/services.sh start)"; cargo bench --bench cold_start` (optionally
 //! `-- <runs per function>`); without DynamoDB Local, `discovery` is left out and says so.
 
@@ -21,6 +23,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 const FUNCTIONS: [&str; 6] = ["signup", "confirm", "api", "resend", "consent-callback", "discovery"];
+/// The floor: a hello-world `lambda_runtime` function (crates/hello-lambda), same profile.
+const HELLO: &str = "hello-lambda";
 
 #[derive(Debug)]
 enum Seen {
@@ -87,11 +91,77 @@ async fn error(State(e): State<Emulator>, body: String) -> &'static str {
     "{}"
 }
 
+/// A binary under test: its name, the event it gets, extra environment.
+type Subject = (&'static str, Arc<String>, Vec<(&'static str, String)>);
+
+/// One cold start of `bin`: spawn it under a fresh emulator serving `event`; answers (init,
+/// first event): spawn -> first `next`, spawn -> response.
+async fn cold_start(f: &str, bin: &str, event: Arc<String>, store_env: &[(&str, String)]) -> (Duration, Duration) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let emulator = Emulator {
+        tx,
+        served: Arc::new(Mutex::new(false)),
+        event,
+    };
+    let app = Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+        .route("/2018-06-01/runtime/init/error", post(error))
+        .with_state(emulator);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let t0 = Instant::now();
+    let mut child = Command::new(bin)
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", f)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "bench")
+        .env("AWS_SECRET_ACCESS_KEY", "bench")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("PUBLIC_BASE_URL", "https://api.example.com")
+        .env("SENDER_EMAIL", "no-reply@example.com")
+        .env("SIGNING_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+        .env("ENCRYPTION_KEY", "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=")
+        .env("RUST_LOG", "warn")
+        .envs(store_env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the bootstrap starts");
+    let mut init = None;
+    let first = loop {
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+            Ok(Some(Seen::Next)) if init.is_none() => init = Some(t0.elapsed()),
+            Ok(Some(Seen::Next)) => {}
+            Ok(Some(Seen::Response(body))) => {
+                assert!(
+                    body.contains("200") || body.contains("ok") || body.contains("\"due\""),
+                    "{f}: {body}"
+                );
+                break t0.elapsed();
+            }
+            Ok(Some(Seen::Error(body))) => panic!("{f} reported an error: {body}"),
+            Ok(None) | Err(_) => panic!("{f} did not answer within 10 s"),
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    server.abort();
+    (init.unwrap(), first)
+}
+
 fn main() {
     let runs: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(20);
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = Command::new(cargo);
-    build.args(["build", "--release", "--quiet"]);
+    build.args(["build", "--release", "--quiet", "-p", HELLO]);
     for f in FUNCTIONS {
         build.args(["-p", f]);
     }
@@ -117,88 +187,46 @@ fn main() {
                 .await
                 .unwrap();
         }
-        println!("cold start, host release bootstraps, {runs} runs each (spawn -> first `next` = init; -> response = first event)");
+        // The hello-world floor first, then every function; runs interleaved (one of each per
+        // round) so they share the machine's state.
+        let mut subjects: Vec<Subject> = vec![(HELLO, Arc::new(health_event()), Vec::new())];
         for f in FUNCTIONS {
-            let (event, store_env): (String, Vec<(&str, String)>) = if f == "discovery" {
+            if f == "discovery" {
                 let Some(endpoint) = dynamodb.clone() else {
                     println!("discovery: left out (AWS_ENDPOINT_URL_DYNAMODB not set; start scripts/services.sh)");
                     continue;
                 };
-                (
-                    scheduled_event(),
+                subjects.push((
+                    f,
+                    Arc::new(scheduled_event()),
                     vec![("AWS_ENDPOINT_URL_DYNAMODB", endpoint), ("TABLE_NAME", table.clone())],
-                )
+                ));
             } else {
-                (health_event(), Vec::new())
-            };
-            let event = Arc::new(event);
-            let bin = format!("{target}/release/{f}");
-            let size = std::fs::metadata(&bin).map(|m| m.len()).unwrap_or(0);
-            let (mut inits, mut firsts) = (Vec::new(), Vec::new());
-            for _ in 0..runs {
-                let (tx, mut rx) = mpsc::unbounded_channel();
-                let emulator = Emulator {
-                    tx,
-                    served: Arc::new(Mutex::new(false)),
-                    event: event.clone(),
-                };
-                let app = Router::new()
-                    .route("/2018-06-01/runtime/invocation/next", get(next))
-                    .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
-                    .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-                    .route("/2018-06-01/runtime/init/error", post(error))
-                    .with_state(emulator);
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let addr = listener.local_addr().unwrap();
-                let server = tokio::spawn(async move { axum::serve(listener, app).await });
-                let t0 = Instant::now();
-                let mut child = Command::new(&bin)
-                    .env_clear()
-                    .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
-                    .env("AWS_LAMBDA_FUNCTION_NAME", f)
-                    .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-                    .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-                    .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-                    .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
-                    .env("AWS_REGION", "us-east-1")
-                    .env("AWS_ACCESS_KEY_ID", "bench")
-                    .env("AWS_SECRET_ACCESS_KEY", "bench")
-                    .env("AWS_EC2_METADATA_DISABLED", "true")
-                    .env("PUBLIC_BASE_URL", "https://api.example.com")
-                    .env("SENDER_EMAIL", "no-reply@example.com")
-                    .env("SIGNING_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
-                    .env("ENCRYPTION_KEY", "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=")
-                    .env("RUST_LOG", "warn")
-                    .envs(store_env.iter().map(|(k, v)| (*k, v.as_str())))
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::inherit())
-                    .spawn()
-                    .expect("the bootstrap starts");
-                let mut init = None;
-                loop {
-                    match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
-                        Ok(Some(Seen::Next)) if init.is_none() => init = Some(t0.elapsed()),
-                        Ok(Some(Seen::Next)) => {}
-                        Ok(Some(Seen::Response(body))) => {
-                            assert!(
-                                body.contains("200") || body.contains("ok") || body.contains("\"due\""),
-                                "{f}: {body}"
-                            );
-                            firsts.push(t0.elapsed());
-                            break;
-                        }
-                        Ok(Some(Seen::Error(body))) => panic!("{f} reported an error: {body}"),
-                        Ok(None) | Err(_) => panic!("{f} did not answer within 10 s"),
-                    }
-                }
-                inits.push(init.unwrap());
-                let _ = child.kill();
-                let _ = child.wait();
-                server.abort();
+                subjects.push((f, Arc::new(health_event()), Vec::new()));
             }
+        }
+        println!(
+            "cold start, host release bootstraps, {runs} runs each, interleaved (spawn -> first `next` = init; -> response = first event)"
+        );
+        let mut samples: Vec<(Vec<Duration>, Vec<Duration>)> = vec![(Vec::new(), Vec::new()); subjects.len()];
+        for _ in 0..runs {
+            for (i, (f, event, store_env)) in subjects.iter().enumerate() {
+                let bin = format!("{target}/release/{f}");
+                let (init, first) = cold_start(f, &bin, event.clone(), store_env).await;
+                samples[i].0.push(init);
+                samples[i].1.push(first);
+            }
+        }
+        let mut floor = None;
+        for ((f, _, _), (inits, firsts)) in subjects.iter().zip(samples) {
+            let size = std::fs::metadata(format!("{target}/release/{f}")).map(|m| m.len()).unwrap_or(0);
             println!("{f} (binary {:.1} MB)", size as f64 / 1_048_576.0);
-            support::report("  init (spawn -> first next)", inits);
+            let p50 = support::report("  init (spawn -> first next)", inits);
             support::report("  first event (spawn -> response)", firsts);
+            match floor {
+                None => floor = Some(p50),
+                Some(hello) => println!("  init p50 = {:.1}x hello-world's", support::ms(p50) / support::ms(hello)),
+            }
         }
     });
 }

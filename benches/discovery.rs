@@ -1,4 +1,4 @@
-//! Discovery of a large tenant on the fake Graph (`onboarding::fake_graph`), over loopback,
+//! Discovery of a large tenant on the fake Entra/Graph (`onboarding_test_support::entra`), over loopback,
 //! with the production Entra and Graph clients:
 //! - the time to merely fetch every page of `/users/delta` (the floor), and a full first
 //!   discovery of the same tenant (parse, compare, write), as a ratio;
@@ -17,13 +17,14 @@ mod support;
 use onboarding::clock::{Clock as _, SystemClock};
 use onboarding::domain::{AccountId, PartnerId};
 use onboarding::email::memory::MemoryMailer;
-use onboarding::fake_graph::{FakeGraph, PAGE, seed_account};
 use onboarding::identity::graph::{GraphClient, RetryPolicy};
 use onboarding::identity::http::{EntraClient, MicrosoftSettings, http_client};
 use onboarding::services::{Links, Services};
 use onboarding::store::keys::{self, AccountStatus, DiscoveredItem, ObjectKind};
 use onboarding::store::{Item, Store};
 use onboarding::usecases::discovery::{AccountRun, discover_account};
+use onboarding_test_support::entra::{FakeEntra, PAGE};
+use onboarding_test_support::fixtures::seed_account;
 use secrecy::{SecretSlice, SecretString};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -99,7 +100,7 @@ async fn bench(
     fetch: Duration,
     follow_ups: bool,
 ) {
-    let fake = FakeGraph::new(TENANT, users_n);
+    let fake = FakeEntra::new(TENANT, users_n);
     fake.set_latency(latency);
     let base = fake.serve().await;
     let state = Services::new(
@@ -168,7 +169,7 @@ async fn store_only(name: &str, store: &dyn Store, users_n: usize) {
     for first in (0..users_n).step_by(PAGE) {
         let puts = (first..(first + PAGE).min(users_n))
             .map(|i| {
-                let id = FakeGraph::user_id(i);
+                let id = FakeEntra::user_id(i);
                 let record = DiscoveredItem {
                     id: id.clone(),
                     name: format!("User {i}"),
@@ -195,7 +196,7 @@ async fn store_only(name: &str, store: &dyn Store, users_n: usize) {
 
 /// The floor for one page latency, measured twice (the first warms the connection path).
 async fn floor(users_n: usize, latency: Duration) -> Duration {
-    let fake = FakeGraph::new(TENANT, users_n);
+    let fake = FakeEntra::new(TENANT, users_n);
     fake.set_latency(latency);
     let base = fake.serve().await;
     let _ = fetch_only(&base).await;

@@ -13,7 +13,7 @@ use crate::services::{AppState, Links, Services, http_directory};
 use crate::store::Store;
 use crate::store::dynamo::{DynamoStore, create_table_if_missing};
 use crate::store::embedded::EmbeddedStore;
-use secrecy::{SecretSlice, SecretString};
+use secrecy::SecretSlice;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -88,74 +88,39 @@ impl Services {
     }
 }
 
-/// The Entra app when configured; locally without credentials, the sandbox (same client code,
-/// sandbox URLs); on Lambda without credentials, unconfigured.
+/// The Entra app when configured, else unconfigured. The library knows no sandbox: the local
+/// binary puts the sandbox's credentials and URLs into the [`Config`] when none are set.
 fn microsoft(config: &Config) -> Arc<dyn Microsoft> {
-    let redirect_uri = format!("{}/v1/callback/microsoft", config.public_base_url);
-    let settings = match (&config.microsoft, config.runtime) {
-        (Some(app), _) => MicrosoftSettings {
-            client_id: app.client_id.clone(),
-            client_secret: app.client_secret.clone(),
-            login_url: config.microsoft_login_url.clone(),
-            graph_url: config.microsoft_graph_url.clone(),
-            redirect_uri,
-        },
-        (None, Runtime::Local) => {
-            let urls = crate::sandbox::urls(&config.public_base_url);
-            MicrosoftSettings {
-                client_id: crate::sandbox::CLIENT_ID.to_owned(),
-                client_secret: SecretString::from(crate::sandbox::CLIENT_SECRET),
-                login_url: urls.microsoft_login_url,
-                graph_url: urls.microsoft_graph_url,
-                redirect_uri,
-            }
-        }
-        (None, Runtime::Lambda) => return Arc::new(crate::identity::Unconfigured),
+    let Some(app) = &config.microsoft else {
+        return Arc::new(crate::identity::Unconfigured);
+    };
+    let settings = MicrosoftSettings {
+        client_id: app.client_id.clone(),
+        client_secret: app.client_secret.clone(),
+        login_url: config.microsoft_login_url.clone(),
+        graph_url: config.microsoft_graph_url.clone(),
+        redirect_uri: format!("{}/v1/callback/microsoft", config.public_base_url),
     };
     Arc::new(EntraClient::new(settings, http_client(IDENTITY_TIMEOUT)))
 }
 
-/// The directory bases matching the identity providers chosen by [`microsoft`] and [`google`].
+/// The directory bases of the configuration (Graph and Admin SDK).
 fn directory(config: &Config) -> Arc<dyn Directory> {
-    let sandbox = crate::sandbox::urls(&config.public_base_url);
-    let local = config.runtime == Runtime::Local;
-    let graph = if config.microsoft.is_none() && local {
-        sandbox.microsoft_graph_url
-    } else {
-        config.microsoft_graph_url.clone()
-    };
-    let admin = if config.google.is_none() && local {
-        sandbox.google_admin_url
-    } else {
-        config.google_admin_url.clone()
-    };
-    http_directory(&graph, &admin)
+    http_directory(&config.microsoft_graph_url, &config.google_admin_url)
 }
 
 /// Like [`microsoft`], for Google.
 fn google(config: &Config) -> Arc<dyn Google> {
-    let redirect_uri = format!("{}/v1/callback/google", config.public_base_url);
-    let settings = match (&config.google, config.runtime) {
-        (Some(app), _) => GoogleSettings {
-            client_id: app.client_id.clone(),
-            client_secret: app.client_secret.clone(),
-            auth_url: config.google_auth_url.clone(),
-            token_url: config.google_token_url.clone(),
-            admin_url: config.google_admin_url.clone(),
-            redirect_uri,
-        },
-        (None, Runtime::Local) => {
-            let urls = crate::sandbox::urls(&config.public_base_url);
-            GoogleSettings {
-                client_id: crate::sandbox::GOOGLE_CLIENT_ID.to_owned(),
-                client_secret: SecretString::from(crate::sandbox::GOOGLE_CLIENT_SECRET),
-                auth_url: urls.google_auth_url,
-                token_url: urls.google_token_url,
-                admin_url: urls.google_admin_url,
-                redirect_uri,
-            }
-        }
-        (None, Runtime::Lambda) => return Arc::new(crate::identity::Unconfigured),
+    let Some(app) = &config.google else {
+        return Arc::new(crate::identity::Unconfigured);
+    };
+    let settings = GoogleSettings {
+        client_id: app.client_id.clone(),
+        client_secret: app.client_secret.clone(),
+        auth_url: config.google_auth_url.clone(),
+        token_url: config.google_token_url.clone(),
+        admin_url: config.google_admin_url.clone(),
+        redirect_uri: format!("{}/v1/callback/google", config.public_base_url),
     };
     Arc::new(GoogleClient::new(settings, http_client(IDENTITY_TIMEOUT)))
 }

@@ -50,7 +50,8 @@ pub struct Config {
     pub link_days: i64,
     /// Set when DynamoDB is local (DynamoDB Local): the table is then created when missing.
     pub dynamodb_endpoint: Option<String>,
-    /// The multi-tenant Entra app; `None`: the sandbox (locally) or unconfigured (Lambda).
+    /// The multi-tenant Entra app; `None`: unconfigured (the local binary fills in the
+    /// sandbox's before building the services).
     pub microsoft: Option<AppCredentials>,
     pub microsoft_login_url: String,
     pub microsoft_graph_url: String,
@@ -78,14 +79,6 @@ impl std::fmt::Debug for AppCredentials {
         f.debug_struct("AppCredentials")
             .field("client_id", &self.client_id)
             .finish_non_exhaustive()
-    }
-}
-
-impl Config {
-    /// The local server serves the sandbox identity provider for every provider without
-    /// real credentials.
-    pub fn serves_sandbox(&self) -> bool {
-        self.runtime == Runtime::Local && (self.microsoft.is_none() || self.google.is_none())
     }
 }
 

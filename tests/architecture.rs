@@ -9,7 +9,7 @@
 //! 4. `repo`: the records several use cases share (accounts, links and states, sessions).
 //! 5. `usecases::*`: one module per use case, none importing another.
 //! 6. `flows`: what combines use cases.
-//! 7. `http`, `sandbox`, `fake_graph`: the router and the local fakes.
+//! 7. `http`: the router (the sandbox and the fakes live in crates/sandbox and crates/test-support).
 //! 8. `config`; 9. `app`: typed configuration and the wiring built from it.
 
 use std::collections::BTreeSet;
@@ -24,7 +24,7 @@ fn layer(module: &str) -> Option<u8> {
         "repo" => 4,
         "usecases" => 5,
         "flows" => 6,
-        "http" | "sandbox" | "fake_graph" => 7,
+        "http" => 7,
         "config" => 8,
         "app" => 9,
         _ => return None,

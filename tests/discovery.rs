@@ -7,7 +7,7 @@ mod common;
 use common::live::Live;
 use onboarding::clock::Clock as _;
 use onboarding::flows::run_scheduled;
-use onboarding::sandbox::{CONTOSO_TENANT_ID, FABRIKAM_TENANT_ID, Faults};
+use onboarding_sandbox::{CONTOSO_TENANT_ID, FABRIKAM_TENANT_ID, Faults};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -566,7 +566,7 @@ async fn google_workspace_users_are_discovered_with_the_stored_refresh_token() {
             Some(
                 json!({"client_name": "Northwind", "platform": "google_workspace", "managed_by": "client",
                          "has_admin_credentials": false, "authorization_email": "admin@northwind.example",
-                         "tenant": onboarding::sandbox::GOOGLE_DOMAIN}),
+                         "tenant": onboarding_sandbox::GOOGLE_DOMAIN}),
             ),
         )
         .await;
@@ -585,7 +585,7 @@ async fn google_workspace_users_are_discovered_with_the_stored_refresh_token() {
         u["email"]
             .as_str()
             .unwrap()
-            .ends_with(onboarding::sandbox::GOOGLE_DOMAIN)
+            .ends_with(onboarding_sandbox::GOOGLE_DOMAIN)
     }));
     let again = refresh(&live, &session, id).await;
     assert_eq!(

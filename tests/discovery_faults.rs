@@ -1,4 +1,4 @@
-//! Discovery against the fake Graph (`onboarding::fake_graph`) with injected faults: a 500 in
+//! Discovery against the fake Entra/Graph (`onboarding_test_support::entra`) with injected faults: a 500 in
 //! the middle of paging, a malformed page, a 410 delta link, 429 throttling (short and long),
 //! revoked consent. Each run is checked for what it wrote and what the next run does.
 
@@ -7,7 +7,6 @@ mod common;
 use onboarding::clock::{Clock as _, ManualClock, RecordingSleeper};
 use onboarding::domain::{AccountId, PartnerId};
 use onboarding::email::memory::MemoryMailer;
-use onboarding::fake_graph::{FakeGraph, Fault, FaultKind, seed_account};
 use onboarding::identity::graph::{GraphClient, HttpDirectory, RetryPolicy};
 use onboarding::identity::http::{EntraClient, MicrosoftSettings, http_client};
 use onboarding::services::{AppState, Links, Services};
@@ -15,6 +14,8 @@ use onboarding::store::embedded::EmbeddedStore;
 use onboarding::store::keys::{self, AccountItem, AccountStatus, DiscoveredItem, ObjectKind};
 use onboarding::store::{QueryOptions, Store};
 use onboarding::usecases::discovery::{Outcome, discover_account};
+use onboarding_test_support::entra::{FakeEntra, Fault, FaultKind};
+use onboarding_test_support::fixtures::seed_account;
 use secrecy::{SecretSlice, SecretString};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use std::time::Duration;
 const TENANT: &str = "fa4e7e11-0000-4000-8000-000000000001";
 
 struct Rig {
-    fake: Arc<FakeGraph>,
+    fake: Arc<FakeEntra>,
     state: AppState,
     store: Arc<EmbeddedStore>,
     clock: Arc<ManualClock>,
@@ -34,7 +35,7 @@ struct Rig {
 }
 
 async fn rig(users: usize) -> Rig {
-    let fake = FakeGraph::new(TENANT, users);
+    let fake = FakeEntra::new(TENANT, users);
     let base = fake.serve().await;
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
     let sleeper = Arc::new(RecordingSleeper::default());
@@ -190,7 +191,7 @@ async fn a_410_delta_link_falls_back_to_a_full_sync() {
     );
     let gone: Vec<_> = r.users().await.into_iter().filter(|u| u.deleted).collect();
     assert_eq!(gone.len(), 1);
-    assert_eq!(gone[0].id, FakeGraph::user_id(5));
+    assert_eq!(gone[0].id, FakeEntra::user_id(5));
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use common::live::Live;
 use onboarding::clock::RecordingSleeper;
 use onboarding::identity::graph::{GraphClient, GraphError, RetryPolicy};
 use onboarding::identity::http::http_client;
-use onboarding::sandbox::{CONTOSO_TENANT_ID, Faults};
+use onboarding_sandbox::{CONTOSO_TENANT_ID, Faults};
 use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::Duration;

@@ -10,7 +10,7 @@ use axum::http::{Method, Request, StatusCode};
 use base64::Engine as _;
 use common::*;
 use http_body_util::BodyExt as _;
-use onboarding::sandbox::{self, Sandbox};
+use onboarding_sandbox::{self as sandbox, Sandbox};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;

@@ -4,7 +4,7 @@
 mod common;
 
 use common::live::Live;
-use onboarding::sandbox::{self, CONTOSO_TENANT_ID, Faults, GOOGLE_CUSTOMER_ID};
+use onboarding_sandbox::{self as sandbox, CONTOSO_TENANT_ID, Faults, GOOGLE_CUSTOMER_ID};
 use serde_json::{Value, json};
 
 const MEMBER: &str = "owner@msp.example";

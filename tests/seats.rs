@@ -91,9 +91,15 @@ async fn harness(store: Arc<dyn Store>, clock: Arc<ManualClock>) -> Harness {
     let mut accounts = Vec::new();
     for t in 0..2 {
         let tenant = format!("{t}0000000-0000-4000-8000-000000000000");
-        let id = onboarding::fake_graph::seed_account(store.as_ref(), &partner, AccountStatus::Active, &tenant, now)
-            .await
-            .unwrap();
+        let id = onboarding_test_support::fixtures::seed_account(
+            store.as_ref(),
+            &partner,
+            AccountStatus::Active,
+            &tenant,
+            now,
+        )
+        .await
+        .unwrap();
         for u in 0..USERS {
             let o = DiscoveredItem {
                 id: format!("user-{u}"),

@@ -2,9 +2,11 @@
 //! to read what was stored and mailed.
 #![allow(dead_code)]
 
-pub mod fakes;
 pub mod live;
-pub mod server;
+
+pub use onboarding_test_support::entra as fakes;
+use onboarding_test_support::google::FakeGoogle;
+pub use onboarding_test_support::{PASSWORD, code_in, link_in};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
@@ -27,8 +29,8 @@ pub struct TestApp {
     pub store: Arc<EmbeddedStore>,
     pub mailer: Arc<MemoryMailer>,
     pub clock: Arc<ManualClock>,
-    pub microsoft: Arc<fakes::FakeMicrosoft>,
-    pub google: Arc<fakes::FakeGoogle>,
+    pub microsoft: Arc<fakes::FakeEntra>,
+    pub google: Arc<FakeGoogle>,
 }
 
 impl TestApp {
@@ -36,8 +38,8 @@ impl TestApp {
         let clock = Arc::new(ManualClock::default());
         let store = Arc::new(EmbeddedStore::in_memory(clock.clone()));
         let mailer = Arc::new(MemoryMailer::default());
-        let microsoft = Arc::new(fakes::FakeMicrosoft::default());
-        let google = Arc::new(fakes::FakeGoogle::default());
+        let microsoft = Arc::new(fakes::FakeEntra::default());
+        let google = Arc::new(FakeGoogle::default());
         let state = Services::new(
             store.clone(),
             mailer.clone(),
@@ -89,20 +91,6 @@ pub async fn aws_config() -> aws_config::SdkConfig {
         .await
 }
 
-/// Extracts the 6-digit code from a signup mail's text.
-pub fn code_in(text: &str) -> String {
-    let at = text.find("code is: ").expect("a code in the mail") + "code is: ".len();
-    text[at..at + 6].to_owned()
-}
-
-/// Extracts the first URL containing `needle` from a text.
-pub fn link_in(text: &str, needle: &str) -> String {
-    text.split_whitespace()
-        .find(|w| w.contains(needle))
-        .expect("a link in the mail")
-        .to_owned()
-}
-
 pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
@@ -142,8 +130,6 @@ pub async fn call(app: &TestApp, method: Method, path: &str, body: Option<String
 pub async fn post(app: &TestApp, path: &str, body: Value) -> Answer {
     call(app, Method::POST, path, Some(body.to_string()), None).await
 }
-
-pub const PASSWORD: &str = "correct horse battery staple";
 
 pub async fn sign_up(app: &TestApp, org: &str, email: &str) -> Answer {
     post(

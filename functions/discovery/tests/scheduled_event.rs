@@ -6,10 +6,10 @@ use lambda_runtime::{Context, LambdaEvent};
 use onboarding::clock::ManualClock;
 use onboarding::domain::PartnerId;
 use onboarding::email::memory::MemoryMailer;
-use onboarding::fake_graph::seed_account;
 use onboarding::services::{Links, Services};
 use onboarding::store::embedded::EmbeddedStore;
 use onboarding::store::keys::AccountStatus;
+use onboarding_test_support::fixtures::seed_account;
 use secrecy::SecretSlice;
 use std::sync::Arc;
 

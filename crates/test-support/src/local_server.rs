@@ -1,4 +1,6 @@
 //! The real `onboarding` binary (what `cargo run` runs) on a free port with its own data dir.
+//! Its path comes from the test: `env!("CARGO_BIN_EXE_onboarding")` exists only in the tests
+//! of the package that builds it (`crates/local`).
 
 use mail_parser::MessageParser;
 use std::path::Path;
@@ -25,9 +27,9 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-pub async fn start(data_dir: &Path) -> Server {
+pub async fn start(bin: &str, data_dir: &Path) -> Server {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_onboarding"))
+    let child = Command::new(bin)
         .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("DATA_DIR", data_dir)
         .env("RUST_LOG", "warn")

@@ -1,4 +1,6 @@
-//! `cargo run`: the whole service on one local server (embedded store, local outbox).
+//! `cargo run`: the whole service on one local server (embedded store, local outbox) and, for
+//! providers without real credentials, the sandbox identity provider (`onboarding-sandbox`,
+//! which only this binary links).
 
 use onboarding::config::{Config, EmailKind, Runtime, StoreKind};
 use onboarding::services::Services;
@@ -7,7 +9,9 @@ use onboarding::{http, telemetry};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     telemetry::init_local();
-    let config = Config::from_env(Runtime::Local)?;
+    let mut config = Config::from_env(Runtime::Local)?;
+    // Providers without real credentials: the sandbox's, served below.
+    let sandboxed = onboarding_sandbox::configure(&mut config);
     let state = Services::from_config(&config).await?;
     // The discovery schedule, in-process (on AWS: EventBridge Scheduler and the discovery
     // function). Each tick discovers the accounts that are due and applies auto-add.
@@ -25,8 +29,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     tracing::info!(every = ?tick, interval = ?config.discovery_interval, "discovery scheduler started");
     let mut extra = axum::Router::new();
-    if config.serves_sandbox() {
-        extra = onboarding::sandbox::router(onboarding::sandbox::Sandbox::new());
+    if sandboxed {
+        extra = onboarding_sandbox::router(onboarding_sandbox::Sandbox::new());
         tracing::warn!(
             url = %format!("{}/sandbox/", config.public_base_url),
             "no Microsoft/Google credentials: serving the SANDBOX identity provider (not real tenants)"

@@ -3,9 +3,8 @@
 //! sandbox provider: open the emailed link, press the button, accept, land on the result.
 //! The screenshot is kept in `target/browser-artifacts/`.
 
-mod common;
-
-use common::server::{http, newest_mail_text, start};
+use onboarding_test_support::local_server::{self, http, newest_mail_text};
+use onboarding_test_support::{PASSWORD, code_in, link_in};
 use serde_json::{Value, json};
 use std::process::Command;
 
@@ -14,19 +13,19 @@ async fn an_admin_authorizes_from_the_emailed_link_in_a_browser() {
     let node_path = std::env::var("NODE_PATH")
         .expect("NODE_PATH is not set: run the suite with `scripts/test`, which installs playwright-core and Chromium");
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
+    let server = local_server::start(env!("CARGO_BIN_EXE_onboarding"), dir.path()).await;
     let client = http();
     let base = &server.base;
     let outbox = dir.path().join("outbox");
 
     let r = client
         .post(format!("{base}/v1/signup"))
-        .json(&json!({"organization": "Acme IT", "email": "owner@msp.example", "password": common::PASSWORD}))
+        .json(&json!({"organization": "Acme IT", "email": "owner@msp.example", "password": PASSWORD}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
-    let code = common::code_in(&newest_mail_text(&outbox));
+    let code = code_in(&newest_mail_text(&outbox));
     let r = client
         .post(format!("{base}/v1/signup/confirm"))
         .json(&json!({"email": "owner@msp.example", "code": code}))
@@ -45,9 +44,9 @@ async fn an_admin_authorizes_from_the_emailed_link_in_a_browser() {
         .unwrap();
     assert_eq!(r.status(), 201);
     let account: Value = r.json().await.unwrap();
-    let link = common::link_in(&newest_mail_text(&outbox), "/authorize/");
+    let link = link_in(&newest_mail_text(&outbox), "/authorize/");
 
-    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-artifacts");
+    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     let screenshot = artifacts.join("consent-result.png");
     let _ = std::fs::remove_file(&screenshot);
@@ -87,5 +86,5 @@ async fn an_admin_authorizes_from_the_emailed_link_in_a_browser() {
         .await
         .unwrap();
     assert_eq!(v["status"], "active", "{v}");
-    assert_eq!(v["tenant_id"], onboarding::sandbox::CONTOSO_TENANT_ID);
+    assert_eq!(v["tenant_id"], onboarding_sandbox::CONTOSO_TENANT_ID);
 }

@@ -3,17 +3,15 @@
 //! `.eml` in the outbox, confirm, call `/v1/me`, stop it with SIGTERM, start it again and
 //! sign in: the embedded store and keys survive the restart.
 
-mod common;
-
-use common::server::{newest_mail_text, start};
+use onboarding_test_support::local_server::{self, newest_mail_text};
 use serde_json::{Value, json};
 use std::process::Command;
 
 #[tokio::test]
 async fn cargo_run_walkthrough_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let client = common::server::http();
-    let mut server = start(dir.path()).await;
+    let client = local_server::http();
+    let mut server = local_server::start(env!("CARGO_BIN_EXE_onboarding"), dir.path()).await;
     let base = server.base.clone();
 
     let r = client
@@ -53,7 +51,7 @@ async fn cargo_run_walkthrough_survives_a_restart() {
     let status = server.child.wait().unwrap();
     assert!(status.success(), "the server did not exit cleanly: {status:?}");
 
-    let server = start(dir.path()).await;
+    let server = local_server::start(env!("CARGO_BIN_EXE_onboarding"), dir.path()).await;
     let base = server.base.clone();
     let me = client
         .get(format!("{base}/v1/me"))

@@ -1,13 +1,21 @@
-//! A synthetic Microsoft Graph and Entra token endpoint for tests and benchmarks: one tenant
-//! of any size (100,000 users are generated from their index on the fly, so its memory grows
-//! with the changes made to it, not with its size), `/users/delta` with delta links and
-//! `@removed`, and faults injected on chosen requests: 5xx and 429 with `Retry-After`,
-//! malformed pages, 410 `resyncRequired`, consent revocation. Not served by `cargo run` (the
-//! human-facing sandbox is [`crate::sandbox`]).
+//! The one fake Microsoft of the tests and benchmarks: Entra ID (consent, tokens, sign-in) and
+//! Graph over one state, seen two ways.
+//!
+//! - As the [`Microsoft`] port in memory ([`FakeEntra`] implements it): router tests under
+//!   `oneshot` script which tenants consented with which roles, which domains name them, the
+//!   sign-in codes that redeem to which ID token, and a failure for the next token calls.
+//! - Over HTTP ([`FakeEntra::serve`]): the token endpoint and Graph that the production
+//!   `EntraClient` and `GraphClient` talk to (discovery tests and benchmarks). Its directory is
+//!   one tenant of any size (100,000 users are generated from their index on the fly, so its
+//!   memory grows with the changes made to it, not with its size), `/users/delta` with delta
+//!   links and `@removed`, and faults injected on chosen requests: 5xx and 429 with
+//!   `Retry-After`, malformed pages, 410 `resyncRequired`, consent revocation.
+//!
+//! Both faces read the same consent: [`FakeEntra::revoke`] makes the port's `app_token` and the
+//! HTTP token endpoint refuse alike (AADSTS7000229), and Graph answer 403. Not served by `cargo
+//! run` (the human-facing sandbox is the `onboarding-sandbox` crate).
 
-use crate::domain::{AccountId, ClientId, ManagedBy, PartnerId, Platform};
-use crate::store::keys::{self, AccountItem, AccountStatus, RegistryItem};
-use crate::store::{Condition, Item, Store, StoreError, WriteOp};
+use async_trait::async_trait;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,66 +23,20 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use chrono::{DateTime, Utc};
+use chrono::{Duration, Utc};
+use onboarding::identity::{
+    AppToken, CONSENTING_ADMIN_ROLES, IdTokenClaims, Microsoft, REQUIRED_MICROSOFT_ROLES, SignInRequest, TokenError,
+};
+use secrecy::SecretString;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-/// Stores a Microsoft 365 account of `tenant_id` for `partner` in `status`, authorized and due
-/// for discovery at `now` when active, with its discovery registry entry: what the consent
-/// callback leaves behind, for tests and benches that start after consent.
-pub async fn seed_account(
-    store: &dyn Store,
-    partner: &PartnerId,
-    status: AccountStatus,
-    tenant_id: &str,
-    now: DateTime<Utc>,
-) -> Result<AccountId, StoreError> {
-    let id = AccountId::new();
-    let authorized = (status == AccountStatus::Active).then_some(now);
-    let account = AccountItem {
-        id: id.clone(),
-        partner_id: partner.clone(),
-        client_id: ClientId::new(),
-        client_name: "Fake Corp".into(),
-        platform: Platform::Microsoft365,
-        managed_by: ManagedBy::Partner,
-        status,
-        tenant: None,
-        tenant_id: Some(tenant_id.into()),
-        tenant_domain: None,
-        missing_permissions: vec![],
-        created_by: "owner@msp.example".into(),
-        created_at: now,
-        current_link_hash: None,
-        link_sent_to: None,
-        link_expires_at: None,
-        authorized_at: authorized,
-        discovery_due_at: authorized,
-        refresh_token_enc: None,
-        discovery: Default::default(),
-        auto_add: None,
-    };
-    let registry = RegistryItem {
-        partner_id: partner.clone(),
-        account_id: id.clone(),
-    };
-    store
-        .transact(vec![
-            WriteOp::Put {
-                item: Item::from_record(keys::account(partner, &id), &account)?,
-                condition: Condition::NotExists,
-            },
-            WriteOp::Put {
-                item: Item::from_record(keys::discovery_registry(&id), &registry)?,
-                condition: Condition::NotExists,
-            },
-        ])
-        .await?;
-    Ok(id)
-}
+pub const TENANT_A: &str = "11111111-1111-4111-8111-111111111111";
+pub const TENANT_B: &str = "22222222-2222-4222-8222-222222222222";
+pub const FAKE_CLIENT_ID: &str = "fake";
 
 /// Objects per page (Graph's delta pages hold about 200 whatever `$top` says).
 pub const PAGE: usize = 200;
@@ -102,49 +64,148 @@ enum Change {
     Removed,
 }
 
-struct FakeTenant {
+/// The directory the Graph serves: users by index, their changes, the fault queue.
+struct Directory {
     users: usize,
     epoch: u64,
     /// User index → (epoch of its last change, the change).
     changes: BTreeMap<usize, (u64, Change)>,
     faults: VecDeque<Fault>,
-    revoked: bool,
     generation: u64,
 }
 
-pub struct FakeGraph {
+/// Microsoft as a test scripts it (see the module's documentation).
+pub struct FakeEntra {
+    /// Consented tenant ID → granted roles; a tenant missing here has not consented (or revoked).
+    pub consented: Mutex<HashMap<String, Vec<String>>>,
+    /// Domain → tenant ID, for `tenant_of_domain` and token requests naming a domain.
+    pub domains: Mutex<HashMap<String, String>>,
+    /// Answered by the next `app_token` calls of the port instead of a token.
+    pub failure: Mutex<Option<TokenError>>,
+    /// Token requests so far, through the port and over HTTP.
+    pub token_calls: Mutex<usize>,
+    /// Sign-in codes the provider would accept, with the ID token each redeems to.
+    pub sign_ins: Mutex<HashMap<String, IdTokenClaims>>,
+    /// The PKCE verifiers sent with redeemed codes.
+    pub verifiers: Mutex<Vec<String>>,
+    /// The tenant whose directory the Graph serves.
     pub tenant_id: String,
     base: Mutex<String>,
-    state: Mutex<FakeTenant>,
+    directory: Mutex<Directory>,
     pages: AtomicU64,
-    tokens: AtomicU64,
     /// Time every Graph answer (not the token endpoint) takes, in microseconds.
     latency_us: AtomicU64,
 }
 
-type S = State<Arc<FakeGraph>>;
+fn all_roles() -> Vec<String> {
+    REQUIRED_MICROSOFT_ROLES.iter().map(|r| (*r).to_owned()).collect()
+}
 
-impl FakeGraph {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Default for FakeEntra {
+    /// Tenants A and B (`a.onmicrosoft.com`, `b.onmicrosoft.com`) consented with every required
+    /// role; the Graph serves tenant A's directory, empty.
+    fn default() -> Self {
+        let fake = Self::with_directory(TENANT_A, 0);
+        lock(&fake.consented).insert(TENANT_B.to_owned(), all_roles());
+        lock(&fake.domains).extend([
+            ("a.onmicrosoft.com".to_owned(), TENANT_A.to_owned()),
+            ("b.onmicrosoft.com".to_owned(), TENANT_B.to_owned()),
+        ]);
+        fake
+    }
+}
+
+type S = State<Arc<FakeEntra>>;
+
+/// The ID token a genuine sign-in of a global admin of `tenant` redeems to.
+pub fn admin_id_token(tenant: &str, nonce: &str) -> IdTokenClaims {
+    IdTokenClaims {
+        iss: format!("https://login.fake/{tenant}/v2.0"),
+        aud: FAKE_CLIENT_ID.into(),
+        exp: (Utc::now() + Duration::hours(1)).timestamp(),
+        nonce: Some(nonce.to_owned()),
+        tid: Some(tenant.to_owned()),
+        wids: Some(vec![CONSENTING_ADMIN_ROLES[0].to_owned()]),
+        preferred_username: Some(format!("admin@{tenant}")),
+    }
+}
+
+/// An access token as the fake issues it: unsigned, its claims readable (`tid`, `roles`).
+fn access_token(tenant_id: &str, roles: &[String]) -> String {
+    let claims = json!({ "tid": tenant_id, "roles": roles, "exp": Utc::now().timestamp() + 3599 });
+    format!("e30.{}.fake", B64.encode(claims.to_string()))
+}
+
+impl FakeEntra {
+    /// One tenant, consented with every required role, whose Graph directory holds `users`.
     pub fn new(tenant_id: &str, users: usize) -> Arc<Self> {
-        Arc::new(Self {
+        Arc::new(Self::with_directory(tenant_id, users))
+    }
+
+    fn with_directory(tenant_id: &str, users: usize) -> Self {
+        Self {
+            consented: Mutex::new(HashMap::from([(tenant_id.to_owned(), all_roles())])),
+            domains: Mutex::new(HashMap::new()),
+            failure: Mutex::new(None),
+            token_calls: Mutex::new(0),
+            sign_ins: Mutex::new(HashMap::new()),
+            verifiers: Mutex::new(Vec::new()),
             tenant_id: tenant_id.to_owned(),
             base: Mutex::new(String::new()),
-            state: Mutex::new(FakeTenant {
+            directory: Mutex::new(Directory {
                 users,
                 epoch: 0,
                 changes: BTreeMap::new(),
                 faults: VecDeque::new(),
-                revoked: false,
                 generation: 0,
             }),
             pages: AtomicU64::new(0),
-            tokens: AtomicU64::new(0),
             latency_us: AtomicU64::new(0),
-        })
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, FakeTenant> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn dir(&self) -> MutexGuard<'_, Directory> {
+        lock(&self.directory)
+    }
+
+    /// Makes `code` redeem to `claims` (once).
+    pub fn accept_sign_in(&self, code: &str, claims: IdTokenClaims) {
+        lock(&self.sign_ins).insert(code.to_owned(), claims);
+    }
+
+    pub fn fail_with(&self, e: Option<TokenError>) {
+        *lock(&self.failure) = e;
+    }
+
+    /// Records `roles` as what `tenant` granted (as if its admin changed them).
+    pub fn grant_roles(&self, tenant: &str, roles: &[&str]) {
+        lock(&self.consented).insert(tenant.to_owned(), roles.iter().map(|r| (*r).to_owned()).collect());
+    }
+
+    /// Consent withdrawn in the directory's tenant: tokens are refused (AADSTS7000229), through
+    /// the port and over HTTP, and Graph answers 403.
+    pub fn revoke(&self) {
+        lock(&self.consented).remove(&self.tenant_id);
+    }
+
+    /// Token requests so far (the port's and the HTTP endpoint's).
+    pub fn token_requests(&self) -> u64 {
+        *lock(&self.token_calls) as u64
+    }
+
+    /// The tenant a token request names (an ID or a known domain), and the roles it consented
+    /// to (`None`: it has not, or revoked).
+    fn resolve(&self, tenant: &str) -> (String, Option<Vec<String>>) {
+        let tid = lock(&self.domains)
+            .get(tenant)
+            .cloned()
+            .unwrap_or_else(|| tenant.to_owned());
+        let roles = lock(&self.consented).get(&tid).cloned();
+        (tid, roles)
     }
 
     /// Serves on a loopback port; answers the base URL (use it as login and Graph URL).
@@ -153,7 +214,7 @@ impl FakeGraph {
             .await
             .expect("a loopback port");
         let base = format!("http://{}", listener.local_addr().expect("an address"));
-        *self.base.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = base.clone();
+        *lock(&self.base) = base.clone();
         let app = self.router();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -177,7 +238,7 @@ impl FakeGraph {
 
     /// Renames users `[first, first + count)`: they show up in the next delta.
     pub fn rename_users(&self, first: usize, count: usize) {
-        let mut s = self.lock();
+        let mut s = self.dir();
         s.epoch += 1;
         let epoch = s.epoch;
         for i in first..first + count {
@@ -190,7 +251,7 @@ impl FakeGraph {
     }
 
     pub fn remove_users(&self, first: usize, count: usize) {
-        let mut s = self.lock();
+        let mut s = self.dir();
         s.epoch += 1;
         let epoch = s.epoch;
         for i in first..first + count {
@@ -199,7 +260,7 @@ impl FakeGraph {
     }
 
     pub fn add_users(&self, count: usize) {
-        let mut s = self.lock();
+        let mut s = self.dir();
         s.epoch += 1;
         let epoch = s.epoch;
         let first = s.users;
@@ -210,17 +271,12 @@ impl FakeGraph {
     }
 
     pub fn inject(&self, fault: Fault) {
-        self.lock().faults.push_back(fault);
-    }
-
-    /// Consent withdrawn: tokens are refused (AADSTS7000229) and Graph answers 403.
-    pub fn revoke(&self) {
-        self.lock().revoked = true;
+        self.dir().faults.push_back(fault);
     }
 
     /// Every delta token issued so far answers 400 `syncStateNotFound`.
     pub fn expire_delta_tokens(&self) {
-        self.lock().generation += 1;
+        self.dir().generation += 1;
     }
 
     /// Graph pages answered 200 so far.
@@ -243,18 +299,12 @@ impl FakeGraph {
         }
     }
 
-    pub fn token_requests(&self) -> u64 {
-        self.tokens.load(Ordering::Relaxed)
-    }
-
     fn base(&self) -> String {
-        self.base
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        lock(&self.base).clone()
     }
 
-    /// Checks the caller and the fault queue; `Some` is the answer to give instead of a page.
+    /// Checks the caller, the consent and the fault queue; `Some` is the answer to give
+    /// instead of a page.
     fn gate(&self, headers: &HeaderMap) -> Option<Response> {
         let token = headers
             .get(header::AUTHORIZATION)
@@ -268,10 +318,10 @@ impl FakeGraph {
                 None,
             ));
         }
-        let mut s = self.lock();
-        if s.revoked {
+        if !lock(&self.consented).contains_key(&self.tenant_id) {
             return Some(graph_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied", None));
         }
+        let mut s = self.dir();
         let fault = match s.faults.front_mut() {
             Some(f) if f.after == 0 => s.faults.pop_front(),
             Some(f) => {
@@ -308,9 +358,11 @@ fn graph_error(status: StatusCode, code: &str, retry_after: Option<u64>) -> Resp
     res
 }
 
-async fn token(State(fg): S, Path(tenant): Path<String>) -> Response {
-    fg.tokens.fetch_add(1, Ordering::Relaxed);
-    if tenant != fg.tenant_id {
+async fn token(State(fake): S, Path(tenant): Path<String>) -> Response {
+    *lock(&fake.token_calls) += 1;
+    let (tid, roles) = fake.resolve(&tenant);
+    let known = roles.is_some() || tid == fake.tenant_id;
+    if !known {
         let d = format!("AADSTS90002: Tenant '{tenant}' not found.");
         return (
             StatusCode::BAD_REQUEST,
@@ -318,22 +370,20 @@ async fn token(State(fg): S, Path(tenant): Path<String>) -> Response {
         )
             .into_response();
     }
-    if fg.lock().revoked {
+    let Some(roles) = roles else {
         let d = "AADSTS7000229: The client application is missing service principal in the tenant.";
         return (
             StatusCode::BAD_REQUEST,
             Json(json!({"error": "invalid_client", "error_description": d})),
         )
             .into_response();
-    }
-    let claims = json!({ "tid": fg.tenant_id, "roles": crate::identity::REQUIRED_MICROSOFT_ROLES,
-        "exp": chrono::Utc::now().timestamp() + 3599 });
-    let jwt = format!("e30.{}.fake", B64.encode(claims.to_string()));
+    };
+    let jwt = access_token(&tid, &roles);
     Json(json!({ "token_type": "Bearer", "expires_in": 3599, "access_token": jwt })).into_response()
 }
 
 fn user(out: &mut String, index: usize, version: u32) {
-    let id = FakeGraph::user_id(index);
+    let id = FakeEntra::user_id(index);
     let name = if version == 0 {
         format!("User {index}")
     } else {
@@ -355,7 +405,7 @@ async fn users_delta(State(fg): S, headers: HeaderMap, Query(q): Query<HashMap<S
     }
     let base = fg.base();
     let skip: usize = q.get("$skiptoken").and_then(|t| t.parse().ok()).unwrap_or(0);
-    let s = fg.lock();
+    let s = fg.dir();
     let mut out = String::with_capacity(PAGE * 200);
     out.push_str("{\"value\":[");
     let mut n = 0;
@@ -401,7 +451,7 @@ async fn users_delta(State(fg): S, headers: HeaderMap, Query(q): Query<HashMap<S
                         let _ = write!(
                             out,
                             r#"{{"id":"{}","@removed":{{"reason":"deleted"}}}}"#,
-                            FakeGraph::user_id(**i)
+                            FakeEntra::user_id(**i)
                         );
                     }
                     Change::Renamed(v) => user(&mut out, **i, *v),
@@ -449,10 +499,74 @@ async fn empty_listing(State(fg): S, headers: HeaderMap) -> Response {
     Json(json!({ "value": [] })).into_response()
 }
 
+#[async_trait]
+impl Microsoft for FakeEntra {
+    fn client_id(&self) -> &str {
+        FAKE_CLIENT_ID
+    }
+
+    fn issuer(&self, tenant_id: &str) -> String {
+        format!("https://login.fake/{tenant_id}/v2.0")
+    }
+
+    fn sign_in_url(&self, r: &SignInRequest<'_>) -> String {
+        let mut u = url::Url::parse(&format!(
+            "https://login.fake/{}/oauth2/v2.0/authorize",
+            r.tenant.unwrap_or("organizations")
+        ))
+        .unwrap();
+        u.query_pairs_mut()
+            .append_pair("client_id", FAKE_CLIENT_ID)
+            .append_pair("state", r.state)
+            .append_pair("nonce", r.nonce)
+            .append_pair("code_challenge", r.code_challenge);
+        u.to_string()
+    }
+
+    async fn redeem_sign_in(&self, code: &str, code_verifier: &str) -> Result<IdTokenClaims, TokenError> {
+        lock(&self.verifiers).push(code_verifier.to_owned());
+        lock(&self.sign_ins).remove(code).ok_or(TokenError::NoConsent {
+            code: "invalid_grant".into(),
+        })
+    }
+
+    async fn tenant_of_domain(&self, domain: &str) -> Result<Option<String>, TokenError> {
+        Ok(lock(&self.domains).get(domain).cloned())
+    }
+
+    fn admin_consent_url(&self, tenant: Option<&str>, state: &str) -> String {
+        let mut u = url::Url::parse(&format!(
+            "https://login.fake/{}/v2.0/adminconsent",
+            tenant.unwrap_or("organizations")
+        ))
+        .unwrap();
+        u.query_pairs_mut()
+            .append_pair("client_id", FAKE_CLIENT_ID)
+            .append_pair("state", state);
+        u.to_string()
+    }
+
+    /// The same consent as the HTTP token endpoint, and a token its Graph accepts.
+    async fn app_token(&self, tenant: &str) -> Result<AppToken, TokenError> {
+        *lock(&self.token_calls) += 1;
+        if let Some(e) = lock(&self.failure).clone() {
+            return Err(e);
+        }
+        let (tid, roles) = self.resolve(tenant);
+        let roles = roles.ok_or(TokenError::NoConsent { code: "7000229".into() })?;
+        Ok(AppToken {
+            access_token: SecretString::from(access_token(&tid, &roles)),
+            expires_at: Utc::now() + Duration::hours(1),
+            tenant_id: tid,
+            roles,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::graph::{GraphClient, RetryPolicy};
+    use onboarding::identity::graph::{GraphClient, RetryPolicy};
     use secrecy::SecretString;
 
     async fn read_all(g: &GraphClient, token: &SecretString, url: &str) -> (Vec<serde_json::Value>, String) {
@@ -471,11 +585,11 @@ mod tests {
 
     #[tokio::test]
     async fn full_reads_deltas_and_faults() {
-        let fg = FakeGraph::new("t-1", 1050);
+        let fg = FakeEntra::new("t-1", 1050);
         let base = fg.serve().await;
         let token = SecretString::from(format!("e30.{}.x", B64.encode(r#"{"tid":"t-1"}"#)));
         let g = GraphClient::new(
-            crate::identity::http::http_client(std::time::Duration::from_secs(5)),
+            onboarding::identity::http::http_client(std::time::Duration::from_secs(5)),
             RetryPolicy {
                 attempts: 1,
                 max_wait: std::time::Duration::from_secs(1),
@@ -504,7 +618,7 @@ mod tests {
         fg.expire_delta_tokens();
         assert_eq!(
             g.page(&token, &next).await.unwrap_err(),
-            crate::identity::graph::GraphError::Resync
+            onboarding::identity::graph::GraphError::Resync
         );
     }
 }
