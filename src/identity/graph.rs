@@ -175,7 +175,8 @@ fn backoff(attempt: u32, _why: String) -> Duration {
     Duration::from_millis(r % ceiling_ms.max(1))
 }
 
-fn parse_page(body: Value) -> Result<GraphPage, GraphError> {
+/// A Graph collection page from its JSON body (`value`, `@odata.nextLink`, `@odata.deltaLink`).
+pub fn parse_page(body: Value) -> Result<GraphPage, GraphError> {
     let items = body["value"]
         .as_array()
         .cloned()

@@ -303,6 +303,11 @@ impl FakeEntra {
         lock(&self.base).clone()
     }
 
+    /// Where the Graph says it is (its nextLinks and deltaLinks start with it).
+    pub fn set_base(&self, base: &str) {
+        *lock(&self.base) = base.to_owned();
+    }
+
     /// Checks the caller, the consent and the fault queue; `Some` is the answer to give
     /// instead of a page.
     fn gate(&self, headers: &HeaderMap) -> Option<Response> {

@@ -12,6 +12,7 @@
 //! The sandbox (`onboarding-sandbox`) stays what `cargo run` serves to people and what the
 //! sandbox-flow tests walk through; tests and benches script this crate's fakes instead.
 
+pub mod directory;
 pub mod entra;
 pub mod fixtures;
 pub mod google;
