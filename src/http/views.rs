@@ -95,10 +95,7 @@ impl DiscoveryView {
     pub fn of(a: &AccountItem, now: DateTime<Utc>) -> Self {
         let d = &a.discovery;
         let c = &d.counts;
-        let due_at = match (a.discovery_due_at, d.next_due_at) {
-            (Some(x), Some(y)) => Some(x.min(y)),
-            (x, y) => x.or(y),
-        };
+        let due_at = crate::usecases::discovery::due_at(a);
         let status = match d.status {
             DiscoveryStatus::Running if d.running_until.is_some_and(|t| t > now) => DiscoveryState::Running,
             _ if a.discovery_due_at.is_some() && d.last_run_at.is_none() => DiscoveryState::Due,

@@ -150,14 +150,9 @@ impl GraphClient {
                             let code = body["error"]["code"].as_str().unwrap_or_default().to_owned();
                             let request_id = body["error"]["innerError"]["request-id"].as_str().unwrap_or_default();
                             tracing::warn!(status, code, request_id, "Graph refused a page");
-                            match (status, code.as_str()) {
-                                (401 | 403, _) => return Err(GraphError::Denied { code }),
-                                (410, _) | (400, "syncStateNotFound" | "resyncRequired") => {
-                                    return Err(GraphError::Resync);
-                                }
-                                (500..=599, _) if attempt < self.retry.attempts => backoff(attempt, code),
-                                (500..=599, _) => return Err(GraphError::Unavailable(format!("{status} {code}"))),
-                                _ => return Err(GraphError::Malformed(format!("{status} {code}"))),
+                            match status {
+                                500..=599 if attempt < self.retry.attempts => backoff(attempt, code),
+                                _ => return Err(refusal(status, code)),
                             }
                         }
                     }
@@ -165,6 +160,16 @@ impl GraphClient {
             };
             self.sleeper.sleep(wait).await;
         }
+    }
+}
+
+/// What a final non-200, non-throttling Graph answer means, by status and `error.code`.
+pub fn refusal(status: u16, code: String) -> GraphError {
+    match (status, code.as_str()) {
+        (401 | 403, _) => GraphError::Denied { code },
+        (410, _) | (400, "syncStateNotFound" | "resyncRequired") => GraphError::Resync,
+        (500..=599, _) => GraphError::Unavailable(format!("{status} {code}")),
+        _ => GraphError::Malformed(format!("{status} {code}")),
     }
 }
 

@@ -6,7 +6,7 @@ use crate::entra::FakeEntra;
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use onboarding::identity::graph::{Directory, GraphError, GraphPage, parse_page};
+use onboarding::identity::graph::{Directory, GraphError, GraphPage, parse_page, refusal};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,13 +65,10 @@ impl Directory for MemoryDirectory {
         let code = body["error"]["code"].as_str().unwrap_or_default().to_owned();
         match status {
             StatusCode::OK => parse_page(body),
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(GraphError::Denied { code }),
-            StatusCode::GONE => Err(GraphError::Resync),
             StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
                 Err(GraphError::Throttled(Duration::from_secs(retry_after.unwrap_or(1))))
             }
-            s if s.is_server_error() => Err(GraphError::Unavailable(format!("{s} {code}"))),
-            s => Err(GraphError::Malformed(format!("{s} {code}"))),
+            s => Err(refusal(s.as_u16(), code)),
         }
     }
 
