@@ -1,7 +1,7 @@
 //! Wiring: the ports every use case needs, built once per process from [`Config`].
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, EmailKind, Runtime, StoreKind};
+use crate::config::{Config, EmailKind, Jobs, Runtime, StoreKind};
 use crate::crypto::{Encryptor, PasswordHasher, Signer, random_bytes};
 use crate::email::Mailer;
 use crate::email::outbox::OutboxMailer;
@@ -9,6 +9,9 @@ use crate::email::ses::SesMailer;
 use crate::identity::graph::Directory;
 use crate::identity::http::{EntraClient, GoogleClient, GoogleSettings, MicrosoftSettings, http_client};
 use crate::identity::{Google, Microsoft};
+use crate::queue::local::LocalQueue;
+use crate::queue::sqs::SqsQueue;
+use crate::queue::{Queue, Unavailable};
 use crate::services::{AppState, Links, Services, http_directory};
 use crate::store::Store;
 use crate::store::dynamo::{DynamoStore, create_table_if_missing};
@@ -32,7 +35,9 @@ impl Services {
     /// Builds every port from the configuration: SDK clients once per process.
     pub async fn from_config(config: &Config) -> Result<AppState, StartError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let needs_aws = config.store == StoreKind::Dynamodb || config.email == EmailKind::Ses;
+        let needs_aws = config.store == StoreKind::Dynamodb
+            || config.email == EmailKind::Ses
+            || matches!(config.jobs, Jobs::Sqs { .. });
         let aws = if needs_aws {
             Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
         } else {
@@ -55,6 +60,30 @@ impl Services {
                 config.ses_configuration_set.clone(),
             )),
             _ => Arc::new(OutboxMailer::new(config.data_dir.join("outbox"), &config.sender_email)?),
+        };
+        let (queue, local_queue): (Arc<dyn Queue>, _) = match (&config.jobs, &aws) {
+            (
+                Jobs::Sqs {
+                    queue_url,
+                    dead_letter_url,
+                },
+                Some(aws),
+            ) => (
+                Arc::new(SqsQueue::new(
+                    aws_sdk_sqs::Client::new(aws),
+                    queue_url,
+                    dead_letter_url.clone(),
+                )),
+                None,
+            ),
+            (Jobs::InProcess, _) => {
+                let local = Arc::new(LocalQueue::new(store.clone(), clock.clone()));
+                (local.clone(), Some(local))
+            }
+            _ => (
+                Arc::new(Unavailable("JOB_QUEUE_URL is not set for this function")),
+                None,
+            ),
         };
         let signing_key = match &config.signing_key {
             Some(k) => k.clone(),
@@ -84,6 +113,8 @@ impl Services {
             seat_limit: config.seat_limit,
             discovery_interval: chrono::Duration::from_std(config.discovery_interval)
                 .unwrap_or_else(|_| chrono::Duration::hours(1)),
+            queue,
+            local_queue,
         }))
     }
 }

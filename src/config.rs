@@ -66,6 +66,21 @@ pub struct Config {
     /// 1 hour; at most 3 days, well inside the 7-day life of Graph delta links). Locally also
     /// the scheduler's tick, capped at one minute so auto-add times are met.
     pub discovery_interval: std::time::Duration,
+    /// Where discovery jobs go: SQS when `JOB_QUEUE_URL` is set (with
+    /// `JOB_DEAD_LETTER_QUEUE_URL` for bodies that are not jobs), else in process (local runs).
+    pub jobs: Jobs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Jobs {
+    /// The in-process queue on the store, drained by the local binary.
+    InProcess,
+    Sqs {
+        queue_url: String,
+        dead_letter_url: Option<String>,
+    },
+    /// On Lambda without `JOB_QUEUE_URL` (functions that queue nothing): a send is an error.
+    None,
 }
 
 /// An OAuth client's ID and secret.
@@ -249,6 +264,20 @@ impl Config {
                 })?,
             None => std::time::Duration::from_secs(3600),
         };
+        let jobs = match (get("JOB_QUEUE_URL"), get("JOB_DEAD_LETTER_QUEUE_URL")) {
+            (Some(q), dlq) => Jobs::Sqs {
+                queue_url: http_url("JOB_QUEUE_URL", q)?,
+                dead_letter_url: dlq.map(|d| http_url("JOB_DEAD_LETTER_QUEUE_URL", d)).transpose()?,
+            },
+            (None, Some(_)) => {
+                return Err(err(
+                    "JOB_QUEUE_URL",
+                    "is required when JOB_DEAD_LETTER_QUEUE_URL is set",
+                ));
+            }
+            (None, None) if lambda => Jobs::None,
+            (None, None) => Jobs::InProcess,
+        };
         let sender_email = get("SENDER_EMAIL").unwrap_or_else(|| "no-reply@localhost".into());
         if sender_email.parse::<lettre::message::Mailbox>().is_err() {
             return Err(err("SENDER_EMAIL", "is not an email address"));
@@ -300,6 +329,7 @@ impl Config {
             link_days,
             seat_limit,
             discovery_interval,
+            jobs,
             dynamodb_endpoint: get("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| get("AWS_ENDPOINT_URL")),
         })
     }

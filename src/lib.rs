@@ -18,6 +18,7 @@ pub mod flows;
 pub mod http;
 pub mod identity;
 pub mod limits;
+pub mod queue;
 pub mod repo;
 pub mod schedule;
 pub mod services;

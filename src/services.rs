@@ -7,6 +7,8 @@ use crate::email::Mailer;
 use crate::identity::graph::{Directory, GraphClient, HttpDirectory, RetryPolicy};
 use crate::identity::http::http_client;
 use crate::identity::{Google, Microsoft};
+use crate::queue::Queue;
+use crate::queue::local::LocalQueue;
 use crate::store::Store;
 use secrecy::SecretSlice;
 use std::sync::Arc;
@@ -39,6 +41,11 @@ pub struct Services {
     pub seat_limit: u64,
     /// How often each account is discovered.
     pub discovery_interval: chrono::Duration,
+    /// Where discovery jobs go (SQS on AWS; in process locally and in tests).
+    pub queue: Arc<dyn Queue>,
+    /// The in-process queue when jobs run in this process (the local binary and tests drain
+    /// it with the same worker the SQS events run); `None` on AWS.
+    pub local_queue: Option<Arc<LocalQueue>>,
 }
 
 /// The directory discovery reads, over HTTPS at these bases (the sandbox or a fake Graph in
@@ -66,6 +73,7 @@ impl Services {
             .map(|u| vec![u.origin().ascii_serialization()])
             .unwrap_or_default();
         let encryption_key = SecretSlice::from(random_bytes::<32>().to_vec());
+        let local_queue = Arc::new(LocalQueue::new(store.clone(), clock.clone()));
         Services {
             store,
             mailer,
@@ -82,7 +90,17 @@ impl Services {
             directory: http_directory("https://graph.microsoft.com", "https://admin.googleapis.com"),
             seat_limit: 1000,
             discovery_interval: chrono::Duration::hours(1),
+            queue: local_queue.clone(),
+            local_queue: Some(local_queue),
         }
+    }
+
+    /// Jobs go to this queue (SQS in tests of the adapter; a refusing one for faults); jobs
+    /// are then not run in process.
+    pub fn with_queue(mut self, queue: Arc<dyn Queue>) -> Self {
+        self.queue = queue;
+        self.local_queue = None;
+        self
     }
 
     pub fn with_seat_limit(mut self, seats: u64) -> Self {

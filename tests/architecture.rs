@@ -4,7 +4,7 @@
 //!
 //! Layers, lowest first:
 //! 0. `domain`, `clock`, `crypto`, `schedule`, `telemetry`: values and pure rules, no I/O.
-//! 1. `store`; 2. `email`, `identity`, `limits`: the ports and their adapters.
+//! 1. `store`; 2. `email`, `identity`, `limits`, `queue`: the ports and their adapters.
 //! 3. `services`: the ports as one value.
 //! 4. `repo`: the records several use cases share (accounts, links and states, sessions).
 //! 5. `usecases::*`: one module per use case, none importing another.
@@ -19,7 +19,7 @@ fn layer(module: &str) -> Option<u8> {
     Some(match module {
         "domain" | "clock" | "crypto" | "schedule" | "telemetry" => 0,
         "store" => 1,
-        "email" | "identity" | "limits" => 2,
+        "email" | "identity" | "limits" | "queue" => 2,
         "services" => 3,
         "repo" => 4,
         "usecases" => 5,

@@ -125,16 +125,22 @@ async fn client_admin_consents_and_lands_on_the_setup_page() {
     assert!(location.starts_with(&format!("{BASE}/authorize/done/")), "{location}");
     assert_eq!(a.headers["cache-control"], "no-store");
 
-    // Store writes of one successful callback: state consumed, account updated, tenant
-    // owner claimed, link marked used.
+    // Store writes of one successful callback: state consumed, account updated (its first
+    // discovery job recorded), tenant owner claimed, link marked used, the account's due
+    // index entry, and the first job itself (the in-process queue keeps it in the store).
     let after = f.app.snapshot();
-    let changed = after.iter().filter(|i| !before.contains(i)).count();
-    assert_eq!(changed, 4, "writes per successful callback");
+    let changed: Vec<_> = after.iter().filter(|i| !before.contains(i)).collect();
+    assert_eq!(changed.len(), 6, "writes per successful callback: {changed:#?}");
+    assert!(
+        changed
+            .iter()
+            .any(|i| i.key.pk == onboarding::store::keys::QUEUE_PENDING)
+    );
 
     let v = f.view(id).await;
     assert_eq!(v["status"], "active");
     assert_eq!(v["tenant_id"], TENANT_A);
-    assert_eq!(v["discovery"]["status"], "due", "a first discovery is due");
+    assert_eq!(v["discovery"]["status"], "queued", "its first discovery job is queued");
     assert!(v["authorization"]["authorized_at"].is_string());
 
     // The partner is told.

@@ -1,12 +1,12 @@
 //! Discovery and protection over real HTTP against the built-in sandbox (production Entra,
 //! Graph and Google clients): Refresh, counts, listings, delta runs that write only changes,
-//! consent health, seats, protection, auto-add and the scheduled run.
+//! consent health, seats, protection, auto-add and the schedule, with jobs on the in-process
+//! queue run by the worker.
 
 mod common;
 
 use common::live::Live;
 use onboarding::clock::Clock as _;
-use onboarding::flows::run_scheduled;
 use onboarding_sandbox::{CONTOSO_TENANT_ID, FABRIKAM_TENANT_ID, Faults};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -21,14 +21,21 @@ async fn setup(seats: u64) -> (Live, String, String) {
     (live, session, id)
 }
 
-/// Presses Refresh, then lets its once-a-minute cooldown pass.
+/// Presses Refresh, lets the worker run the queued jobs, then lets Refresh's once-a-minute
+/// cooldown pass: `{"account": <after the run>, "run": <the last run>, "job": <Refresh's answer>}`.
 async fn refresh(live: &Live, session: &str, id: &str) -> Value {
     let (status, body) = live
         .api(Method::POST, &format!("/v1/accounts/{id}/discovery"), session, None)
         .await;
     assert_eq!(status, 202, "{body}");
+    assert_eq!(body["account"]["discovery"]["status"], "queued", "{body}");
+    let drained = live.drain().await;
     live.clock.advance(chrono::Duration::seconds(60));
-    body
+    json!({
+        "job": body["job"],
+        "account": account(live, session, id).await,
+        "run": drained.runs.last().map(|r| serde_json::to_value(r).unwrap()),
+    })
 }
 
 async fn account(live: &Live, session: &str, id: &str) -> Value {
@@ -57,7 +64,10 @@ async fn all(live: &Live, session: &str, id: &str, kind: &str, query: &str) -> V
 async fn refresh_discovers_everything_then_writes_only_changes() {
     let (live, session, id) = setup(1000).await;
     let before = account(&live, &session, &id).await;
-    assert_eq!(before["discovery"]["status"], "due", "just authorized: due now");
+    assert_eq!(
+        before["discovery"]["status"], "queued",
+        "just authorized: its first job is queued"
+    );
 
     let body = refresh(&live, &session, &id).await;
     assert_eq!(body["run"]["outcome"], "done", "{body}");
@@ -136,6 +146,8 @@ async fn refresh_is_refused_within_a_minute_without_calling_the_provider_or_writ
     let path = format!("/v1/accounts/{id}/discovery");
     let (status, body) = live.api(Method::POST, &path, &session, None).await;
     assert_eq!(status, 202, "{body}");
+    assert_eq!(body["job"], "already_queued", "the first job was on its way: {body}");
+    live.drain().await;
     // A user added meanwhile would be written by a second run: a refused one must not run.
     live.sandbox
         .add_user(CONTOSO_TENANT_ID, "New Hire", "new.hire@contoso.onmicrosoft.com")
@@ -210,8 +222,8 @@ async fn revoked_consent_flags_the_account_and_mails_the_partner_once() {
     assert_eq!((status, err["error"]["code"].as_str()), (409, Some("not_authorized")));
     live.clock.advance(chrono::Duration::days(1));
     let session = live.sign_in(MEMBER).await;
-    let run = run_scheduled(&live.state, None).await.unwrap();
-    assert_eq!(run.due, 0);
+    let (fanned, drained) = live.tick().await;
+    assert_eq!((fanned.due, drained.handled), (0, 0));
     assert_eq!(live.mailer.to(MEMBER).len(), mails + 1);
 
     // Reauthorization: a consent URL; after the callback the account is active again.
@@ -496,16 +508,20 @@ async fn auto_add_validates_its_time_and_protects_new_users_at_that_time() {
         settings["next_run_at"]
     );
 
-    // Before the time: the scheduled run protects nothing.
-    run_scheduled(&live.state, None).await.unwrap();
+    // Before the time: the schedule protects nothing.
+    live.tick().await;
     assert!(all(&live, &session, &id, "users", "protected=true").await.is_empty());
     // At the time: users up to the seats (20 of 25, the rest listed), every site.
     live.clock
         .advance(next + chrono::Duration::minutes(1) - live.clock.now());
     // Up to a day later, whatever the hour the test starts at: the session may have expired.
     let session = live.sign_in(MEMBER).await;
-    let run = run_scheduled(&live.state, None).await.unwrap();
-    assert_eq!(run.auto_add, 1);
+    let (fanned, drained) = live.tick().await;
+    assert_eq!(
+        (fanned.queued, drained.ran),
+        (1, 1),
+        "auto-add's time queues the account's job"
+    );
     let a = account(&live, &session, &id).await;
     let result = &a["auto_add"]["last_result"];
     assert_eq!(
@@ -528,7 +544,7 @@ async fn auto_add_validates_its_time_and_protects_new_users_at_that_time() {
 }
 
 #[tokio::test]
-async fn the_scheduled_run_discovers_due_accounts_just_authorized_first() {
+async fn just_authorized_accounts_are_discovered_without_refresh_then_on_schedule() {
     let live = Live::start().await;
     let session = live.partner("Acme IT", MEMBER).await;
     let contoso = live.consented_microsoft(&session, "Contoso", CONTOSO_TENANT_ID).await;
@@ -540,18 +556,30 @@ async fn the_scheduled_run_discovers_due_accounts_just_authorized_first() {
         .await;
     assert_eq!(status, 201);
 
-    let run = run_scheduled(&live.state, None).await.unwrap();
-    assert_eq!((run.accounts, run.due, run.done), (3, 2, 2), "{run:?}");
+    // Consent queued each one's first job: the worker lists their users, no Refresh, no tick.
+    let drained = live.drain().await;
+    assert_eq!((drained.handled, drained.ran), (2, 2), "{drained:?}");
     assert_eq!(account(&live, &session, &contoso).await["discovery"]["users"], 25);
     assert_eq!(account(&live, &session, &fabrikam).await["discovery"]["users"], 8);
 
     // Nothing is due again before the interval (1 hour)...
-    let run = run_scheduled(&live.state, None).await.unwrap();
-    assert_eq!(run.due, 0);
+    let (fanned, _) = live.tick().await;
+    assert_eq!(fanned.due, 0);
     // ...and both are after it.
     live.clock.advance(chrono::Duration::minutes(61));
-    let run = run_scheduled(&live.state, None).await.unwrap();
-    assert_eq!((run.due, run.done), (2, 2));
+    let (fanned, drained) = live.tick().await;
+    assert_eq!((fanned.due, fanned.queued, drained.ran), (2, 2, 2), "{fanned:?}");
+    assert!(
+        drained
+            .runs
+            .iter()
+            .all(|r| r.outcome == onboarding::usecases::discovery::Outcome::Done)
+    );
+    // A tick while their jobs wait queues nothing more.
+    live.clock.advance(chrono::Duration::minutes(61));
+    let (first, _) = (onboarding::flows::schedule::fan_out(&live.state).await.unwrap(), ());
+    let again = onboarding::flows::schedule::fan_out(&live.state).await.unwrap();
+    assert_eq!((first.queued, again.due, again.queued), (2, 0, 0), "{again:?}");
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 mod code;
 mod email;
 mod ids;
+mod job;
 mod name;
 mod password;
 mod principal;
@@ -14,6 +15,7 @@ mod tenant;
 pub use code::ConfirmationCode;
 pub use email::EmailAddress;
 pub use ids::{AccountId, ClientId, PartnerId};
+pub use job::JobKind;
 pub use name::OrganizationName;
 pub use password::{NewPassword, PasswordError};
 pub use principal::Principal;

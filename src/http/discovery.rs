@@ -4,10 +4,11 @@
 use super::error::ApiError;
 use super::extract::ApiJson;
 use super::views::{AccountView, AutoAddView, ObjectPage};
+use crate::repo::jobs::Queued;
 use crate::services::AppState;
 use crate::store::keys::ObjectKind;
 use crate::usecases::accounts;
-use crate::usecases::discovery::{self, AccountRun};
+use crate::usecases::discovery;
 use crate::usecases::protection::{self, AutoAddRequest, ListQuery, ProtectOutcome, ProtectRequest};
 use crate::usecases::sessions::Principal;
 use axum::Json;
@@ -23,13 +24,17 @@ fn on_account(id: &str) {
     }
 }
 
-/// `POST /v1/accounts/{id}/discovery`: runs discovery now (within a time budget; a longer
-/// one continues at the next scheduled run) and answers 202 with the account and the run.
+/// `POST /v1/accounts/{id}/discovery` (Refresh): queues a discovery job and answers 202 with
+/// the account (its discovery `queued`).
 pub async fn refresh(State(s): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<Response, ApiError> {
     on_account(&id);
-    let run: AccountRun = discovery::refresh(&s, &who, &id).await?;
+    let job = match discovery::refresh(&s, &who, &id).await? {
+        Queued::Sent(_) => "queued",
+        Queued::Already => "already_queued",
+        Queued::Unsent | Queued::NotDiscoverable => "scheduled",
+    };
     let account = AccountView::of(&accounts::get_account(&s, &who, &id).await?, s.clock.now());
-    Ok((StatusCode::ACCEPTED, Json(json!({ "account": account, "run": run }))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(json!({ "account": account, "job": job }))).into_response())
 }
 
 async fn list(

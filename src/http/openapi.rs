@@ -71,7 +71,8 @@ pub struct Authorization {
 
 #[derive(ToSchema)]
 pub struct Discovery {
-    /// `not_started`, `due`, `running`, `done`, `partial` (continues at the next run), `failed`.
+    /// `not_started`, `due`, `queued` (a job waits), `running`, `done`, `partial` (continues by
+    /// itself), `failed`.
     status: String,
     due_at: Option<DateTime<Utc>>,
     last_run_at: Option<DateTime<Utc>>,
@@ -187,7 +188,10 @@ pub struct DiscoveryRun {
 #[derive(ToSchema)]
 pub struct Refreshed {
     account: Account,
-    run: DiscoveryRun,
+    /// `queued`: a job was queued now; `already_queued`: one was already on its way or
+    /// running; `scheduled`: the queue could not take it, the schedule queues it within
+    /// minutes.
+    job: String,
 }
 
 #[derive(ToSchema)]
@@ -350,7 +354,7 @@ fn reauthorize() {}
 
 #[utoipa::path(post, path = "/v1/accounts/{id}/discovery", tag = "discovery", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)), responses(
-    (status = 202, body = Refreshed, description = "Discovery ran now (within 20 s; a longer one continues at the next scheduled run)"),
+    (status = 202, body = Refreshed, description = "A discovery job is queued (the account's discovery status goes `queued`, `running`, `done`)"),
     (status = 409, body = ErrorBody, description = "not_authorized: not authorized, or access revoked"),
     (status = 429, body = ErrorBody, description = "Refreshed within the last minute", headers(("Retry-After" = u32)))))]
 fn refresh() {}

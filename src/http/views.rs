@@ -67,11 +67,13 @@ pub struct DiscoveryView {
 #[serde(rename_all = "snake_case")]
 pub enum DiscoveryState {
     NotStarted,
-    /// Just authorized: the first run is due now.
+    /// Just authorized: the first run is due now (its job is being queued).
     Due,
+    /// A job waits in the queue (Refresh, just authorized, scheduled, or a continuation).
+    Queued,
     Running,
     Done,
-    /// Stopped part-way; continues at the next run.
+    /// Stopped part-way; continues by itself.
     Partial,
     Failed,
 }
@@ -98,6 +100,7 @@ impl DiscoveryView {
         let due_at = crate::usecases::discovery::due_at(a);
         let status = match d.status {
             DiscoveryStatus::Running if d.running_until.is_some_and(|t| t > now) => DiscoveryState::Running,
+            _ if d.job.is_some() => DiscoveryState::Queued,
             _ if a.discovery_due_at.is_some() && d.last_run_at.is_none() => DiscoveryState::Due,
             DiscoveryStatus::NotStarted | DiscoveryStatus::Running => DiscoveryState::NotStarted,
             DiscoveryStatus::Done => DiscoveryState::Done,

@@ -4,7 +4,7 @@
 use crate::domain::{AccountId, PartnerId};
 use crate::services::Services;
 use crate::store::keys::{self, AccountItem};
-use crate::store::{Condition, Item, Key, StoreError};
+use crate::store::{Condition, Item, Key, StoreError, WriteOp};
 
 /// The stored item of the partner's account `id` (`None` for an ID that is malformed, unknown,
 /// or another partner's).
@@ -16,28 +16,45 @@ pub async fn find(s: &Services, partner: &PartnerId, id: &str) -> Result<Option<
 }
 
 /// Read-modify-write of an account item under its version; `f` answers whether to write.
-/// Retries a lost race (re-reading) up to eight times.
+/// Retries a lost race (re-reading) up to eight times. The account's due index entry moves in
+/// the same transaction when the change moves it ([`crate::repo::due`]).
 pub async fn modify<E: From<StoreError>>(
     s: &Services,
     key: &Key,
-    mut f: impl FnMut(&mut AccountItem) -> Result<bool, E>,
+    f: impl FnMut(&mut AccountItem) -> Result<bool, E>,
 ) -> Result<AccountItem, E> {
+    modify_if_exists(s, key, f)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("the account is gone".into()).into())
+}
+
+/// [`modify`], answering `None` when there is no such account (a job for a deleted one).
+pub async fn modify_if_exists<E: From<StoreError>>(
+    s: &Services,
+    key: &Key,
+    mut f: impl FnMut(&mut AccountItem) -> Result<bool, E>,
+) -> Result<Option<AccountItem>, E> {
     for _ in 0..8 {
-        let item = s
-            .store
-            .get(key)
-            .await?
-            .ok_or(StoreError::Corrupt("the account is gone".into()))?;
-        let mut account: AccountItem = item.record()?;
+        let Some(item) = s.store.get(key).await? else {
+            return Ok(None);
+        };
+        let before: AccountItem = item.record()?;
+        let mut account = before.clone();
         if !f(&mut account)? {
-            return Ok(account);
+            return Ok(Some(account));
         }
-        match s
-            .store
-            .put(item.next_version(&account)?, Condition::VersionIs(item.version))
-            .await
-        {
-            Ok(()) => return Ok(account),
+        let next = item.next_version(&account)?;
+        let condition = Condition::VersionIs(item.version);
+        let moves = crate::repo::due::entry_ops(Some(&before), &account)?;
+        let written = if moves.is_empty() {
+            s.store.put(next, condition).await
+        } else {
+            let mut ops = vec![WriteOp::Put { item: next, condition }];
+            ops.extend(moves);
+            s.store.transact(ops).await
+        };
+        match written {
+            Ok(()) => return Ok(Some(account)),
             Err(StoreError::ConditionFailed | StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
         }

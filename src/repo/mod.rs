@@ -1,7 +1,10 @@
 //! What several use cases share about the records they keep, below every use case: reading
-//! and modifying an account ([`accounts`]), and minting, opening and mailing authorization
+//! and modifying an account ([`accounts`]), when it is due and its due index entry ([`due`]),
+//! queueing its discovery jobs ([`jobs`]), and minting, opening and mailing authorization
 //! links and OAuth states ([`links`]), issuing and ending sessions ([`sessions`]).
 
 pub mod accounts;
+pub mod due;
+pub mod jobs;
 pub mod links;
 pub mod sessions;

@@ -277,17 +277,6 @@ pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> R
         item: Item::from_record(keys::account(&who.partner_id, &account.id), &account)?,
         condition: Condition::NotExists,
     });
-    // The scheduled discovery finds the account through the registry once it is authorized.
-    ops.push(WriteOp::Put {
-        item: Item::from_record(
-            keys::discovery_registry(&account.id),
-            &keys::RegistryItem {
-                partner_id: who.partner_id.clone(),
-                account_id: account.id.clone(),
-            },
-        )?,
-        condition: Condition::NotExists,
-    });
     if let Some((to, _)) = &mail {
         // Over a mail limit the account is not created either: nothing written, nothing sent.
         authorization::reserve_mail(s, &account, to).await?;

@@ -41,10 +41,11 @@
 //! A provider that is down or slow leaves the state unconsumed, so "try again" works.
 
 use crate::crypto::sha256_hex;
-use crate::domain::Provider;
 use crate::domain::{EmailAddress, Platform, TenantId, TenantRef};
+use crate::domain::{JobKind, Provider};
 use crate::email::templates;
 use crate::identity::{CONSENTING_ADMIN_ROLES, GOOGLE_SCOPES, IdTokenClaims, TokenError, missing_roles};
+use crate::queue::Job;
 use crate::repo::links::{consent_state, state_purpose};
 use crate::services::Services;
 use crate::store::keys::{
@@ -639,7 +640,12 @@ async fn finish(s: &Services, open: OpenState, proven: Proven) -> Result<Redirec
     let owner_condition = ownership(s, &account, &proven.tenant_id).await?;
     let now = s.clock.now();
     let redirect = redirect_for(s, &state, &account);
+    let before = account.clone();
     authorize(&mut account, &proven, now);
+    // Discovery starts at once: its first job is recorded with the activation and sent
+    // right after it (should the queue refuse, the account is due and the schedule sends it).
+    let first = Job::new(&account.partner_id, &account.id, JobKind::First, 0);
+    crate::repo::jobs::mark(&mut account, &first, now, std::time::Duration::ZERO);
 
     let mut consumed = state.clone();
     consumed.consumed_at = Some(now);
@@ -661,6 +667,7 @@ async fn finish(s: &Services, open: OpenState, proven: Proven) -> Result<Redirec
         state.link_hash.as_deref(),
         now,
     )?);
+    ops.extend(crate::repo::due::entry_ops(Some(&before), &account)?);
     match s.store.transact(ops).await {
         Ok(()) => {}
         Err(StoreError::ConditionFailed) => {
@@ -687,6 +694,7 @@ async fn finish(s: &Services, open: OpenState, proven: Proven) -> Result<Redirec
         missing = account.missing_permissions.len(),
         "consent proven; account authorized"
     );
+    crate::repo::jobs::send(s, &first, std::time::Duration::ZERO).await;
     notify_partner(s, &account).await;
     Ok(redirect)
 }

@@ -24,11 +24,13 @@
 //!   leaves the tenant's status alone. Once a day the token is requested fresh (never from the
 //!   cache), which is the nightly consent check.
 
-use crate::domain::{AccountId, EmailAddress, PartnerId, Platform};
+use crate::domain::{AccountId, EmailAddress, JobKind, PartnerId, Platform};
 use crate::email::templates;
 use crate::identity::TokenError;
 use crate::identity::graph::{GraphError, GraphPage};
 use crate::identity::missing_roles;
+use crate::queue::{Job, MAX_DELAY};
+use crate::repo::jobs::Queued;
 use crate::services::Services;
 use crate::store::keys::{
     self, AccountItem, AccountStatus, Counts, DeltaCheckpointItem, DiscoveredItem, DiscoveryStatus, ObjectKind,
@@ -61,8 +63,10 @@ pub enum DiscoveryError {
 pub const REFRESH_PER_ACCOUNT: crate::limits::Limit =
     crate::limits::Limit::new(keys::LIMIT_REFRESH_ACCOUNT_MINUTE, 1, 60);
 
-/// How long one run may hold an account before another may take it over.
-const LEASE: Duration = Duration::minutes(15);
+/// How long one run may hold an account before another may take it over: longer than the
+/// worker may run (its timeout, 300 s in the template), shorter than the queue's visibility
+/// timeout (420 s), so a job whose worker died is handed out again after the lease is free.
+pub const LEASE: Duration = Duration::minutes(6);
 /// After a failed run, the next try.
 const RETRY_AFTER_FAILURE: Duration = Duration::minutes(15);
 /// Roles missing right after consent are re-checked this often for the first hour
@@ -110,6 +114,9 @@ pub enum Outcome {
     AppCredentials,
     /// Another run holds the account.
     Busy,
+    /// The job is not the one the account waits for (a duplicate delivery, or superseded by
+    /// a newer job): nothing was done.
+    Superseded,
 }
 
 /// What one account's run did.
@@ -121,6 +128,9 @@ pub struct AccountRun {
     pub outcome: Outcome,
     pub missing_permissions: Vec<String>,
     pub kinds: Vec<KindRun>,
+    /// The job that goes on where this run stopped, if one was queued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continued_by: Option<String>,
 }
 
 impl AccountRun {
@@ -133,27 +143,34 @@ impl AccountRun {
     }
 }
 
-pub fn discoverable(status: AccountStatus) -> bool {
-    matches!(status, AccountStatus::Active | AccountStatus::ReauthorizationRequired)
-}
+pub use crate::repo::due::{discoverable, due_at};
 
-/// When the account should next be discovered: at once when just authorized, else when its
-/// last run said.
-pub fn due_at(a: &AccountItem) -> Option<DateTime<Utc>> {
-    match (a.discovery_due_at, a.discovery.next_due_at) {
-        (Some(x), Some(y)) => Some(x.min(y)),
-        (x, y) => x.or(y),
-    }
-}
-
-/// Discovers one account now, within `budget` (the Refresh button, and each account of a
-/// scheduled run).
-#[tracing::instrument(skip_all, fields(partner_id = %partner, account_id = %account))]
+/// Discovers one account now, within `budget`, outside any job (benchmarks and tests; a
+/// partial run is then continued by the schedule).
 pub async fn discover_account(
     s: &Services,
     partner: &PartnerId,
     account: &AccountId,
     budget: std::time::Duration,
+) -> Result<AccountRun, DiscoveryError> {
+    discover(s, partner, account, budget, None).await
+}
+
+/// Runs a queued job: discovers its account within `budget` if the account waits for this
+/// very job (else [`Outcome::Superseded`], nothing done); a run that stops part-way queues its
+/// continuation. Errors: the account is gone ([`DiscoveryError::NotFound`]) or no longer
+/// authorized ([`DiscoveryError::NotAuthorized`]): nothing to do; the store failed: retry.
+pub async fn run_job(s: &Services, job: &Job, budget: std::time::Duration) -> Result<AccountRun, DiscoveryError> {
+    discover(s, &job.partner, &job.account, budget, Some(job)).await
+}
+
+#[tracing::instrument(skip_all, fields(partner_id = %partner, account_id = %account, job_id = job.map(|j| j.id.as_str())))]
+async fn discover(
+    s: &Services,
+    partner: &PartnerId,
+    account: &AccountId,
+    budget: std::time::Duration,
+    job: Option<&Job>,
 ) -> Result<AccountRun, DiscoveryError> {
     let started = Instant::now();
     let deadline = started + budget;
@@ -164,10 +181,18 @@ pub async fn discover_account(
         outcome: Outcome::Done,
         missing_permissions: Vec::new(),
         kinds: Vec::new(),
+        continued_by: None,
     };
-    let Some(leased) = take_lease(s, &key, now).await? else {
-        run.outcome = Outcome::Busy;
-        return Ok(run);
+    let leased = match take_lease(s, &key, now, job).await? {
+        Lease::Taken(a) => a,
+        Lease::Busy => {
+            run.outcome = Outcome::Busy;
+            return Ok(run);
+        }
+        Lease::Superseded => {
+            run.outcome = Outcome::Superseded;
+            return Ok(run);
+        }
     };
     let fresh = leased.status == AccountStatus::ReauthorizationRequired
         || leased
@@ -197,12 +222,27 @@ pub async fn discover_account(
             }
         }
     }
+    // A job's run that stopped part-way goes on in a continuation, unless the wait is longer
+    // than a queue delay can be (the schedule then queues it when it is due).
+    let continuation = match job {
+        Some(j) if run.outcome == Outcome::Partial && wait.is_none_or(|w| w.to_std().is_ok_and(|w| w <= MAX_DELAY)) => {
+            Some(Job::new(
+                partner,
+                account,
+                JobKind::Continue,
+                j.resume.saturating_add(1),
+            ))
+        }
+        _ => None,
+    };
     let end = RunEnd {
         finished: s.clock.now(),
         interval: s.discovery_interval,
         wait,
         fresh,
         deltas,
+        job: job.map(|j| j.id.clone()),
+        continuation: continuation.clone(),
     };
     let mut newly_revoked = None;
     let updated = crate::repo::accounts::modify(s, &key, |a| {
@@ -227,27 +267,45 @@ pub async fn discover_account(
     if let Some(why) = newly_revoked {
         notify_revoked(s, &updated, &why).await;
     }
+    if let Some(next) = continuation {
+        let delay = wait.and_then(|w| w.to_std().ok()).unwrap_or_default();
+        if crate::repo::jobs::send(s, &next, delay).await {
+            run.continued_by = Some(next.id);
+        }
+    }
     Ok(run)
 }
 
-/// Takes the account's lease (one run at a time per account): the leased account, or `None`
-/// while another run holds it.
-async fn take_lease(s: &Services, key: &Key, now: DateTime<Utc>) -> Result<Option<AccountItem>, DiscoveryError> {
-    let mut busy = false;
-    let leased = crate::repo::accounts::modify(s, key, |a| {
+enum Lease {
+    Taken(Box<AccountItem>),
+    Busy,
+    Superseded,
+}
+
+/// Takes the account's lease (one run at a time per account); a job's run only when the
+/// account waits for that job.
+async fn take_lease(s: &Services, key: &Key, now: DateTime<Utc>, job: Option<&Job>) -> Result<Lease, DiscoveryError> {
+    let mut refused = None;
+    let leased = crate::repo::accounts::modify_if_exists(s, key, |a| {
+        refused = None;
         if !discoverable(a.status) {
             return Err(DiscoveryError::NotAuthorized);
         }
-        busy = a.discovery.running_until.is_some_and(|t| t > now);
-        if busy {
-            return Ok(false);
+        if let Some(job) = job
+            && a.discovery.job.as_ref().is_none_or(|j| j.id != job.id)
+        {
+            refused = Some(Lease::Superseded);
+        } else if a.discovery.running_until.is_some_and(|t| t > now) {
+            refused = Some(Lease::Busy);
+        } else {
+            a.discovery.status = DiscoveryStatus::Running;
+            a.discovery.running_until = Some(now + LEASE);
         }
-        a.discovery.status = DiscoveryStatus::Running;
-        a.discovery.running_until = Some(now + LEASE);
-        Ok(true)
+        Ok(refused.is_none())
     })
-    .await?;
-    Ok((!busy).then_some(leased))
+    .await?
+    .ok_or(DiscoveryError::NotFound)?;
+    Ok(refused.unwrap_or(Lease::Taken(Box::new(leased))))
 }
 
 /// Reads every kind the granted roles allow, in order, into `run` and `deltas`; stops at a
@@ -312,6 +370,10 @@ pub struct RunEnd {
     pub fresh: bool,
     /// Count changes the run made.
     pub deltas: Counts,
+    /// The job that ran, if any (the account stops waiting for it).
+    pub job: Option<String>,
+    /// The job that goes on from here (the account waits for it).
+    pub continuation: Option<Job>,
 }
 
 /// The discovery status machine, a pure function: records on the account how `run` ended
@@ -324,9 +386,18 @@ pub fn record_run(a: &mut AccountItem, run: &AccountRun, end: &RunEnd) -> Option
         wait,
         fresh,
         ref deltas,
+        ref job,
+        ref continuation,
     } = *end;
     let mut newly_revoked = None;
     a.discovery.running_until = None;
+    if a.discovery.job.as_ref().is_some_and(|j| Some(&j.id) == job.as_ref()) {
+        a.discovery.job = None;
+    }
+    if let Some(next) = continuation {
+        let delay = wait.and_then(|w| w.to_std().ok()).unwrap_or_default();
+        crate::repo::jobs::mark(a, next, finished, delay);
+    }
     a.discovery.last_run_at = Some(finished);
     for kind in ObjectKind::ALL {
         let (c, d) = (a.discovery.counts.of_mut(kind), deltas.of(kind));
@@ -365,11 +436,11 @@ pub fn record_run(a: &mut AccountItem, run: &AccountRun, end: &RunEnd) -> Option
             a.status = AccountStatus::AccessRevoked;
             a.discovery_due_at = None;
         }
-        Outcome::Busy => {}
+        Outcome::Busy | Outcome::Superseded => {}
     }
     if !matches!(
         run.outcome,
-        Outcome::Revoked(_) | Outcome::AppCredentials | Outcome::Busy
+        Outcome::Revoked(_) | Outcome::AppCredentials | Outcome::Busy | Outcome::Superseded
     ) && fresh
     {
         a.discovery.health_checked_at = Some(finished);
@@ -397,12 +468,10 @@ pub fn record_run(a: &mut AccountItem, run: &AccountRun, end: &RunEnd) -> Option
     newly_revoked
 }
 
-/// Time the Refresh button may spend before answering (API Gateway allows 30 s); a longer
-/// discovery continues at the next scheduled run from where it stopped.
-pub const REFRESH_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
-
-/// The Refresh button: discovers the caller's account now.
-pub async fn refresh(s: &Services, who: &crate::domain::Principal, id: &str) -> Result<AccountRun, DiscoveryError> {
+/// The Refresh button: queues a discovery job for the caller's account now (answered at
+/// once; the account's discovery status says `queued`, then `running`). At most once a
+/// minute per account.
+pub async fn refresh(s: &Services, who: &crate::domain::Principal, id: &str) -> Result<Queued, DiscoveryError> {
     let account = AccountId::parse(id).ok_or(DiscoveryError::NotFound)?;
     let item = s
         .store
@@ -420,7 +489,10 @@ pub async fn refresh(s: &Services, who: &crate::domain::Principal, id: &str) -> 
             },
             crate::limits::LimitError::Store(e) => DiscoveryError::Store(e),
         })?;
-    discover_account(s, &who.partner_id, &account, REFRESH_BUDGET).await
+    match crate::repo::jobs::enqueue(s, &who.partner_id, &account, JobKind::Refresh).await? {
+        Queued::NotDiscoverable => Err(DiscoveryError::NotAuthorized),
+        queued => Ok(queued),
+    }
 }
 
 /// An access token for the account's tenant and the permissions it carries, or why not.
@@ -1063,6 +1135,7 @@ mod status_machine {
                 kind: Some(ObjectKind::Users),
                 ..KindRun::default()
             }],
+            continued_by: None,
         }
     }
 
@@ -1073,6 +1146,8 @@ mod status_machine {
             wait,
             fresh: true,
             deltas: Counts::default(),
+            job: None,
+            continuation: None,
         }
     }
 

@@ -88,6 +88,24 @@ impl Live {
         }
     }
 
+    /// Runs every queued job (and what they queue without delay), as the worker would.
+    #[allow(dead_code)]
+    pub async fn drain(&self) -> onboarding::flows::worker::Drained {
+        onboarding::flows::worker::drain(&self.state, std::time::Duration::from_secs(60))
+            .await
+            .expect("the in-process queue")
+            .expect("jobs run in process")
+    }
+
+    /// One tick of the schedule, then every job it queued.
+    #[allow(dead_code)]
+    pub async fn tick(&self) -> (onboarding::flows::schedule::FanOut, onboarding::flows::worker::Drained) {
+        let fanned = onboarding::flows::schedule::fan_out(&self.state)
+            .await
+            .expect("the due index");
+        (fanned, self.drain().await)
+    }
+
     /// The sandbox's Contoso tenant consented with every required role: a Graph token for it
     /// from the production Entra client, and the sandbox Graph's base URL.
     pub async fn contoso(&self) -> (SecretString, String) {

@@ -13,8 +13,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Providers without real credentials: the sandbox's, served below.
     let sandboxed = onboarding_sandbox::configure(&mut config);
     let state = Services::from_config(&config).await?;
-    // The discovery schedule, in-process (on AWS: EventBridge Scheduler and the discovery
-    // function). Each tick discovers the accounts that are due and applies auto-add.
+    // Discovery jobs, in process (on AWS: the SQS queue and the discovery function): the
+    // worker drains the queue as jobs arrive; the schedule's tick (on AWS: EventBridge and
+    // the schedule function) queues due accounts.
+    tokio::spawn(onboarding::flows::worker::run_local(
+        state.clone(),
+        onboarding::flows::worker::LOCAL_BUDGET,
+    ));
     let tick = config.discovery_interval.min(std::time::Duration::from_secs(60));
     let scheduled = state.clone();
     tokio::spawn(async move {
@@ -22,12 +27,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
-            if let Err(e) = onboarding::flows::run_scheduled(&scheduled, None).await {
-                tracing::error!(cause = %e, "scheduled discovery failed");
+            if let Err(e) = onboarding::flows::schedule::fan_out(&scheduled).await {
+                tracing::error!(cause = %e, "the schedule's tick failed");
             }
         }
     });
-    tracing::info!(every = ?tick, interval = ?config.discovery_interval, "discovery scheduler started");
+    tracing::info!(every = ?tick, interval = ?config.discovery_interval, "job worker and schedule started");
     let mut extra = axum::Router::new();
     if sandboxed {
         extra = onboarding_sandbox::router(onboarding_sandbox::Sandbox::new());

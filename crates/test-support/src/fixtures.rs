@@ -3,11 +3,11 @@
 
 use chrono::{DateTime, Utc};
 use onboarding::domain::{AccountId, ClientId, ManagedBy, PartnerId, Platform};
-use onboarding::store::keys::{self, AccountItem, AccountStatus, RegistryItem};
+use onboarding::store::keys::{self, AccountItem, AccountStatus};
 use onboarding::store::{Condition, Item, Store, StoreError, WriteOp};
 
 /// Stores a Microsoft 365 account of `tenant_id` for `partner` in `status`, authorized and due
-/// for discovery at `now` when active, with its discovery registry entry: what the consent
+/// for discovery at `now` when active, with its due index entry: what the consent
 /// callback leaves behind, for tests and benches that start after consent.
 pub async fn seed_account(
     store: &dyn Store,
@@ -41,21 +41,44 @@ pub async fn seed_account(
         discovery: Default::default(),
         auto_add: None,
     };
-    let registry = RegistryItem {
-        partner_id: partner.clone(),
-        account_id: id.clone(),
-    };
-    store
-        .transact(vec![
-            WriteOp::Put {
-                item: Item::from_record(keys::account(partner, &id), &account)?,
-                condition: Condition::NotExists,
-            },
-            WriteOp::Put {
-                item: Item::from_record(keys::discovery_registry(&id), &registry)?,
-                condition: Condition::NotExists,
-            },
-        ])
-        .await?;
+    let mut ops = vec![WriteOp::Put {
+        item: Item::from_record(keys::account(partner, &id), &account)?,
+        condition: Condition::NotExists,
+    }];
+    ops.extend(onboarding::repo::due::entry_ops(None, &account)?);
+    store.transact(ops).await?;
     Ok(id)
+}
+
+/// In-memory services on a manual clock: the embedded store in memory, a memory mailer, the
+/// in-process job queue, fixed keys and example links; identity providers unconfigured until
+/// `with_identity`. The parts are kept to look at.
+pub struct InMemory {
+    pub services: onboarding::services::Services,
+    pub store: std::sync::Arc<onboarding::store::embedded::EmbeddedStore>,
+    pub mailer: std::sync::Arc<onboarding::email::memory::MemoryMailer>,
+    pub clock: std::sync::Arc<onboarding::clock::ManualClock>,
+}
+
+pub fn in_memory() -> InMemory {
+    use std::sync::Arc;
+    let clock = Arc::new(onboarding::clock::ManualClock::new(Utc::now()));
+    let store = Arc::new(onboarding::store::embedded::EmbeddedStore::in_memory(clock.clone()));
+    let mailer = Arc::new(onboarding::email::memory::MemoryMailer::default());
+    let services = onboarding::services::Services::new(
+        store.clone(),
+        mailer.clone(),
+        clock.clone(),
+        secrecy::SecretSlice::from(vec![5u8; 32]),
+        onboarding::services::Links {
+            public_base_url: "https://api.example".into(),
+            console_url: "https://console.example".into(),
+        },
+    );
+    InMemory {
+        services,
+        store,
+        mailer,
+        clock,
+    }
 }

@@ -1,5 +1,5 @@
 //! Lambda function `discovery`: builds the shared state once per process and runs
-//! [`discovery::handle`] for every scheduled event.
+//! [`discovery::handle`] for every batch of queued jobs.
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use onboarding::config::{Config, Runtime};

@@ -1,0 +1,75 @@
+//! When an account is next due for work (discovery or auto-add), and its entry in the sharded
+//! due index (`keys::due_entry`) that the schedule reads. The entry is derived from the
+//! account record alone and written in the same transaction as every change of the account
+//! ([`crate::repo::accounts::modify`], the consent's activation), so the two never disagree.
+
+use crate::store::keys::{self, AccountItem, AccountStatus, DueItem};
+use crate::store::{Condition, Item, StoreError, WriteOp};
+use chrono::{DateTime, Duration, Utc};
+
+/// A queued job not handed out by then is taken as lost: the schedule queues another.
+pub const JOB_GRACE: Duration = Duration::minutes(15);
+
+/// Whether discovery runs for an account in this status.
+pub fn discoverable(status: AccountStatus) -> bool {
+    matches!(status, AccountStatus::Active | AccountStatus::ReauthorizationRequired)
+}
+
+/// When the account should next be discovered: at once when just authorized, else when its
+/// last run said.
+pub fn due_at(a: &AccountItem) -> Option<DateTime<Utc>> {
+    match (a.discovery_due_at, a.discovery.next_due_at) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+/// When the schedule should next queue a job for the account: the earlier of discovery's due
+/// time and auto-add's, but not while a queued job or a run may still do it (until the job's
+/// grace or the run's lease has passed). `None`: never (not discoverable).
+pub fn scheduled_at(a: &AccountItem) -> Option<DateTime<Utc>> {
+    if !discoverable(a.status) {
+        return None;
+    }
+    let auto_add = a.auto_add.as_ref().map(|x| x.next_run_at);
+    let mut at = match (due_at(a), auto_add) {
+        (Some(x), Some(y)) => x.min(y),
+        (x, y) => x.or(y)?,
+    };
+    if let Some(job) = &a.discovery.job {
+        at = at.max(job.not_before + JOB_GRACE);
+    }
+    if let Some(lease) = a.discovery.running_until {
+        at = at.max(lease);
+    }
+    Some(at)
+}
+
+/// The writes that move the account's due index entry from where `before` put it to where
+/// `after` puts it (none when it does not move).
+pub fn entry_ops(before: Option<&AccountItem>, after: &AccountItem) -> Result<Vec<WriteOp>, StoreError> {
+    let old = before.and_then(scheduled_at);
+    let new = scheduled_at(after);
+    if old == new {
+        return Ok(Vec::new());
+    }
+    let mut ops = Vec::with_capacity(2);
+    if let Some(at) = old {
+        ops.push(WriteOp::Delete {
+            key: keys::due_entry(&after.id, at),
+            condition: Condition::Always,
+        });
+    }
+    if let Some(at) = new {
+        let entry = DueItem {
+            partner_id: after.partner_id.clone(),
+            account_id: after.id.clone(),
+            at,
+        };
+        ops.push(WriteOp::Put {
+            item: Item::from_record(keys::due_entry(&after.id, at), &entry)?,
+            condition: Condition::Always,
+        });
+    }
+    Ok(ops)
+}
