@@ -20,7 +20,10 @@ struct Flow {
 
 impl Flow {
     async fn new() -> Self {
-        let app = TestApp::new();
+        Self::on(TestApp::new()).await
+    }
+
+    async fn on(app: TestApp) -> Self {
         let token = registered(&app, "Acme IT", MEMBER).await;
         Self { app, token }
     }
@@ -773,4 +776,35 @@ async fn a_consent_callback_for_another_tenant_than_the_signed_in_one_is_refused
         f.view(acc["id"].as_str().unwrap()).await["status"],
         "waiting_for_authorization"
     );
+}
+
+#[tokio::test]
+async fn a_queue_that_refuses_at_consent_still_activates_and_the_schedule_queues_the_account() {
+    let f = Flow::on(TestApp::with_services(|s| {
+        s.with_queue(std::sync::Arc::new(onboarding::queue::Unavailable(
+            "SQS is down (test)",
+        )))
+    }))
+    .await;
+    let acc = f.account(json!({})).await;
+    let id = acc["id"].as_str().unwrap();
+    let consent = f.consent(ADMIN, TENANT_A).await;
+    let a = f.get(&ms_callback(TENANT_A, &state_of(&consent))).await;
+    assert_eq!(a.status, StatusCode::FOUND, "{}", a.text);
+    let v = f.view(id).await;
+    assert_eq!(v["status"], "active");
+    assert_eq!(v["discovery"]["status"], "due", "no job is on its way: {v}");
+
+    // The schedule's next tick (with the queue back) queues its first job at once.
+    let working = onboarding::services::Services::new(
+        f.app.store.clone(),
+        f.app.mailer.clone(),
+        f.app.clock.clone(),
+        secrecy::SecretSlice::from(vec![42u8; 32]),
+        f.app.state.links.clone(),
+    )
+    .into_state();
+    let fanned = onboarding::flows::schedule::fan_out(&working).await.unwrap();
+    assert_eq!((fanned.due, fanned.queued), (1, 1), "{fanned:?}");
+    assert_eq!(f.view(id).await["discovery"]["status"], "queued");
 }

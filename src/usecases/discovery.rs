@@ -215,6 +215,7 @@ async fn discover(
                 tenant: &tenant,
                 token: &token,
                 deadline,
+                started: now,
             };
             let errors = read_kinds(&ctx, leased.platform, &granted, &mut run, &mut deltas, &mut wait).await?;
             if !errors.is_empty() && matches!(run.outcome, Outcome::Done | Outcome::Partial) {
@@ -634,6 +635,8 @@ struct Ctx<'a> {
     tenant: &'a str,
     token: &'a SecretString,
     deadline: Instant,
+    /// When this run took the account.
+    started: DateTime<Utc>,
 }
 
 impl Ctx<'_> {
@@ -671,7 +674,7 @@ async fn run_kind(ctx: &Ctx<'_>, src: &Source) -> Result<KindRun, Failure> {
         ..KindRun::default()
     };
     if src.read != Read::Delta {
-        return read_pages(ctx, src, src.first_url.clone(), Mode::Full).await;
+        return read_pages(ctx, src, src.first_url.clone(), Mode::Full, None).await;
     }
     let ck_key = keys::delta_checkpoint(ctx.account, src.kind);
     let checkpoint = match ctx.s.store.get(&ck_key).await {
@@ -706,12 +709,21 @@ async fn run_kind(ctx: &Ctx<'_>, src: &Source) -> Result<KindRun, Failure> {
             )
             .await
             .map_err(|e| fail(empty.clone(), e.into()))?;
-        (
-            src.first_url.clone(),
-            if any.items.is_empty() { Mode::First } else { Mode::Full },
-        )
+        let mode = if any.items.is_empty() { Mode::First } else { Mode::Full };
+        // Marks where this read starts, so that should the run die part-way, the next one
+        // continues there and counts what this one wrote but never recorded.
+        let start = DeltaCheckpointItem {
+            link: None,
+            resume: (mode == Mode::First).then(|| src.first_url.clone()),
+            resume_first: mode == Mode::First,
+            saved_at: Some(ctx.started),
+        };
+        save_checkpoint(ctx, src.kind, &start)
+            .await
+            .map_err(|e| fail(empty.clone(), e))?;
+        (src.first_url.clone(), mode)
     };
-    match read_pages(ctx, src, url, mode).await {
+    match read_pages(ctx, src, url, mode, checkpoint.saved_at).await {
         Err(Failure {
             done,
             error: DiscoveryError::Graph(GraphError::Resync),
@@ -721,7 +733,7 @@ async fn run_kind(ctx: &Ctx<'_>, src: &Source) -> Result<KindRun, Failure> {
             save_checkpoint(ctx, src.kind, &reset)
                 .await
                 .map_err(|e| fail(done.clone(), e))?;
-            let mut again = read_pages(ctx, src, src.first_url.clone(), Mode::Full).await;
+            let mut again = read_pages(ctx, src, src.first_url.clone(), Mode::Full, None).await;
             let (Ok(k) | Err(Failure { done: k, .. })) = &mut again;
             *k = merge_runs(&done, k);
             again
@@ -750,7 +762,20 @@ async fn save_checkpoint(ctx: &Ctx<'_>, kind: ObjectKind, c: &DeltaCheckpointIte
     Ok(())
 }
 
-async fn read_pages(ctx: &Ctx<'_>, src: &Source, start: String, mode: Mode) -> Result<KindRun, Failure> {
+/// Reads `src` from `start` in `mode`. `uncounted_after`: when the kind's checkpoint was saved;
+/// objects a run wrote after it (and before this run) were never counted (that run died).
+async fn read_pages(
+    ctx: &Ctx<'_>,
+    src: &Source,
+    start: String,
+    mode: Mode,
+    uncounted_after: Option<DateTime<Utc>>,
+) -> Result<KindRun, Failure> {
+    let target = Target {
+        kind: src.kind,
+        known_empty: mode == Mode::First,
+        uncounted: uncounted_after.map(|after| (after, ctx.started)),
+    };
     let mut run = KindRun {
         kind: Some(src.kind),
         full: mode != Mode::Incremental,
@@ -763,7 +788,8 @@ async fn read_pages(ctx: &Ctx<'_>, src: &Source, start: String, mode: Mode) -> R
     // The next page, fetched while the current one is written.
     let mut prefetched: Option<Result<GraphPage, GraphError>> = None;
     loop {
-        if resumable && Instant::now() >= ctx.deadline {
+        // At least one page per run, so a run always makes progress.
+        if resumable && run.pages > 0 && Instant::now() >= ctx.deadline {
             return match suspend(ctx, src, &url, mode).await {
                 Ok(()) => {
                     run.partial = true;
@@ -804,12 +830,12 @@ async fn read_pages(ctx: &Ctx<'_>, src: &Source, start: String, mode: Mode) -> R
         run.seen += fresh.len() as u64;
         let written = match &page.next {
             Some(next) => {
-                let write = write_objects(ctx, src.kind, fresh, mode == Mode::First, &mut run);
+                let write = write_objects(ctx, target, fresh, &mut run);
                 let (written, ahead) = tokio::join!(write, ctx.page(src.read, next));
                 prefetched = Some(ahead);
                 written
             }
-            None => write_objects(ctx, src.kind, fresh, mode == Mode::First, &mut run).await,
+            None => write_objects(ctx, target, fresh, &mut run).await,
         };
         if let Err(error) = written {
             return Err(Failure { done: run, error });
@@ -988,15 +1014,38 @@ fn count(run: &mut KindRun, change: &Change) {
     }
 }
 
+/// Where a page's objects are written.
+#[derive(Clone, Copy)]
+struct Target {
+    kind: ObjectKind,
+    /// Nothing stored yet for the kind (first read): written without reading.
+    known_empty: bool,
+    /// `(after, before)`: objects first or last written in this window by a run that died
+    /// were never counted; this run counts them.
+    uncounted: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+/// The count a stored object calls for although nothing about it changes: written by a run
+/// that died before recording its counts.
+fn uncounted(stored: &DiscoveredItem, o: &Seen, window: Option<(DateTime<Utc>, DateTime<Utc>)>) -> Option<Change> {
+    let (after, before) = window?;
+    let within = |t: DateTime<Utc>| t > after && t < before;
+    if o.removed {
+        (stored.deleted && within(stored.last_seen)).then_some(Change::Removed)
+    } else {
+        (!stored.deleted && within(stored.first_seen)).then_some(Change::Added)
+    }
+}
+
 /// Writes what changed among `objects`, in chunks; each chunk's writes are conditioned on the
 /// versions read, and a chunk that lost a race is read and merged again.
 async fn write_objects(
     ctx: &Ctx<'_>,
-    kind: ObjectKind,
+    target: Target,
     objects: Vec<Seen>,
-    known_empty: bool,
     run: &mut KindRun,
 ) -> Result<(), DiscoveryError> {
+    let Target { kind, known_empty, .. } = target;
     let now = ctx.s.clock.now();
     if known_empty {
         // First read of this kind: nothing stored, nothing to compare; removed ones are skipped.
@@ -1037,16 +1086,24 @@ async fn write_objects(
                 let o = last[id];
                 let existing = stored.get(&key.sk);
                 let record = existing.map(Item::record::<DiscoveredItem>).transpose()?;
+                let missed = record.as_ref().and_then(|r| uncounted(r, o, target.uncounted));
                 if let Some((next, change)) = merge(record.as_ref(), o, now) {
                     let (item, condition) = match existing {
                         Some(i) => (i.next_version(&next)?, Condition::VersionIs(i.version)),
                         None => (Item::from_record(key.clone(), &next)?, Condition::NotExists),
                     };
                     ops.push(WriteOp::Put { item, condition });
-                    changes.push(change);
+                    // Added by a run that died: an addition, whatever changed since.
+                    changes.push(match (change, missed) {
+                        (Change::Changed, Some(Change::Added)) => Change::Added,
+                        (change, _) => change,
+                    });
+                } else if let Some(missed) = missed {
+                    changes.push(missed);
                 }
             }
             if ops.is_empty() {
+                changes.iter().for_each(|c| count(run, c));
                 break;
             }
             match ctx.s.store.transact(ops).await {
@@ -1085,7 +1142,12 @@ async fn sweep(ctx: &Ctx<'_>, kind: ObjectKind, seen: &HashSet<u64>, run: &mut K
             })
             .collect();
         if !gone.is_empty() {
-            write_objects(ctx, kind, gone, false, run).await?;
+            let target = Target {
+                kind,
+                known_empty: false,
+                uncounted: None,
+            };
+            write_objects(ctx, target, gone, run).await?;
         }
     }
     Ok(())

@@ -35,6 +35,11 @@ pub struct TestApp {
 
 impl TestApp {
     pub fn new() -> Self {
+        Self::with_services(|s| s)
+    }
+
+    /// A test app whose services are changed by `f` (another queue, say).
+    pub fn with_services(f: impl FnOnce(Services) -> Services) -> Self {
         let clock = Arc::new(ManualClock::default());
         let store = Arc::new(EmbeddedStore::in_memory(clock.clone()));
         let mailer = Arc::new(MemoryMailer::default());
@@ -50,8 +55,8 @@ impl TestApp {
                 console_url: format!("{BASE}/console"),
             },
         )
-        .with_identity(microsoft.clone(), google.clone())
-        .into_state();
+        .with_identity(microsoft.clone(), google.clone());
+        let state = f(state).into_state();
         Self {
             state,
             store,
