@@ -4,6 +4,10 @@
 //!   discovery of the same tenant (parse, compare, write), as a ratio;
 //! - peak RSS (VmHWM, reset just before the run) of the first discovery;
 //! - object writes of a second run with no change, and of a run after 1,000 renames;
+//! - discovery as jobs, as `cargo run` runs it (the in-process queue on the store, the worker
+//!   loop): Accept (the first job queued) -> the first users stored, and -> the whole tenant
+//!   listed, as a ratio to fetching alone; with the local budget and with a 5 s budget, so the
+//!   discovery spans many continuations;
 //!
 //! on the embedded on-disk store and, when `AWS_ENDPOINT_URL_DYNAMODB` is set (started by
 //! `scripts/services.sh`), on DynamoDB Local.
@@ -22,6 +26,10 @@ use onboarding::identity::http::{EntraClient, MicrosoftSettings, http_client};
 use onboarding::services::{Links, Services};
 use onboarding::store::keys::{self, AccountStatus, DiscoveredItem, ObjectKind};
 use onboarding::store::{Item, Store};
+use onboarding::domain::JobKind;
+use onboarding::flows::worker;
+use onboarding::repo::jobs::{Queued, enqueue};
+use onboarding::store::keys::AccountItem;
 use onboarding::usecases::discovery::{AccountRun, discover_account};
 use onboarding_test_support::entra::{FakeEntra, PAGE};
 use onboarding_test_support::fixtures::seed_account;
@@ -103,19 +111,7 @@ async fn bench(
     let fake = FakeEntra::new(TENANT, users_n);
     fake.set_latency(latency);
     let base = fake.serve().await;
-    let state = Services::new(
-        store.clone(),
-        Arc::new(MemoryMailer::default()),
-        Arc::new(SystemClock),
-        SecretSlice::from(vec![9u8; 32]),
-        Links {
-            public_base_url: "https://api.example".into(),
-            console_url: "https://console.example".into(),
-        },
-    )
-    .with_identity(Arc::new(entra(&base)), Arc::new(onboarding::identity::Unconfigured))
-    .with_directory(&base, &base)
-    .into_state();
+    let state = services(store.clone(), &base);
     let (partner, id) = account(store.as_ref()).await;
     let budget = Duration::from_secs(3600);
 
@@ -158,6 +154,71 @@ async fn bench(
         users(&changed).0,
         changed.writes()
     );
+}
+
+/// Discovery as jobs: the first job queued as the consent callback queues it, the in-process
+/// worker loop (`cargo run`'s) with `budget` per run; the time to the first user stored and to
+/// the whole tenant listed (the account waiting for no job, every user counted).
+async fn jobs(name: &str, store: Arc<dyn Store>, users_n: usize, latency: Duration, fetch: Duration, budget: Duration) {
+    let fake = FakeEntra::new(TENANT, users_n);
+    fake.set_latency(latency);
+    let base = fake.serve().await;
+    let state = services(store.clone(), &base);
+    let (partner, id) = account(store.as_ref()).await;
+    let worker = tokio::spawn(worker::run_local(state.clone(), budget));
+    let first_user = keys::discovered(&id, ObjectKind::Users, &FakeEntra::user_id(0));
+    let account_key = keys::account(&partner, &id);
+
+    let started = Instant::now();
+    let Queued::Sent(_) = enqueue(&state, &partner, &id, JobKind::First).await.unwrap() else {
+        panic!("the first job is queued")
+    };
+    while store.get(&first_user).await.unwrap().is_none() {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let first = started.elapsed();
+    // Continuations: jobs of kind `continue` seen on the account while it runs.
+    let mut continuations = std::collections::HashSet::new();
+    loop {
+        let a: AccountItem = store.get(&account_key).await.unwrap().unwrap().record().unwrap();
+        match &a.discovery.job {
+            Some(job) if job.kind == JobKind::Continue => {
+                continuations.insert(job.id.clone());
+            }
+            None if a.discovery.counts.users.total == users_n as u64 => break,
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let all = started.elapsed();
+    worker.abort();
+    println!(
+        "{name:<16} {:>4} ms/page jobs, budget {:>3} s: Accept -> first users {:.0} ms, -> all {users_n} users {:.2} s ({} continuations seen, {} pages); fetch-only {:.2} s; ratio {:.2}",
+        latency.as_millis(),
+        budget.as_secs(),
+        support::ms(first),
+        all.as_secs_f64(),
+        continuations.len(),
+        fake.pages_served(),
+        fetch.as_secs_f64(),
+        all.as_secs_f64() / fetch.as_secs_f64(),
+    );
+}
+
+fn services(store: Arc<dyn Store>, base: &str) -> onboarding::services::AppState {
+    Services::new(
+        store,
+        Arc::new(MemoryMailer::default()),
+        Arc::new(SystemClock),
+        SecretSlice::from(vec![9u8; 32]),
+        Links {
+            public_base_url: "https://api.example".into(),
+            console_url: "https://console.example".into(),
+        },
+    )
+    .with_identity(Arc::new(entra(base)), Arc::new(onboarding::identity::Unconfigured))
+    .with_directory(base, base)
+    .into_state()
 }
 
 /// The store's share: the same 100,000 records written as first discovery writes them (one
@@ -237,6 +298,9 @@ async fn main() {
     )
     .await;
     bench("embedded (disk)", open("latency.redb"), users_n, latency, slow, false).await;
+    for (file, budget) in [("jobs.redb", worker::LOCAL_BUDGET), ("jobs-5s.redb", Duration::from_secs(5))] {
+        jobs("embedded (disk)", open(file), users_n, latency, slow, budget).await;
+    }
 
     if std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok() {
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
