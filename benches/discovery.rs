@@ -19,17 +19,17 @@
 mod support;
 
 use onboarding::clock::{Clock as _, SystemClock};
+use onboarding::domain::JobKind;
 use onboarding::domain::{AccountId, PartnerId};
 use onboarding::email::memory::MemoryMailer;
+use onboarding::flows::worker;
 use onboarding::identity::graph::{GraphClient, RetryPolicy};
 use onboarding::identity::http::{EntraClient, MicrosoftSettings, http_client};
+use onboarding::repo::jobs::{Queued, enqueue};
 use onboarding::services::{Links, Services};
+use onboarding::store::keys::AccountItem;
 use onboarding::store::keys::{self, AccountStatus, DiscoveredItem, ObjectKind};
 use onboarding::store::{Item, Store};
-use onboarding::domain::JobKind;
-use onboarding::flows::worker;
-use onboarding::repo::jobs::{Queued, enqueue};
-use onboarding::store::keys::AccountItem;
 use onboarding::usecases::discovery::{AccountRun, discover_account};
 use onboarding_test_support::entra::{FakeEntra, PAGE};
 use onboarding_test_support::fixtures::seed_account;
@@ -298,7 +298,10 @@ async fn main() {
     )
     .await;
     bench("embedded (disk)", open("latency.redb"), users_n, latency, slow, false).await;
-    for (file, budget) in [("jobs.redb", worker::LOCAL_BUDGET), ("jobs-5s.redb", Duration::from_secs(5))] {
+    for (file, budget) in [
+        ("jobs.redb", worker::LOCAL_BUDGET),
+        ("jobs-5s.redb", Duration::from_secs(5)),
+    ] {
         jobs("embedded (disk)", open(file), users_n, latency, slow, budget).await;
     }
 

@@ -107,12 +107,13 @@ start() {
 
   wait_http "http://127.0.0.1:$ddb_port" "DynamoDB Local" "$(cat "$RUN_DIR/dynamodb.pid")" "$RUN_DIR/dynamodb.log"
   wait_http "http://127.0.0.1:$moto_port/moto-api/" "moto server" "$(cat "$RUN_DIR/moto.pid")" "$RUN_DIR/moto.log"
-  log "DynamoDB Local on 127.0.0.1:$ddb_port, moto (SES v2) on 127.0.0.1:$moto_port (logs: $RUN_DIR)"
+  log "DynamoDB Local on 127.0.0.1:$ddb_port, moto (SES v2, SQS) on 127.0.0.1:$moto_port (logs: $RUN_DIR)"
 
   cat >"$RUN_DIR/env" <<ENV
 export ONBOARDING_RUN_DIR=$RUN_DIR
 export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$ddb_port
 export AWS_ENDPOINT_URL_SESV2=http://127.0.0.1:$moto_port
+export AWS_ENDPOINT_URL_SQS=http://127.0.0.1:$moto_port
 export MOTO_URL=http://127.0.0.1:$moto_port
 export AWS_ACCESS_KEY_ID=test
 export AWS_SECRET_ACCESS_KEY=test

@@ -1,6 +1,7 @@
 //! A real browser (headless Debian Chromium driven by playwright-core, both installed by
 //! `scripts/test`) walks the client administrator's path against `cargo run`'s binary and its
-//! sandbox provider: open the emailed link, press the button, accept, land on the result.
+//! sandbox provider: open the emailed link, press the button, accept, land on the result; the
+//! tenant's users are then listed with no Refresh (the first discovery job ran by itself).
 //! The screenshot is kept in `target/browser-artifacts/`.
 
 use onboarding_test_support::local_server::{self, http, newest_mail_text};
@@ -87,4 +88,27 @@ async fn an_admin_authorizes_from_the_emailed_link_in_a_browser() {
         .unwrap();
     assert_eq!(v["status"], "active", "{v}");
     assert_eq!(v["tenant_id"], onboarding_sandbox::CONTOSO_TENANT_ID);
+
+    // Discovery started by itself (Accept queued its first job): the tenant's users are listed
+    // with no Refresh and no scheduler tick.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let users: Value = client
+            .get(format!("{base}/v1/accounts/{id}/users"))
+            .bearer_auth(&session)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if users["items"].as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no users listed 30 s after consent: {users}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

@@ -1,0 +1,129 @@
+//! The schedule fanning out due accounts: N accounts (default 10,000) due at once, spread over
+//! the due index's shards, on DynamoDB Local with jobs sent to moto's SQS (both started by
+//! `scripts/services.sh`). Reports the tick's time, the due index pages read (in all and from
+//! the busiest shard), the jobs queued and the messages on the queue after it, then a second
+//! tick (every account now waits for its job: nothing is queued again).
+//!
+//! `eval "$(scripts/services.sh start)"; cargo bench --bench fan_out -- [accounts]`
+
+#[path = "support.rs"]
+#[allow(dead_code)]
+mod support;
+
+use onboarding::clock::{Clock as _, SystemClock};
+use onboarding::domain::PartnerId;
+use onboarding::email::memory::MemoryMailer;
+use onboarding::flows::schedule::fan_out;
+use onboarding::queue::sqs::SqsQueue;
+use onboarding::services::{Links, Services};
+use onboarding::store::keys::AccountStatus;
+use onboarding_test_support::fixtures::seed_account;
+use secrecy::SecretSlice;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[tokio::main]
+async fn main() {
+    let accounts: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(10_000);
+    if std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_err() || std::env::var("AWS_ENDPOINT_URL_SQS").is_err() {
+        println!("fan_out: needs DynamoDB Local and moto's SQS: eval \"$(scripts/services.sh start)\" first");
+        return;
+    }
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let table = format!("bench-fan-out-{}", std::process::id());
+    onboarding::store::dynamo::create_table_if_missing(&dynamodb, &table)
+        .await
+        .unwrap();
+    let store = Arc::new(onboarding::store::dynamo::DynamoStore::new(
+        dynamodb,
+        &table,
+        Arc::new(SystemClock),
+    ));
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(format!("bench-jobs-{}", std::process::id()))
+        .send()
+        .await
+        .expect("moto's SQS")
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let state = Services::new(
+        store.clone(),
+        Arc::new(MemoryMailer::default()),
+        Arc::new(SystemClock),
+        SecretSlice::from(vec![9u8; 32]),
+        Links {
+            public_base_url: "https://api.example".into(),
+            console_url: "https://console.example".into(),
+        },
+    )
+    .with_queue(Arc::new(SqsQueue::new(sqs.clone(), &queue_url, None)))
+    .into_state();
+
+    // 1,000 partners of 10 accounts each, every account due now.
+    let started = Instant::now();
+    let partners: Vec<PartnerId> = (0..accounts.div_ceil(10)).map(|_| PartnerId::new()).collect();
+    let mut seeding = tokio::task::JoinSet::new();
+    for chunk in (0..accounts).collect::<Vec<_>>().chunks(accounts.div_ceil(32).max(1)) {
+        let (store, partners, chunk) = (store.clone(), partners.clone(), chunk.to_vec());
+        seeding.spawn(async move {
+            for i in chunk {
+                let tenant = format!("fa4e7e11-0000-4000-8000-{i:012}");
+                seed_account(
+                    store.as_ref(),
+                    &partners[i / 10],
+                    AccountStatus::Active,
+                    &tenant,
+                    SystemClock.now(),
+                )
+                .await
+                .unwrap();
+            }
+        });
+    }
+    seeding.join_all().await;
+    println!(
+        "seeded {accounts} due accounts of {} partners on DynamoDB Local in {:.1} s",
+        partners.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    let started = Instant::now();
+    let tick = fan_out(&state).await.unwrap();
+    let took = started.elapsed();
+    let on_queue = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .unwrap();
+    let on_queue = on_queue
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages))
+        .cloned()
+        .unwrap_or_default();
+    println!(
+        "tick: {} due, {} queued, {} in flight, {} stale, {} unsent in {:.2} s ({:.2} ms per account); {} due-index pages, at most {} from one shard; {on_queue} messages on the queue",
+        tick.due,
+        tick.queued,
+        tick.in_flight,
+        tick.stale,
+        tick.unsent,
+        took.as_secs_f64(),
+        support::ms(took) / accounts as f64,
+        tick.pages,
+        tick.max_pages_per_shard,
+    );
+    let started = Instant::now();
+    let again = fan_out(&state).await.unwrap();
+    println!(
+        "second tick: {} due, {} queued in {:.1} ms",
+        again.due,
+        again.queued,
+        support::ms(started.elapsed())
+    );
+}
