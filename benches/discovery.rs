@@ -21,19 +21,17 @@ mod support;
 use onboarding::clock::{Clock as _, SystemClock};
 use onboarding::domain::JobKind;
 use onboarding::domain::{AccountId, PartnerId};
-use onboarding::email::memory::MemoryMailer;
 use onboarding::flows::worker;
 use onboarding::identity::graph::{GraphClient, RetryPolicy};
 use onboarding::identity::http::{EntraClient, MicrosoftSettings, http_client};
 use onboarding::repo::jobs::{Queued, enqueue};
-use onboarding::services::{Links, Services};
 use onboarding::store::keys::AccountItem;
 use onboarding::store::keys::{self, AccountStatus, DiscoveredItem, ObjectKind};
 use onboarding::store::{Item, Store};
 use onboarding::usecases::discovery::{AccountRun, discover_account};
 use onboarding_test_support::entra::{FakeEntra, PAGE};
 use onboarding_test_support::fixtures::seed_account;
-use secrecy::{SecretSlice, SecretString};
+use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -169,6 +167,8 @@ async fn jobs(name: &str, store: Arc<dyn Store>, users_n: usize, latency: Durati
     let first_user = keys::discovered(&id, ObjectKind::Users, &FakeEntra::user_id(0));
     let account_key = keys::account(&partner, &id);
 
+    reset_peak_rss();
+    let rss_before = peak_rss_kb();
     let started = Instant::now();
     let Queued::Sent(_) = enqueue(&state, &partner, &id, JobKind::First).await.unwrap() else {
         panic!("the first job is queued")
@@ -191,9 +191,10 @@ async fn jobs(name: &str, store: Arc<dyn Store>, users_n: usize, latency: Durati
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let all = started.elapsed();
+    let rss_peak = peak_rss_kb();
     worker.abort();
     println!(
-        "{name:<16} {:>4} ms/page jobs, budget {:>3} s: Accept -> first users {:.0} ms, -> all {users_n} users {:.2} s ({} continuations seen, {} pages); fetch-only {:.2} s; ratio {:.2}",
+        "{name:<16} {:>4} ms/page jobs, budget {:>3} s: Accept -> first users {:.0} ms, -> all {users_n} users {:.2} s ({} continuations seen, {} pages); fetch-only {:.2} s; ratio {:.2}; peak RSS {:.1} MB (+{:.1} MB)",
         latency.as_millis(),
         budget.as_secs(),
         support::ms(first),
@@ -202,23 +203,16 @@ async fn jobs(name: &str, store: Arc<dyn Store>, users_n: usize, latency: Durati
         fake.pages_served(),
         fetch.as_secs_f64(),
         all.as_secs_f64() / fetch.as_secs_f64(),
+        rss_peak as f64 / 1024.0,
+        rss_peak.saturating_sub(rss_before) as f64 / 1024.0,
     );
 }
 
 fn services(store: Arc<dyn Store>, base: &str) -> onboarding::services::AppState {
-    Services::new(
-        store,
-        Arc::new(MemoryMailer::default()),
-        Arc::new(SystemClock),
-        SecretSlice::from(vec![9u8; 32]),
-        Links {
-            public_base_url: "https://api.example".into(),
-            console_url: "https://console.example".into(),
-        },
-    )
-    .with_identity(Arc::new(entra(base)), Arc::new(onboarding::identity::Unconfigured))
-    .with_directory(base, base)
-    .into_state()
+    support::services(store)
+        .with_identity(Arc::new(entra(base)), Arc::new(onboarding::identity::Unconfigured))
+        .with_directory(base, base)
+        .into_state()
 }
 
 /// The store's share: the same 100,000 records written as first discovery writes them (one

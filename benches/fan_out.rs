@@ -12,13 +12,10 @@ mod support;
 
 use onboarding::clock::{Clock as _, SystemClock};
 use onboarding::domain::PartnerId;
-use onboarding::email::memory::MemoryMailer;
 use onboarding::flows::schedule::fan_out;
 use onboarding::queue::sqs::SqsQueue;
-use onboarding::services::{Links, Services};
 use onboarding::store::keys::AccountStatus;
 use onboarding_test_support::fixtures::seed_account;
-use secrecy::SecretSlice;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -50,18 +47,9 @@ async fn main() {
         .queue_url()
         .unwrap()
         .to_owned();
-    let state = Services::new(
-        store.clone(),
-        Arc::new(MemoryMailer::default()),
-        Arc::new(SystemClock),
-        SecretSlice::from(vec![9u8; 32]),
-        Links {
-            public_base_url: "https://api.example".into(),
-            console_url: "https://console.example".into(),
-        },
-    )
-    .with_queue(Arc::new(SqsQueue::new(sqs.clone(), &queue_url, None)))
-    .into_state();
+    let state = support::services(store.clone())
+        .with_queue(Arc::new(SqsQueue::new(sqs.clone(), &queue_url, None)))
+        .into_state();
 
     // 1,000 partners of 10 accounts each, every account due now.
     let started = Instant::now();

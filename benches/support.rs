@@ -1,4 +1,4 @@
-//! Shared by the benchmarks: percentiles and one report line.
+//! Shared by the benchmarks: percentiles, one report line, services on the system clock.
 
 use std::time::Duration;
 
@@ -20,4 +20,20 @@ pub fn report(name: &str, mut samples: Vec<Duration>) -> Duration {
 
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// Services on `store` and the system clock, a memory mailer, fixed keys and example links
+/// (the in-process job queue on the store unless replaced).
+#[allow(dead_code)] // not every bench builds services
+pub fn services(store: std::sync::Arc<dyn onboarding::store::Store>) -> onboarding::services::Services {
+    onboarding::services::Services::new(
+        store,
+        std::sync::Arc::new(onboarding::email::memory::MemoryMailer::default()),
+        std::sync::Arc::new(onboarding::clock::SystemClock),
+        secrecy::SecretSlice::from(vec![9u8; 32]),
+        onboarding::services::Links {
+            public_base_url: "https://api.example".into(),
+            console_url: "https://console.example".into(),
+        },
+    )
 }

@@ -3,7 +3,8 @@
 //! the same job delivered again (SQS is at-least-once): one run lists the tenant, the poison
 //! goes to the dead-letter queue and is acknowledged, the copy is acknowledged or reported as
 //! a batch item failure, and delivered again it does nothing. The event's fixed IDs are those
-//! of an account seeded here.
+//! of an account seeded here. A job whose account another run holds is the one batch item
+//! failure of its batch (SQS delivers it again later), while the others are acknowledged.
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Context, LambdaEvent};
@@ -45,16 +46,28 @@ fn invoke(event: SqsEvent) -> LambdaEvent<SqsEvent> {
     LambdaEvent::new(event, context)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_with_a_job_a_poison_body_and_a_duplicate() {
+type Rig = (
+    Arc<FakeEntra>,
+    onboarding::services::AppState,
+    Arc<onboarding::store::embedded::EmbeddedStore>,
+    Arc<onboarding::clock::ManualClock>,
+);
+
+/// In-memory services whose Microsoft and Directory ports are a 450-user fake tenant.
+fn rig() -> Rig {
     let fake = FakeEntra::new(TENANT, 450);
     let m = in_memory();
-    let (store, clock) = (m.store.clone(), m.clock.clone());
     let state = m
         .services
         .with_identity(fake.clone(), Arc::new(onboarding::identity::Unconfigured))
         .with_directory_port(MemoryDirectory::new(&fake))
         .into_state();
+    (fake, state, m.store, m.clock)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_with_a_job_a_poison_body_and_a_duplicate() {
+    let (fake, state, store, clock) = rig();
     let partner = PartnerId::new();
     let account = seed_account(store.as_ref(), &partner, AccountStatus::Active, TENANT, clock.now())
         .await
@@ -102,4 +115,55 @@ async fn a_batch_with_a_job_a_poison_body_and_a_duplicate() {
     assert!(again.batch_item_failures.is_empty(), "{again:?}");
     assert_eq!(store.all_items().unwrap(), before, "nothing written");
     assert_eq!(fake.pages_served(), pages, "the provider was not called");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_account_is_busy_is_the_only_batch_item_failure() {
+    let (_fake, state, store, clock) = rig();
+    let partner = PartnerId::new();
+    let mut records = Vec::new();
+    let mut accounts = Vec::new();
+    for _ in 0..2 {
+        let account = seed_account(store.as_ref(), &partner, AccountStatus::Active, TENANT, clock.now())
+            .await
+            .unwrap();
+        let Queued::Sent(job) = enqueue(&state, &partner, &account, JobKind::First).await.unwrap() else {
+            panic!("a job is queued")
+        };
+        let event = event(partner.as_str(), account.as_str(), &job.id);
+        let mut record = event.records[0].clone();
+        record.message_id = Some(format!("message-{}", accounts.len()));
+        records.push(record);
+        accounts.push(account);
+    }
+    // Another run holds the second account (its lease runs for minutes yet).
+    let until = clock.now() + chrono::Duration::minutes(5);
+    onboarding::repo::accounts::modify(&state, &keys::account(&partner, &accounts[1]), |a| {
+        a.discovery.running_until = Some(until);
+        Ok::<_, onboarding::store::StoreError>(true)
+    })
+    .await
+    .unwrap();
+
+    let mut batch = SqsEvent::default();
+    batch.records = records;
+    let response = discovery::handle(&state, invoke(batch)).await.unwrap();
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["message-1"], "only the busy account's job is delivered again");
+    let read = |i: usize| {
+        let (store, key) = (store.clone(), keys::account(&partner, &accounts[i]));
+        async move {
+            let a: AccountItem = store.get(&key).await.unwrap().unwrap().record().unwrap();
+            a
+        }
+    };
+    let (done, busy) = (read(0).await, read(1).await);
+    assert_eq!(done.discovery.counts.users.total, 450);
+    assert!(done.discovery.job.is_none());
+    assert_eq!(busy.discovery.counts.users.total, 0, "nothing ran for the busy account");
+    assert!(busy.discovery.job.is_some(), "its job is still the one to run");
 }
