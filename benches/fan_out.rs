@@ -6,7 +6,9 @@
 //! that only counts what it is sent (the store's side alone), then with moto's SQS (moto is
 //! single-threaded Python: its time is not SQS's).
 //!
-//! `eval "$(scripts/services.sh start)"; cargo bench --bench fan_out -- [accounts]`
+//! `eval "$(scripts/services.sh start)"; cargo bench --bench fan_out -- [accounts] [moto accounts]`
+//! (defaults 10,000 and 1,000: moto's sends slow down as its queue grows, past 1,000 it is
+//! moto that is measured).
 
 #[path = "support.rs"]
 #[allow(dead_code)]
@@ -111,7 +113,10 @@ async fn tick(name: &str, aws: &aws_config::SdkConfig, queue: Arc<dyn Queue>, ac
 
 #[tokio::main]
 async fn main() {
-    let accounts: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(10_000);
+    let mut args = std::env::args().skip(1).filter_map(|a| a.parse::<usize>().ok());
+    let accounts = args.next().unwrap_or(10_000);
+    // moto keeps a queue's messages in a list (its sends slow down as the queue grows): fewer.
+    let moto_accounts = args.next().unwrap_or(1_000);
     if std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_err() || std::env::var("AWS_ENDPOINT_URL_SQS").is_err() {
         println!("fan_out: needs DynamoDB Local and moto's SQS: eval \"$(scripts/services.sh start)\" first");
         return;
@@ -138,7 +143,7 @@ async fn main() {
         "moto SQS",
         &aws,
         Arc::new(SqsQueue::new(sqs.clone(), &queue_url, None)),
-        accounts,
+        moto_accounts,
     )
     .await;
     let attrs = sqs
