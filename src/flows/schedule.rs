@@ -2,7 +2,10 @@
 //! `scheduled` job per due account and nothing more. Due accounts are read from the due
 //! index's [`keys::DUE_SHARDS`] partitions in parallel, each only as far as "due by now"; each
 //! job is recorded on its account (which moves the account's entry past the job's grace, so
-//! the next tick does not queue it again) and sent in batches of ten.
+//! the next tick does not queue it again) and sent in batches of ten. A tick stops reading
+//! new pages after [`TICK_BUDGET`] (well inside the schedule function's timeout), so it is
+//! never cut between marking accounts and sending their jobs; what it left is still due and the
+//! next tick queues it.
 
 use crate::domain::JobKind;
 use crate::queue::{Job, MAX_BATCH};
@@ -14,7 +17,11 @@ use crate::store::{Condition, Item, Pages, StoreError};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt as _;
 use serde::Serialize;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long a tick reads new due pages (the schedule function's timeout is 120 s; a page
+/// started before this ends is finished: its accounts marked and their jobs sent).
+pub const TICK_BUDGET: Duration = Duration::from_secs(60);
 
 /// What one tick did.
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
@@ -32,6 +39,8 @@ pub struct FanOut {
     /// Query pages read, over all partitions, and the most read from one.
     pub pages: u64,
     pub max_pages_per_shard: u64,
+    /// Partitions left part-read when the budget ran out (the next tick reads on).
+    pub cut_short: u64,
 }
 
 impl FanOut {
@@ -43,6 +52,7 @@ impl FanOut {
         self.unsent += o.unsent;
         self.pages += o.pages;
         self.max_pages_per_shard = self.max_pages_per_shard.max(o.pages);
+        self.cut_short += o.cut_short;
     }
 }
 
@@ -51,14 +61,19 @@ const PAGE: usize = 200;
 /// Accounts of one partition marked at once.
 const CONCURRENT_MARKS: usize = 8;
 
-/// One tick: every account due by now gets a job.
+/// One tick: every account due by now gets a job (within [`TICK_BUDGET`]).
 pub async fn fan_out(s: &AppState) -> Result<FanOut, StoreError> {
+    fan_out_within(s, TICK_BUDGET).await
+}
+
+/// One tick that reads new pages only while `budget` lasts (at least one page per partition).
+pub async fn fan_out_within(s: &AppState, budget: Duration) -> Result<FanOut, StoreError> {
     let started = Instant::now();
     let now = s.clock.now();
     let mut shards = tokio::task::JoinSet::new();
     for shard in 0..keys::DUE_SHARDS {
         let s = s.clone();
-        shards.spawn(async move { fan_out_shard(&s, shard, now).await });
+        shards.spawn(async move { fan_out_shard(&s, shard, now, started + budget).await });
     }
     let mut total = FanOut::default();
     let mut first_error = None;
@@ -86,7 +101,7 @@ pub async fn fan_out(s: &AppState) -> Result<FanOut, StoreError> {
     }
 }
 
-async fn fan_out_shard(s: &AppState, shard: u32, now: DateTime<Utc>) -> Result<FanOut, StoreError> {
+async fn fan_out_shard(s: &AppState, shard: u32, now: DateTime<Utc>, until: Instant) -> Result<FanOut, StoreError> {
     let mut out = FanOut::default();
     // Past every entry due at `now` itself (`~` sorts after an account ID's characters).
     let cutoff = format!("{}{}#~", keys::DUE_PREFIX, keys::due_time(now));
@@ -126,6 +141,10 @@ async fn fan_out_shard(s: &AppState, shard: u32, now: DateTime<Utc>) -> Result<F
             out.queued += (batch.len() - refused.len()) as u64;
         }
         if reached_end {
+            break;
+        }
+        if Instant::now() >= until {
+            out.cut_short = 1;
             break;
         }
     }

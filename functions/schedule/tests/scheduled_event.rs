@@ -106,3 +106,38 @@ async fn a_queue_that_refuses_fails_the_tick_and_the_account_stays_due() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn a_tick_out_of_time_leaves_the_rest_due_for_the_next() {
+    let m = in_memory();
+    let (store, clock) = (m.store.clone(), m.clock.clone());
+    let state = m.services.into_state();
+    // Enough due accounts that most due index partitions hold more than one page (200).
+    let partner = PartnerId::new();
+    let n = 3_600;
+    for _ in 0..n {
+        seed_account(
+            store.as_ref(),
+            &partner,
+            AccountStatus::Active,
+            "7a3c1f0e-5b2d-4c8e-9f61-2d4b8a0c3e11",
+            clock.now(),
+        )
+        .await
+        .unwrap();
+    }
+    // No time at all: each partition's first page is finished (marked and sent), then it stops.
+    let first = onboarding::flows::schedule::fan_out_within(&state, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(first.cut_short > 0 && first.queued < n, "{first:?}");
+    assert_eq!(
+        (first.queued, first.unsent),
+        (first.due, 0),
+        "every entry read was queued"
+    );
+    // The next tick queues the rest, and nothing twice.
+    let second = handle(&state, event()).await.unwrap();
+    assert_eq!(second["cut_short"].as_u64(), Some(0), "{second}");
+    assert_eq!(first.queued + second["queued"].as_u64().unwrap(), n, "{second}");
+}
