@@ -88,6 +88,83 @@ async fn clients_are_created_listed_and_validated() {
 }
 
 #[tokio::test]
+async fn a_client_name_that_matches_an_existing_client_uses_it() {
+    let app = TestApp::new();
+    let t = partner(&app).await;
+    let first = post_as(&app, &t, "/v1/accounts", account_body(json!({}))).await.json();
+    // Case and spaces aside, the same name: the same client, no twin.
+    let second = post_as(
+        &app,
+        &t,
+        "/v1/accounts",
+        account_body(
+            json!({"client_name": "  contoso   LTD ", "platform": "google_workspace", "has_admin_credentials": true}),
+        ),
+    )
+    .await;
+    assert_eq!(second.status, StatusCode::CREATED, "{}", second.text);
+    let second = second.json();
+    assert_eq!(second["client_id"], first["client_id"]);
+    assert_eq!(second["client_name"], "Contoso Ltd", "the client keeps its name");
+    let clients = get_as(&app, &t, "/v1/clients").await.json();
+    assert_eq!(clients["items"].as_array().unwrap().len(), 1, "{clients}");
+    // Another name is another client.
+    let other = post_as(
+        &app,
+        &t,
+        "/v1/accounts",
+        account_body(json!({"client_name": "Contoso", "has_admin_credentials": true})),
+    )
+    .await
+    .json();
+    assert_ne!(other["client_id"], first["client_id"]);
+
+    // Creating a client whose name is taken: 409, nothing written, nothing sent.
+    let before = (app.snapshot(), app.mailer.messages().len());
+    let a = post_as(&app, &t, "/v1/clients", json!({"name": "CONTOSO LTD"})).await;
+    assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.text);
+    assert_eq!(a.json()["error"]["code"], "conflict");
+    assert_eq!((app.snapshot(), app.mailer.messages().len()), before, "nothing changed");
+
+    // Another partner's client of that name is not this partner's.
+    let other_partner = registered(&app, "Other MSP", "owner@other.example").await;
+    let theirs = post_as(&app, &other_partner, "/v1/accounts", account_body(json!({})))
+        .await
+        .json();
+    assert_ne!(theirs["client_id"], first["client_id"]);
+}
+
+#[tokio::test]
+async fn a_client_from_before_name_entries_is_found_by_its_name() {
+    use onboarding::store::Store as _;
+    let app = TestApp::new();
+    let t = partner(&app).await;
+    let created = post_as(&app, &t, "/v1/clients", json!({"name": "Northwind Traders"}))
+        .await
+        .json();
+    // Remove the name's entry, as for a client stored before entries existed.
+    let name_entry = app
+        .snapshot()
+        .into_iter()
+        .find(|i| i.key.sk.starts_with("CLIENTNAME#"))
+        .expect("the client's name entry");
+    assert_eq!(name_entry.key.sk, "CLIENTNAME#northwind traders");
+    app.store
+        .delete(&name_entry.key, onboarding::store::Condition::Always)
+        .await
+        .unwrap();
+    let a = post_as(
+        &app,
+        &t,
+        "/v1/accounts",
+        account_body(json!({"client_name": "northwind traders", "has_admin_credentials": true})),
+    )
+    .await
+    .json();
+    assert_eq!(a["client_id"], created["id"]);
+}
+
+#[tokio::test]
 async fn partner_managed_account_without_credentials_emails_the_signed_in_member() {
     let app = TestApp::new();
     let t = partner(&app).await;

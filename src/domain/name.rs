@@ -34,6 +34,12 @@ impl OrganizationName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The name as it is compared: case folded and runs of white space as one space, so
+    /// "Contoso  Ltd" and "contoso ltd" name the same client.
+    pub fn folded(&self) -> String {
+        self.0.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+    }
 }
 
 impl fmt::Display for OrganizationName {
@@ -60,6 +66,10 @@ mod tests {
     #[test]
     fn refuses_control_characters_empty_and_long() {
         assert!(OrganizationName::parse("o", "Acme\r\nBcc: x@y.z").is_err());
+        let folded = |s| OrganizationName::parse("o", s).unwrap().folded();
+        assert_eq!(folded("  Contoso \t  LTD "), "contoso ltd");
+        assert_eq!(folded("Ärzte GmbH"), folded("ärzte  gmbh"));
+        assert_ne!(folded("Contoso"), folded("Contoso Ltd"));
         assert!(OrganizationName::parse("o", "   ").is_err());
         assert!(OrganizationName::parse("o", &"x".repeat(201)).is_err());
         assert!(OrganizationName::parse("o", &"é".repeat(200)).is_ok());

@@ -309,7 +309,8 @@ fn sign_out() {}
 fn me() {}
 
 #[utoipa::path(post, path = "/v1/clients", tag = "accounts", security(("bearer" = [])), request_body = NewClientBody, responses(
-    (status = 201, body = Client)))]
+    (status = 201, body = Client),
+    (status = 409, body = ErrorBody, description = "conflict: one of your clients already has this name (case and spaces aside)")))]
 fn create_client() {}
 
 #[utoipa::path(get, path = "/v1/clients", tag = "accounts", security(("bearer" = [])), responses(
@@ -317,7 +318,8 @@ fn create_client() {}
 fn list_clients() {}
 
 #[utoipa::path(post, path = "/v1/accounts", tag = "accounts", security(("bearer" = [])), request_body = NewAccount, responses(
-    (status = 201, body = Account),
+    (status = 201, body = Account, description = "Created; a `client_name` naming one of your clients (case and spaces aside) uses that client"),
+    (status = 409, body = ErrorBody, description = "conflict: a concurrent request created a client of the same name (try again)"),
     (status = 422, body = ErrorBody, description = "invalid_field; also `client_id` that is not one of your clients, or a client-managed account whose client has no contact email and no `authorization_email`"),
     (status = 429, body = ErrorBody, description = "Over an authorization-mail limit (per address 1 a minute, per partner 50 a day): the account is not created", headers(("Retry-After" = u32)))))]
 fn create_account() {}

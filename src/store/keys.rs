@@ -9,6 +9,7 @@
 //! | "already registered" mail marker | `SIGNUP#<email>` | `NOTICE` | | 10 min |
 //! | session | `SESSION#<sha256(token)>` | `SESSION` | | session end |
 //! | client | `PARTNER#<id>` | `CLIENT#<id>` | | |
+//! | client name (one client per name, case and spaces folded) | `PARTNER#<id>` | `CLIENTNAME#<folded name>` | | |
 //! | SaaS account | `PARTNER#<id>` | `ACCOUNT#<id>` | `TENANT#<platform>#<tenant>` / `ACCOUNT` once authorized | |
 //! | tenant owner (uniqueness) | `TENANT#<platform>#<tenant>` | `OWNER` | | |
 //! | authorization link | `AUTH#<sha256(token)>` | `LINK` | | link expiry |
@@ -69,6 +70,18 @@ pub fn client(partner: &PartnerId, client: &ClientId) -> Key {
 }
 
 pub const CLIENT_PREFIX: &str = "CLIENT#";
+
+/// The partner's client of a (folded) name: at most one, so adding an account for "contoso"
+/// uses the existing "Contoso" instead of creating a twin.
+pub fn client_name(partner: &PartnerId, folded: &str) -> Key {
+    Key::new(format!("PARTNER#{partner}"), format!("CLIENTNAME#{folded}"))
+}
+
+/// Which client holds a name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientNameItem {
+    pub client_id: ClientId,
+}
 pub const ACCOUNT_PREFIX: &str = "ACCOUNT#";
 
 pub fn partner_partition(partner: &PartnerId) -> String {

@@ -93,18 +93,27 @@ pub async fn create_client(
     name: &str,
     contact_email: Option<&str>,
 ) -> Result<ClientItem, AccountError> {
-    let (client, item) = new_client(s, who, name, contact_email)?;
-    s.store.put(item, Condition::NotExists).await?;
+    let (client, ops) = new_client(s, who, name, contact_email)?;
+    if find_client_named(s, who, &client.name).await?.is_some() {
+        return Err(AccountError::Conflict(NAME_TAKEN));
+    }
+    match s.store.transact(ops).await {
+        Err(StoreError::ConditionFailed) => return Err(AccountError::Conflict(NAME_TAKEN)),
+        other => other?,
+    }
     tracing::info!(partner_id = %who.partner_id, client_id = %client.id, "client created");
     Ok(client)
 }
 
+const NAME_TAKEN: &str = "one of your clients already has this name";
+
+/// A new client and its writes: the client, and its name (which no other client may hold).
 fn new_client(
     s: &Services,
     who: &Principal,
     name: &str,
     contact_email: Option<&str>,
-) -> Result<(ClientItem, Item), AccountError> {
+) -> Result<(ClientItem, Vec<WriteOp>), AccountError> {
     let name = OrganizationName::parse("name", name)?;
     let contact_email = contact_email
         .filter(|e| !e.trim().is_empty())
@@ -116,8 +125,39 @@ fn new_client(
         contact_email: contact_email.map(|e| e.to_string()),
         created_at: s.clock.now(),
     };
-    let item = Item::from_record(keys::client(&who.partner_id, &client.id), &client)?;
-    Ok((client, item))
+    let index = keys::ClientNameItem {
+        client_id: client.id.clone(),
+    };
+    let ops = vec![
+        WriteOp::Put {
+            item: Item::from_record(keys::client(&who.partner_id, &client.id), &client)?,
+            condition: Condition::NotExists,
+        },
+        WriteOp::Put {
+            item: Item::from_record(keys::client_name(&who.partner_id, &name.folded()), &index)?,
+            condition: Condition::NotExists,
+        },
+    ];
+    Ok((client, ops))
+}
+
+/// The partner's client of this name, case and spaces aside: by the name's entry, else (a
+/// client from before names had entries) by reading the partner's clients.
+async fn find_client_named(s: &Services, who: &Principal, name: &str) -> Result<Option<ClientItem>, AccountError> {
+    let Ok(name) = OrganizationName::parse("name", name) else {
+        return Ok(None);
+    };
+    let folded = name.folded();
+    if let Some(item) = s.store.get(&keys::client_name(&who.partner_id, &folded)).await? {
+        let index: keys::ClientNameItem = item.record()?;
+        if let Some(client) = s.store.get(&keys::client(&who.partner_id, &index.client_id)).await? {
+            return Ok(Some(client.record()?));
+        }
+    }
+    Ok(list_clients(s, who)
+        .await?
+        .into_iter()
+        .find(|c| OrganizationName::parse("name", &c.name).is_ok_and(|n| n.folded() == folded)))
 }
 
 pub async fn list_clients(s: &Services, who: &Principal) -> Result<Vec<ClientItem>, AccountError> {
@@ -147,7 +187,7 @@ async fn client_for(
     s: &Services,
     who: &Principal,
     req: &NewAccount,
-) -> Result<(ClientItem, Option<WriteOp>), AccountError> {
+) -> Result<(ClientItem, Vec<WriteOp>), AccountError> {
     match (&req.client_id, &req.client_name) {
         (Some(id), _) => {
             let client = get_client(s, who, id).await.map_err(|e| match e {
@@ -156,20 +196,20 @@ async fn client_for(
                 }
                 e => e,
             })?;
-            Ok((client, None))
+            Ok((client, Vec::new()))
         }
         (None, Some(name)) => {
-            let (client, item) = new_client(s, who, name, None).map_err(|e| match e {
+            let (client, ops) = new_client(s, who, name, None).map_err(|e| match e {
                 AccountError::Invalid(f) if f.field == "name" => {
                     AccountError::Invalid(FieldError::new("client_name", f.message))
                 }
                 e => e,
             })?;
-            let write = WriteOp::Put {
-                item,
-                condition: Condition::NotExists,
-            };
-            Ok((client, Some(write)))
+            // The partner's client of that name, if there is one, rather than a twin.
+            match find_client_named(s, who, &client.name).await? {
+                Some(existing) => Ok((existing, Vec::new())),
+                None => Ok((client, ops)),
+            }
         }
         (None, None) => Err(FieldError::new("client_id", "or client_name is required").into()),
     }
@@ -247,8 +287,7 @@ pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> R
         .filter(|e| !e.trim().is_empty())
         .map(|e| EmailAddress::parse("authorization_email", e))
         .transpose()?;
-    let (client, client_write) = client_for(s, who, &req).await?;
-    let mut ops: Vec<WriteOp> = client_write.into_iter().collect();
+    let (client, mut ops) = client_for(s, who, &req).await?;
     let recipient = if req.has_admin_credentials {
         None
     } else {
@@ -281,7 +320,15 @@ pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> R
         // Over a mail limit the account is not created either: nothing written, nothing sent.
         authorization::reserve_mail(s, &account, to).await?;
     }
-    s.store.transact(ops).await?;
+    match s.store.transact(ops).await {
+        // Only a new client's name can be taken meanwhile (every other key is new).
+        Err(StoreError::ConditionFailed) => {
+            return Err(AccountError::Conflict(
+                "another request just created a client of this name; try again to use it",
+            ));
+        }
+        other => other?,
+    }
     let mut delivery = None;
     if let Some((to, link)) = mail {
         // The account exists now: a mail failure must not hide it (the partner can resend).
