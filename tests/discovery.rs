@@ -340,6 +340,9 @@ async fn protection_by_ids_and_all_within_the_seat_limit() {
     );
     let protected = all(&live, &session, &id, "users", "protected=true").await;
     assert_eq!(protected.len(), 3);
+    // Who-am-I shows the partner's seats too.
+    let (status, me) = live.api(Method::GET, "/v1/me", &session, None).await;
+    assert_eq!((status, &me["seats"]), (200, &json!({"used": 3, "limit": 10})), "{me}");
     // Again: nothing changes, no seat taken twice.
     let (_, out) = protect(json!({"kind": "users", "ids": pick, "protected": true})).await;
     assert_eq!((&out["changed"], &out["seats"]["used"]), (&json!(0), &json!(3)));

@@ -41,6 +41,8 @@ pub struct Session {
 pub struct Me {
     partner: serde_json::Value,
     member: serde_json::Value,
+    /// Protected users across the partner's accounts, and the limit (`SEAT_LIMIT`).
+    seats: Seats,
 }
 
 #[derive(ToSchema)]

@@ -323,8 +323,10 @@ pub async fn sign_out(State(s): State<AppState>, principal: Principal) -> Result
 
 pub async fn me(State(s): State<AppState>, principal: Principal) -> Result<Json<serde_json::Value>, ApiError> {
     let partner = sessions::partner_of(&s, &principal).await?;
+    let seats = crate::usecases::protection::seats(&s, &principal).await?;
     Ok(Json(json!({
         "partner": { "id": partner.id, "name": partner.name, "created_at": partner.created_at },
         "member": { "email": principal.email, "role": "admin" },
+        "seats": seats,
     })))
 }

@@ -429,6 +429,14 @@ async fn stream(
     Ok(())
 }
 
+/// The partner's seats: protected users across its accounts, and the limit.
+pub async fn seats(s: &Services, who: &Principal) -> Result<SeatsView, ProtectionError> {
+    Ok(SeatsView {
+        used: seats_used(s, &who.partner_id).await?.0,
+        limit: s.seat_limit,
+    })
+}
+
 async fn seats_used(s: &Services, partner: &PartnerId) -> Result<(u64, Option<Item>), ProtectionError> {
     let item = s.store.get(&keys::seats(partner)).await?;
     let used = item
