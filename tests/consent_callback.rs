@@ -221,6 +221,41 @@ async fn a_token_lacking_roles_records_the_missing_permissions() {
     );
 }
 
+/// Runs a callback the provider refused, with a state we issued: asserts its status, a phrase
+/// of its page, that the account records the failure (`code`) for the partner, and that
+/// nothing else changed (the state and the link stay usable) and nothing was mailed.
+async fn refused_and_recorded(f: &Flow, path: &str, status: StatusCode, phrase: &str, account: &str, code: &str) {
+    let before = without_consent_failure(f.app.snapshot());
+    let mails = f.app.mailer.messages().len();
+    let a = f.get(path).await;
+    assert_eq!(a.status, status, "{path}: {}", a.text);
+    assert!(a.text.contains(phrase), "{path}: expected {phrase:?} in {}", a.text);
+    let v = f.view(account).await;
+    let failure = &v["authorization"]["last_error"];
+    assert_eq!(failure["code"], code, "{path}: {v}");
+    assert!(failure["cause"].as_str().is_some_and(|c| c.len() > 20), "{path}: {v}");
+    assert_eq!(v["status"], "waiting_for_authorization", "{path}");
+    assert_eq!(
+        without_consent_failure(f.app.snapshot()),
+        before,
+        "{path} wrote only the failure"
+    );
+    assert_eq!(f.app.mailer.messages().len(), mails, "{path} mailed nothing");
+}
+
+/// The store without accounts' recorded consent failures (and their versions).
+fn without_consent_failure(items: Vec<onboarding::store::Item>) -> Vec<onboarding::store::Item> {
+    items
+        .into_iter()
+        .map(|mut i| {
+            if i.attrs.remove("consent_failure").is_some() || i.key.sk.starts_with("ACCOUNT#") {
+                i.version = 0;
+            }
+            i
+        })
+        .collect()
+}
+
 /// Runs a bad callback; asserts its status, a phrase of its page, and that nothing changed.
 async fn refused(f: &Flow, path: &str, status: StatusCode, phrase: &str) {
     let before = f.app.snapshot();
@@ -361,46 +396,66 @@ async fn expired_and_replayed_states() {
 }
 
 #[tokio::test]
-async fn provider_errors_are_read_first_and_explained() {
+async fn provider_errors_are_read_first_explained_and_recorded_for_the_partner() {
     let f = Flow::new().await;
-    f.account(json!({})).await;
+    let acc = f.account(json!({})).await;
+    let id = acc["id"].as_str().unwrap();
+    assert_eq!(f.view(id).await["authorization"]["last_error"], json!(null));
     let state = enc(&state_of(&f.start(ADMIN).await));
     let cases = [
         (
             "error=access_denied&error_description=AADSTS65004%3A+User+declined",
             "not granted",
+            "declined",
         ),
         (
             "admin_consent=True&tenant=11111111-1111-4111-8111-111111111111&error=access_denied&error_description=AADSTS65004",
             "not granted",
+            "declined",
         ),
         (
             "error=invalid_request&error_description=AADSTS50020%3A+User+account+from+identity+provider",
             "private browser window",
+            "wrong_account",
         ),
         (
             "error=invalid_request&error_description=AADSTS90094%3A+admin",
             "global administrator",
+            "consent_blocked",
         ),
         (
             "error=unauthorized_client&error_description=AADSTS700016%3A+Application+not+found",
             "not available",
+            "app_unavailable",
         ),
         (
             "error=invalid_request&error_description=AADSTS90002%3A+Tenant+not+found",
             "disabled or deleted",
+            "tenant_gone",
         ),
-        ("error=server_error", "did not complete"),
+        ("error=server_error", "did not complete", "provider_error"),
     ];
-    for (q, phrase) in cases {
-        refused(
+    for (q, phrase, code) in cases {
+        refused_and_recorded(
             &f,
             &format!("/v1/callback/microsoft?{q}&state={state}"),
             StatusCode::BAD_REQUEST,
             phrase,
+            id,
+            code,
         )
         .await;
     }
+    let v = f.view(id).await;
+    assert_eq!(v["authorization"]["last_error"]["provider_code"], "server_error", "{v}");
+    // A forged state records nothing anywhere.
+    refused(
+        &f,
+        "/v1/callback/microsoft?error=access_denied&error_description=AADSTS65004&state=forged",
+        StatusCode::BAD_REQUEST,
+        "not granted",
+    )
+    .await;
     // Declined without any state at all still gets its page.
     refused(
         &f,
@@ -516,11 +571,13 @@ async fn google_workspace_consent_with_pkce_and_an_encrypted_refresh_token() {
         .unwrap()
         .insert("code-1".into(), "1//refresh-secret".into());
 
-    refused(
+    refused_and_recorded(
         &f,
         &format!("/v1/callback/google?error=access_denied&state={}", enc(&state)),
         StatusCode::BAD_REQUEST,
         "not granted",
+        acc["id"].as_str().unwrap(),
+        "declined",
     )
     .await;
     refused(
@@ -544,6 +601,11 @@ async fn google_workspace_consent_with_pkce_and_an_encrypted_refresh_token() {
 
     let v = f.view(acc["id"].as_str().unwrap()).await;
     assert_eq!(v["status"], "active");
+    assert_eq!(
+        v["authorization"]["last_error"],
+        json!(null),
+        "a consent clears the failure"
+    );
     assert_eq!(v["tenant_id"], "C01fake");
     assert_eq!(v["tenant_domain"], "northwind.example");
     let stored = format!("{:?}", f.app.snapshot());

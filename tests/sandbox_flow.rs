@@ -48,7 +48,15 @@ async fn microsoft_admin_consent_end_to_end() {
     let page = live.get(&declined).await;
     assert_eq!(page.status(), 400);
     assert!(page.text().await.unwrap().contains("not granted"));
-    assert_eq!(view(&live, &session, id).await["status"], "waiting_for_authorization");
+    let v = view(&live, &session, id).await;
+    assert_eq!(v["status"], "waiting_for_authorization");
+    // The partner sees why, in plain language, in the account list too.
+    assert_eq!(v["authorization"]["last_error"]["code"], "declined", "{v}");
+    let (_, list) = live.api(axum::http::Method::GET, "/v1/accounts", &session, None).await;
+    assert_eq!(
+        list["items"][0]["authorization"]["last_error"]["code"], "declined",
+        "{list}"
+    );
 
     // Accepting: the callback proves the grant with a real token request to the sandbox.
     let callback = live.consent_via_link(&link, "accept").await;

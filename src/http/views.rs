@@ -41,6 +41,8 @@ pub struct AuthorizationView {
     /// On `authorization/check` of an account still waiting: what must happen next.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_step: Option<&'static str>,
+    /// The last consent attempt the provider refused, until a consent succeeds.
+    pub last_error: Option<crate::store::keys::ConsentFailure>,
 }
 
 #[derive(Debug, Serialize)]
@@ -152,6 +154,7 @@ impl AccountView {
                 authorized_at: a.authorized_at,
                 delivery: None,
                 next_step: None,
+                last_error: a.consent_failure.clone(),
             },
             missing_permissions: a.missing_permissions.clone(),
             discovery: DiscoveryView::of(a, now),

@@ -217,6 +217,24 @@ pub struct AccountItem {
     pub discovery: DiscoveryState,
     #[serde(default)]
     pub auto_add: Option<AutoAddItem>,
+    /// The last consent attempt the provider refused (declined, wrong account, blocked, ...),
+    /// until a consent succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_failure: Option<ConsentFailure>,
+}
+
+/// Why a consent through the account's link did not complete, as the partner is shown it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentFailure {
+    /// `declined`, `wrong_account`, `consent_blocked`, `service_missing`, `app_unavailable`,
+    /// `tenant_gone` or `provider_error`.
+    pub code: String,
+    /// The provider's own code where it gave one (`AADSTS65004`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_code: Option<String>,
+    /// In plain language.
+    pub cause: String,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

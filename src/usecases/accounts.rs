@@ -267,6 +267,7 @@ fn waiting_account(
         refresh_token_enc: None,
         discovery: Default::default(),
         auto_add: None,
+        consent_failure: None,
     }
 }
 

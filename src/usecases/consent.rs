@@ -261,6 +261,23 @@ impl ConsentError {
         }
     }
 
+    /// The failure as it is recorded on the account for the partner, for the refusals the
+    /// provider reports (the admin declined, signed in wrong, a policy blocks, ...). Refused
+    /// states, forged or mismatched sign-ins and our own faults are not recorded: they change
+    /// nothing.
+    pub fn recorded(&self) -> Option<(&'static str, Option<String>)> {
+        match self {
+            Self::Declined => Some(("declined", None)),
+            Self::WrongAccount => Some(("wrong_account", Some("AADSTS50020".into()))),
+            Self::ConsentBlocked(code) => Some(("consent_blocked", Some(format!("AADSTS{code}")))),
+            Self::ServicePrincipalMissing => Some(("service_missing", Some("AADSTS650052".into()))),
+            Self::AppUnavailable(code) => Some(("app_unavailable", Some(format!("AADSTS{code}")))),
+            Self::TenantGone => Some(("tenant_gone", None)),
+            Self::ProviderError(code) => Some(("provider_error", Some(code.clone()))),
+            _ => None,
+        }
+    }
+
     /// The facts a page names beside its words (which tenants differ).
     pub fn detail(&self) -> Option<String> {
         match self {
@@ -393,6 +410,7 @@ pub async fn microsoft(s: &Services, cb: &MicrosoftCallback) -> Result<Redirect,
     if let Some(error) = cb.error.as_deref().filter(|e| !e.is_empty()) {
         let e = microsoft_error(error, cb.error_description.as_deref().unwrap_or(""));
         tracing::info!(error, cause = %e, "sign-in or admin consent failed at Microsoft");
+        record_failure(s, Provider::Microsoft, cb.state.as_deref(), &e).await;
         return Err(e);
     }
     let open = match check_state(s, Provider::Microsoft, cb.state.as_deref()).await? {
@@ -403,6 +421,35 @@ pub async fn microsoft(s: &Services, cb: &MicrosoftCallback) -> Result<Redirect,
     match open.state.phase {
         StatePhase::SignIn => signed_in(s, *open, cb).await,
         StatePhase::Consent => consented(s, *open, cb).await,
+    }
+}
+
+/// A refusal the provider reported, recorded on the account of the callback's state when that
+/// state is one we issued and still open (nothing else changes: the state stays usable, the
+/// link too, so the admin can try again). Without such a state nothing is recorded: a
+/// provider's error page alone names no account.
+async fn record_failure(s: &Services, provider: Provider, state: Option<&str>, e: &ConsentError) {
+    let Some((code, provider_code)) = e.recorded() else {
+        return;
+    };
+    let Ok(StateCheck::Open(open)) = check_state(s, provider, state).await else {
+        return;
+    };
+    let failure = keys::ConsentFailure {
+        code: code.to_owned(),
+        provider_code,
+        cause: e.explain().cause.to_owned(),
+        at: s.clock.now(),
+    };
+    let key = keys::account(&open.account.partner_id, &open.account.id);
+    let recorded = crate::repo::accounts::modify_if_exists(s, &key, |a| {
+        a.consent_failure = Some(failure.clone());
+        Ok::<_, StoreError>(true)
+    })
+    .await;
+    match recorded {
+        Ok(_) => tracing::info!(account_id = %open.account.id, code, "consent failure recorded"),
+        Err(e) => tracing::warn!(cause = %e, "the consent failure could not be recorded"),
     }
 }
 
@@ -569,11 +616,13 @@ async fn consented(s: &Services, open: OpenState, cb: &MicrosoftCallback) -> Res
 pub async fn google(s: &Services, cb: &GoogleCallback) -> Result<Redirect, ConsentError> {
     if let Some(error) = cb.error.as_deref().filter(|e| !e.is_empty()) {
         tracing::info!(error, "Google authorization failed");
-        return Err(if error == "access_denied" {
+        let e = if error == "access_denied" {
             ConsentError::Declined
         } else {
             ConsentError::ProviderError(error.to_owned())
-        });
+        };
+        record_failure(s, Provider::Google, cb.state.as_deref(), &e).await;
+        return Err(e);
     }
     let open = match check_state(s, Provider::Google, cb.state.as_deref()).await? {
         StateCheck::Replay(r) => return Ok(r),
@@ -731,6 +780,7 @@ fn authorize(account: &mut AccountItem, proven: &Proven, now: chrono::DateTime<c
         account.tenant_domain = proven.tenant_domain.clone();
     }
     account.missing_permissions = proven.missing.clone();
+    account.consent_failure = None;
     account.authorized_at = Some(now);
     account.discovery_due_at = Some(now);
     if proven.refresh_token_enc.is_some() {

@@ -1185,6 +1185,7 @@ mod status_machine {
             refresh_token_enc: None,
             discovery: Default::default(),
             auto_add: None,
+            consent_failure: None,
         }
     }
 

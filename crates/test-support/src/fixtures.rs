@@ -40,6 +40,7 @@ pub async fn seed_account(
         refresh_token_enc: None,
         discovery: Default::default(),
         auto_add: None,
+        consent_failure: None,
     };
     let mut ops = vec![WriteOp::Put {
         item: Item::from_record(keys::account(partner, &id), &account)?,
