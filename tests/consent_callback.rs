@@ -130,10 +130,17 @@ async fn client_admin_consents_and_lands_on_the_setup_page() {
 
     // Store writes of one successful callback: state consumed, account updated (its first
     // discovery job recorded), tenant owner claimed, link marked used, the account's due
-    // index entry, and the first job itself (the in-process queue keeps it in the store).
+    // index entry, the audit log's entry, and the first job itself (the in-process queue
+    // keeps it in the store).
     let after = f.app.snapshot();
     let changed: Vec<_> = after.iter().filter(|i| !before.contains(i)).collect();
-    assert_eq!(changed.len(), 6, "writes per successful callback: {changed:#?}");
+    assert_eq!(changed.len(), 7, "writes per successful callback: {changed:#?}");
+    assert!(
+        changed
+            .iter()
+            .any(|i| i.key.pk.starts_with("AUDIT#") && i.attrs["action"] == "consent_granted"),
+        "the consent is in the audit log: {changed:#?}"
+    );
     assert!(
         changed
             .iter()
@@ -226,6 +233,7 @@ async fn a_token_lacking_roles_records_the_missing_permissions() {
 /// nothing else changed (the state and the link stay usable) and nothing was mailed.
 async fn refused_and_recorded(f: &Flow, path: &str, status: StatusCode, phrase: &str, account: &str, code: &str) {
     let before = without_consent_failure(f.app.snapshot());
+    let logged = failures_logged(&f.app.snapshot());
     let mails = f.app.mailer.messages().len();
     let a = f.get(path).await;
     assert_eq!(a.status, status, "{path}: {}", a.text);
@@ -240,13 +248,28 @@ async fn refused_and_recorded(f: &Flow, path: &str, status: StatusCode, phrase: 
         before,
         "{path} wrote only the failure"
     );
+    assert_eq!(
+        failures_logged(&f.app.snapshot()),
+        logged + 1,
+        "{path}: one audit entry"
+    );
     assert_eq!(f.app.mailer.messages().len(), mails, "{path} mailed nothing");
 }
 
-/// The store without accounts' recorded consent failures (and their versions).
+/// The audit log's `consent_failed` entries.
+fn failures_logged(items: &[onboarding::store::Item]) -> usize {
+    items
+        .iter()
+        .filter(|i| i.key.pk.starts_with("AUDIT#") && i.attrs["action"] == "consent_failed")
+        .count()
+}
+
+/// The store without accounts' recorded consent failures (and their versions) and without the
+/// audit log's `consent_failed` entries.
 fn without_consent_failure(items: Vec<onboarding::store::Item>) -> Vec<onboarding::store::Item> {
     items
         .into_iter()
+        .filter(|i| !(i.key.pk.starts_with("AUDIT#") && i.attrs["action"] == "consent_failed"))
         .map(|mut i| {
             if i.attrs.remove("consent_failure").is_some() || i.key.sk.starts_with("ACCOUNT#") {
                 i.version = 0;

@@ -38,6 +38,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/v1/accounts/{id}/sites"),
     ("post", "/v1/accounts/{id}/protection"),
     ("put", "/v1/accounts/{id}/auto-add"),
+    ("get", "/v1/audit"),
     ("get", "/authorize/{token}"),
     ("get", "/authorize/{token}/start"),
     ("get", "/authorize/done/{token}"),

@@ -1,6 +1,7 @@
 //! Parsed domain values. Each constructor refuses bad input, so code holding one of these types
 //! never re-checks it ("parse, don't validate"). Nothing here does I/O or knows about HTTP/AWS.
 
+mod audit;
 mod code;
 mod email;
 mod ids;
@@ -12,6 +13,7 @@ mod role;
 pub mod schema;
 mod tenant;
 
+pub use audit::{Actor, AuditAction};
 pub use code::ConfirmationCode;
 pub use email::EmailAddress;
 pub use ids::{AccountId, ClientId, PartnerId};

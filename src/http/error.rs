@@ -411,6 +411,17 @@ impl From<AuthorizationError> for ApiError {
     }
 }
 
+impl From<crate::usecases::audit::AuditError> for ApiError {
+    fn from(e: crate::usecases::audit::AuditError) -> Self {
+        use crate::usecases::audit::AuditError;
+        match e {
+            AuditError::Invalid(f) => f.into(),
+            AuditError::NotFound => Self::not_found(),
+            AuditError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<ProtectionError> for ApiError {
     fn from(e: ProtectionError) -> Self {
         match e {

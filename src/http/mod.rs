@@ -3,6 +3,7 @@
 //! its [`router_for`] under `lambda_http::run`; tests drive the same routers with `oneshot`.
 
 mod accounts;
+mod audit;
 mod consent;
 mod discovery;
 pub mod error;
@@ -72,6 +73,7 @@ fn routes(function: Function) -> Router<AppState> {
         .route("/v1/accounts/{id}/sites", get(discovery::sites))
         .route("/v1/accounts/{id}/protection", post(discovery::protect))
         .route("/v1/accounts/{id}/auto-add", put(discovery::auto_add))
+        .route("/v1/audit", get(audit::list))
         .route("/openapi.json", get(openapi::serve));
     let resend = Router::new()
         .route("/v1/accounts/{id}/authorization/check", post(accounts::check))

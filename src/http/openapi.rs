@@ -176,6 +176,25 @@ pub struct ObjectPage {
 }
 
 #[derive(ToSchema)]
+pub struct AuditPage {
+    items: Vec<AuditEntry>,
+    /// Pass as `cursor` for the next (older) page; null on the last.
+    next_cursor: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct AuditEntry {
+    id: uuid::Uuid,
+    at: DateTime<Utc>,
+    actor: crate::domain::Actor,
+    action: crate::domain::AuditAction,
+    account_id: Option<uuid::Uuid>,
+    client_id: Option<uuid::Uuid>,
+    /// What changed (counts, kinds, codes, the addresses the action used); never a secret.
+    detail: serde_json::Value,
+}
+
+#[derive(ToSchema)]
 pub struct Seats {
     used: u64,
     limit: u64,
@@ -399,6 +418,13 @@ macro_rules! listing {
         fn $name() {}
     };
 }
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", security(("bearer" = [])),
+    params(crate::usecases::audit::AuditQuery), responses(
+    (status = 200, body = AuditPage, description = "The partner's audit log, newest first"),
+    (status = 404, body = ErrorBody, description = "not_found: `account_id` is not one of your accounts"),
+    (status = 422, body = ErrorBody, description = "invalid_field: `limit` out of range, or a `cursor` that is not one of this log")))]
+fn audit_log() {}
+
 listing!(list_users, "/v1/accounts/{id}/users");
 listing!(list_groups, "/v1/accounts/{id}/groups");
 listing!(list_teams, "/v1/accounts/{id}/teams");
@@ -642,7 +668,7 @@ impl Modify for Statuses {
         health, openapi_json, sign_up, resend_code, confirm, activate_page, activate, forgot_password, reset_page,
         reset_password, sign_in, sign_out, me, create_client,
         list_clients, create_account, list_accounts, get_account, check, resend, reauthorize, refresh, list_users,
-        list_groups, list_teams, list_sites, protect, auto_add, landing, start, done, callback_microsoft, callback_google
+        list_groups, list_teams, list_sites, protect, auto_add, audit_log, landing, start, done, callback_microsoft, callback_google
     ),
     modifiers(&BearerAuth, &Statuses, &CrossFieldRules)
 )]

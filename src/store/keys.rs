@@ -16,6 +16,7 @@
 //! | OAuth state | `STATE#<sha256(state)>` | `STATE` | | state expiry + 1 day (kept to answer replays) |
 //! | discovered object | `ACCOUNT#<id>` | `USER#` / `GROUP#` / `TEAM#` / `SITE#` + object id | | |
 //! | delta checkpoint | `ACCOUNT#<id>` | `DELTA#<kind>` | | |
+//! | audit entry (newest first; 400 days) | `AUDIT#<partner>` | `AT#<inverted ms>#<entry id>` | `AUDIT#<partner>#ACCOUNT#<account>` / the same, when it names an account | 400 days |
 //! | due index entry (one per discoverable account, [`DUE_SHARDS`] partitions) | `DUE#<shard>` | `AT#<due time>#<account id>` | | |
 //! | in-process job queue (local runs): a pending job, a dead letter | `QUEUE#jobs`, `QUEUE#dead` | `MSG#<message id>` | | |
 //! | seat counter | `PARTNER#<id>` | `SEATS` | | |
@@ -75,6 +76,49 @@ pub const CLIENT_PREFIX: &str = "CLIENT#";
 /// uses the existing "Contoso" instead of creating a twin.
 pub fn client_name(partner: &PartnerId, folded: &str) -> Key {
     Key::new(format!("PARTNER#{partner}"), format!("CLIENTNAME#{folded}"))
+}
+
+/// The partner's audit log, newest first: the time is inverted (`i64::MAX` less the
+/// milliseconds, zero-padded) so the table's ascending order is newest first.
+pub fn audit(partner: &PartnerId, at: DateTime<Utc>, id: &str) -> Key {
+    Key::new(audit_partition(partner), audit_sort(at, id))
+}
+
+pub fn audit_partition(partner: &PartnerId) -> String {
+    format!("AUDIT#{partner}")
+}
+
+fn audit_sort(at: DateTime<Utc>, id: &str) -> String {
+    format!("{AUDIT_PREFIX}{:019}#{id}", i64::MAX - at.timestamp_millis())
+}
+
+pub const AUDIT_PREFIX: &str = "AT#";
+
+/// The index key of an audit entry naming an account (the log filtered by account).
+pub fn audit_by_account(partner: &PartnerId, account: &AccountId, at: DateTime<Utc>, id: &str) -> Key {
+    Key::new(audit_account_partition(partner, account), audit_sort(at, id))
+}
+
+pub fn audit_account_partition(partner: &PartnerId, account: &AccountId) -> String {
+    format!("AUDIT#{partner}#ACCOUNT#{account}")
+}
+
+/// How long audit entries are kept.
+pub const AUDIT_DAYS: i64 = 400;
+
+/// One audit entry: append-only (written with its action, never changed by any route).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditItem {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub actor: crate::domain::Actor,
+    pub action: crate::domain::AuditAction,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<AccountId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<ClientId>,
+    /// What changed, without secrets (counts, kinds, codes, addresses the action used).
+    pub detail: serde_json::Value,
 }
 
 /// Which client holds a name.

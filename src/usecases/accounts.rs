@@ -1,9 +1,10 @@
 //! Clients and SaaS accounts of a partner: create, list, read. Every read is keyed by the
 //! caller's partner ID, so another partner's IDs are simply not found.
 
-use crate::domain::Principal;
 use crate::domain::{AccountId, ClientId, EmailAddress, FieldError, ManagedBy, OrganizationName, Platform, TenantRef};
+use crate::domain::{AuditAction, Principal};
 use crate::email::MailError;
+use crate::repo::audit;
 use crate::repo::links::{self as authorization, LinkError};
 use crate::services::Services;
 use crate::store::keys::{self, AccountItem, AccountStatus, Audience, ClientItem};
@@ -317,6 +318,35 @@ pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> R
         item: Item::from_record(keys::account(&who.partner_id, &account.id), &account)?,
         condition: Condition::NotExists,
     });
+    // The log says so in the same transaction: the account, and the link's mail if one goes.
+    let entry = |action, detail| {
+        audit::entry(
+            audit::Entry {
+                partner: &who.partner_id,
+                actor: audit::member(&who.email),
+                action,
+                account: Some(&account.id),
+                client: Some(&client.id),
+                detail,
+            },
+            now,
+        )
+    };
+    ops.push(entry(
+        AuditAction::AccountCreated,
+        serde_json::json!({
+            "client_name": client.name,
+            "platform": account.platform,
+            "managed_by": account.managed_by,
+            "has_admin_credentials": req.has_admin_credentials,
+        }),
+    )?);
+    if let Some((to, _)) = &mail {
+        ops.push(entry(
+            AuditAction::AuthorizationSent,
+            serde_json::json!({ "to": to.as_str() }),
+        )?);
+    }
     if let Some((to, _)) = &mail {
         // Over a mail limit the account is not created either: nothing written, nothing sent.
         authorization::reserve_mail(s, &account, to).await?;

@@ -41,11 +41,12 @@
 //! A provider that is down or slow leaves the state unconsumed, so "try again" works.
 
 use crate::crypto::sha256_hex;
+use crate::domain::{Actor, AuditAction, JobKind, Provider};
 use crate::domain::{EmailAddress, Platform, TenantId, TenantRef};
-use crate::domain::{JobKind, Provider};
 use crate::email::templates;
 use crate::identity::{CONSENTING_ADMIN_ROLES, GOOGLE_SCOPES, IdTokenClaims, TokenError, missing_roles};
 use crate::queue::Job;
+use crate::repo::audit;
 use crate::repo::links::{consent_state, state_purpose};
 use crate::services::Services;
 use crate::store::keys::{
@@ -435,17 +436,39 @@ async fn record_failure(s: &Services, provider: Provider, state: Option<&str>, e
     let Ok(StateCheck::Open(open)) = check_state(s, provider, state).await else {
         return;
     };
+    let now = s.clock.now();
     let failure = keys::ConsentFailure {
         code: code.to_owned(),
         provider_code,
         cause: e.explain().cause.to_owned(),
-        at: s.clock.now(),
+        at: now,
     };
-    let key = keys::account(&open.account.partner_id, &open.account.id);
-    let recorded = crate::repo::accounts::modify_if_exists(s, &key, |a| {
-        a.consent_failure = Some(failure.clone());
-        Ok::<_, StoreError>(true)
-    })
+    // The account and the log's entry in one transaction, under the account's version.
+    let mut account = open.account.clone();
+    account.consent_failure = Some(failure.clone());
+    let recorded = async {
+        let mut item = open.account_item.clone();
+        item.attrs = Item::from_record(item.key.clone(), &account)?.attrs;
+        item.version += 1;
+        let ops = vec![
+            WriteOp::Put {
+                item,
+                condition: Condition::VersionIs(open.account_item.version),
+            },
+            audit::entry(
+                audit::Entry {
+                    partner: &account.partner_id,
+                    actor: Actor::ClientAdmin { email: None },
+                    action: AuditAction::ConsentFailed,
+                    account: Some(&account.id),
+                    client: Some(&account.client_id),
+                    detail: serde_json::to_value(&failure).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                },
+                now,
+            )?,
+        ];
+        s.store.transact(ops).await
+    }
     .await;
     match recorded {
         Ok(_) => tracing::info!(account_id = %open.account.id, code, "consent failure recorded"),
@@ -717,6 +740,27 @@ async fn finish(s: &Services, open: OpenState, proven: Proven) -> Result<Redirec
         now,
     )?);
     ops.extend(crate::repo::due::entry_ops(Some(&before), &account)?);
+    // In the log with the activation itself; a consent that lacks permissions says so too.
+    let mut actions = vec![AuditAction::ConsentGranted];
+    if !account.missing_permissions.is_empty() {
+        actions.push(AuditAction::ReauthorizationRequired);
+    }
+    for action in actions {
+        ops.push(audit::entry(
+            audit::Entry {
+                partner: &account.partner_id,
+                actor: Actor::ClientAdmin { email: None },
+                action,
+                account: Some(&account.id),
+                client: Some(&account.client_id),
+                detail: serde_json::json!({
+                    "tenant_id": proven.tenant_id,
+                    "missing_permissions": account.missing_permissions,
+                }),
+            },
+            now,
+        )?);
+    }
     match s.store.transact(ops).await {
         Ok(()) => {}
         Err(StoreError::ConditionFailed) => {

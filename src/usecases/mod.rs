@@ -4,6 +4,7 @@
 //! combines two lives in [`crate::flows`].
 
 pub mod accounts;
+pub mod audit;
 pub mod authorization;
 pub mod consent;
 pub mod discovery;

@@ -1,0 +1,47 @@
+//! The audit log's one way in: [`entry`], the write a use case adds to the transaction of the
+//! action it records, so an action without its entry (or an entry without its action) cannot
+//! happen. Entries are put once (`NotExists`) and no route changes or deletes one; they expire
+//! after [`keys::AUDIT_DAYS`].
+
+use crate::domain::{AccountId, Actor, AuditAction, ClientId, PartnerId};
+use crate::store::keys::{self, AuditItem};
+use crate::store::{Condition, Item, StoreError, WriteOp};
+use chrono::{DateTime, Utc};
+
+/// What an entry says, beside who and when.
+pub struct Entry<'a> {
+    pub partner: &'a PartnerId,
+    pub actor: Actor,
+    pub action: AuditAction,
+    pub account: Option<&'a AccountId>,
+    pub client: Option<&'a ClientId>,
+    pub detail: serde_json::Value,
+}
+
+/// The entry's write, for the action's transaction.
+pub fn entry(e: Entry<'_>, now: DateTime<Utc>) -> Result<WriteOp, StoreError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let record = AuditItem {
+        id: id.clone(),
+        at: now,
+        actor: e.actor,
+        action: e.action,
+        account_id: e.account.cloned(),
+        client_id: e.client.cloned(),
+        detail: e.detail,
+    };
+    let mut item = Item::from_record(keys::audit(e.partner, now, &id), &record)?;
+    item.gsi1 = e.account.map(|a| keys::audit_by_account(e.partner, a, now, &id));
+    item.expires_at = Some((now + chrono::Duration::days(keys::AUDIT_DAYS)).timestamp());
+    Ok(WriteOp::Put {
+        item,
+        condition: Condition::NotExists,
+    })
+}
+
+/// A member acting.
+pub fn member(email: &str) -> Actor {
+    Actor::Member {
+        email: email.to_owned(),
+    }
+}

@@ -1,0 +1,98 @@
+//! Reading the audit log: the partner's entries newest first, a page at a time, optionally
+//! those naming one account. Entries are written only by the actions they record
+//! (`repo::audit`); nothing here or anywhere changes or deletes one.
+
+use crate::domain::{AccountId, FieldError, Principal};
+use crate::services::Services;
+use crate::store::keys::{self, AuditItem};
+use crate::store::{Cursor, Key, QueryOptions, StoreError};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// `GET /v1/audit` query.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// `next_cursor` of the previous page (empty: the newest entries).
+    pub cursor: Option<String>,
+    /// Entries per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<usize>,
+    /// Only the entries naming this account (one of yours).
+    pub account_id: Option<String>,
+}
+
+pub const DEFAULT_PAGE: usize = 50;
+pub const MAX_PAGE: usize = 200;
+
+/// One page of the log.
+#[derive(Debug)]
+pub struct AuditPage {
+    pub items: Vec<AuditItem>,
+    pub next_cursor: Option<String>,
+}
+
+pub async fn list(s: &Services, who: &Principal, q: AuditQuery) -> Result<AuditPage, AuditError> {
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(FieldError::new("limit", format!("must be 1 to {MAX_PAGE}")).into());
+    }
+    let account = match q.account_id.as_deref().filter(|a| !a.is_empty()) {
+        None => None,
+        Some(id) => {
+            // Only one of the partner's own accounts: another partner's is not found.
+            crate::repo::accounts::find(s, &who.partner_id, id)
+                .await?
+                .ok_or(AuditError::NotFound)?;
+            Some(AccountId::parse(id).ok_or(AuditError::NotFound)?)
+        }
+    };
+    let table_pk = keys::audit_partition(&who.partner_id);
+    let index_pk = account
+        .as_ref()
+        .map(|a| keys::audit_account_partition(&who.partner_id, a));
+    let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => {
+            let sk = B64
+                .decode(c)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .filter(|sk| sk.starts_with(keys::AUDIT_PREFIX) && sk.len() < 200)
+                .ok_or_else(|| FieldError::new("cursor", "is not a cursor of this log"))?;
+            Some(Cursor {
+                key: Key::new(table_pk.clone(), sk.clone()),
+                gsi1: index_pk.clone().map(|pk| Key::new(pk, sk)),
+            })
+        }
+    };
+    let options = QueryOptions {
+        limit: Some(limit),
+        after,
+    };
+    let page = match &index_pk {
+        None => s.store.query(&table_pk, keys::AUDIT_PREFIX, options).await?,
+        Some(pk) => s.store.query_index(pk, keys::AUDIT_PREFIX, options).await?,
+    };
+    let items = page
+        .items
+        .iter()
+        .map(|i| i.record())
+        .collect::<Result<Vec<AuditItem>, _>>()?;
+    Ok(AuditPage {
+        next_cursor: page.next.map(|c| B64.encode(c.key.sk)),
+        items,
+    })
+}
