@@ -343,6 +343,25 @@ async fn protection_by_ids_and_all_within_the_seat_limit() {
     // Who-am-I shows the partner's seats too.
     let (status, me) = live.api(Method::GET, "/v1/me", &session, None).await;
     assert_eq!((status, &me["seats"]), (200, &json!({"used": 3, "limit": 10})), "{me}");
+    // The audit log names who protected what, in the same transaction.
+    let (_, log) = live
+        .api(
+            Method::GET,
+            &format!("/v1/audit?account_id={id}&limit=1"),
+            &session,
+            None,
+        )
+        .await;
+    let entry = &log["items"][0];
+    assert_eq!(entry["action"], "protection_changed", "{log}");
+    assert_eq!(
+        (&entry["actor"]["email"], &entry["detail"]),
+        (
+            &json!(MEMBER),
+            &json!({"kind": "users", "protected": true, "count": 3, "auto_add": false})
+        ),
+        "{log}"
+    );
     // Again: nothing changes, no seat taken twice.
     let (_, out) = protect(json!({"kind": "users", "ids": pick, "protected": true})).await;
     assert_eq!((&out["changed"], &out["seats"]["used"]), (&json!(0), &json!(3)));
@@ -544,6 +563,25 @@ async fn auto_add_validates_its_time_and_protects_new_users_at_that_time() {
         (local.date_naive().succ_opt().unwrap(), "20:00".to_owned()),
         "the next day's 20:00"
     );
+    // In the audit log: the member's setting, then the service's protection (users, sites).
+    let (_, log) = live
+        .api(Method::GET, &format!("/v1/audit?account_id={id}"), &session, None)
+        .await;
+    let entries = log["items"].as_array().unwrap();
+    let by = |action: &str| entries.iter().filter(|e| e["action"] == action).collect::<Vec<_>>();
+    let set = by("auto_add_changed");
+    assert_eq!(set.len(), 1, "{log}");
+    assert_eq!(set[0]["actor"]["email"], MEMBER);
+    assert_eq!(
+        (&set[0]["detail"]["run_at"], &set[0]["detail"]["timezone"]),
+        (&json!("20:00"), &json!("Australia/Sydney"))
+    );
+    let protected: u64 = by("protection_changed")
+        .iter()
+        .inspect(|e| assert_eq!(e["actor"], json!({"kind": "system"}), "{e}"))
+        .map(|e| e["detail"]["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(protected, 24, "the entries count what auto-add protected: {log}");
 }
 
 #[tokio::test]

@@ -32,7 +32,18 @@ pub async fn modify<E: From<StoreError>>(
 pub async fn modify_if_exists<E: From<StoreError>>(
     s: &Services,
     key: &Key,
+    f: impl FnMut(&mut AccountItem) -> Result<bool, E>,
+) -> Result<Option<AccountItem>, E> {
+    modify_with(s, key, f, |_| Ok(Vec::new())).await
+}
+
+/// [`modify`] with more writes in the same transaction, made from the changed account (the
+/// audit log's entry of the change): both happen, or neither.
+pub async fn modify_with<E: From<StoreError>>(
+    s: &Services,
+    key: &Key,
     mut f: impl FnMut(&mut AccountItem) -> Result<bool, E>,
+    also: impl Fn(&AccountItem) -> Result<Vec<WriteOp>, StoreError>,
 ) -> Result<Option<AccountItem>, E> {
     for _ in 0..8 {
         let Some(item) = s.store.get(key).await? else {
@@ -45,7 +56,8 @@ pub async fn modify_if_exists<E: From<StoreError>>(
         }
         let next = item.next_version(&account)?;
         let condition = Condition::VersionIs(item.version);
-        let moves = crate::repo::due::entry_ops(Some(&before), &account)?;
+        let mut moves = crate::repo::due::entry_ops(Some(&before), &account)?;
+        moves.extend(also(&account)?);
         let written = if moves.is_empty() {
             s.store.put(next, condition).await
         } else {

@@ -12,9 +12,10 @@
 //! So used seats equal protected users, and counts equal protected objects, under any
 //! concurrency: nothing is reserved ahead or given back.
 
-use crate::domain::Principal;
 use crate::domain::{AccountId, FieldError, PartnerId};
+use crate::domain::{Actor, AuditAction, Principal};
 use crate::repo::accounts::modify as modify_account;
+use crate::repo::audit;
 use crate::schedule::{DailyAt, RunAt, Zone};
 use crate::services::Services;
 use crate::store::keys::{self, AccountItem, AutoAddItem, AutoAddResult, DiscoveredItem, ObjectKind, SeatsItem};
@@ -181,9 +182,17 @@ pub async fn set_protection(
         }
         None => Targets::All,
     };
-    let changed = apply(s, &account, &account_key, kind, desired, targets, false)
-        .await?
-        .written;
+    let changed = apply(
+        s,
+        &account,
+        &account_key,
+        kind,
+        desired,
+        targets,
+        By::Member(who.email.clone()),
+    )
+    .await?
+    .written;
     let account: AccountItem = s
         .store
         .get(&account_key)
@@ -225,6 +234,13 @@ struct Applied {
 /// changes it actually makes. With `partial_ok` (auto-add) as many as the seats allow are
 /// protected and the rest reported; without, a request over the limit is refused before
 /// anything is written.
+/// Who changes protection, which decides how: a member's change is all or nothing (past the
+/// seats it is refused); auto-add protects what the seats allow and reports the rest.
+enum By {
+    Member(String),
+    AutoAdd,
+}
+
 async fn apply(
     s: &Services,
     account: &AccountItem,
@@ -232,8 +248,13 @@ async fn apply(
     kind: ObjectKind,
     desired: bool,
     targets: Targets,
-    partial_ok: bool,
+    by: By,
 ) -> Result<Applied, ProtectionError> {
+    let partial_ok = matches!(by, By::AutoAdd);
+    let actor = match by {
+        By::Member(email) => audit::member(&email),
+        By::AutoAdd => Actor::System,
+    };
     if desired && kind.takes_seats() && !partial_ok {
         let wanted = match &targets {
             Targets::Listed(items) => items.len() as u64,
@@ -260,6 +281,8 @@ async fn apply(
     let mut chunk = ChunkWriter {
         s,
         partner: &account.partner_id,
+        account,
+        actor,
         account_key,
         kind,
         desired,
@@ -305,6 +328,9 @@ async fn apply(
 struct ChunkWriter<'a> {
     s: &'a Services,
     partner: &'a PartnerId,
+    account: &'a AccountItem,
+    /// Named in the audit log's entry of each chunk.
+    actor: Actor,
     account_key: &'a Key,
     kind: ObjectKind,
     desired: bool,
@@ -380,6 +406,22 @@ impl ChunkWriter<'_> {
                     },
                 });
             }
+            ops.push(audit::entry(
+                audit::Entry {
+                    partner: self.partner,
+                    actor: self.actor.clone(),
+                    action: AuditAction::ProtectionChanged,
+                    account: Some(&self.account.id),
+                    client: Some(&self.account.client_id),
+                    detail: serde_json::json!({
+                        "kind": kind.as_str(),
+                        "protected": desired,
+                        "count": n,
+                        "auto_add": matches!(self.actor, Actor::System),
+                    }),
+                },
+                self.now,
+            )?);
             match s.store.transact(ops).await {
                 Ok(()) => {
                     self.applied.written += n;
@@ -567,21 +609,46 @@ pub async fn set_auto_add(
     let daily = DailyAt { run_at, zone };
     let (_, key) = account(s, who, id).await?;
     let now = s.clock.now();
-    let updated = modify_account(s, &key, |a| {
-        let previous = a.auto_add.take();
-        a.auto_add = Some(AutoAddItem {
-            users: req.users,
-            sites: req.sites,
-            teams: req.teams,
-            run_at,
-            timezone: zone,
-            next_run_at: daily.next_after(now),
-            last_run_at: previous.as_ref().and_then(|p| p.last_run_at),
-            last_result: previous.and_then(|p| p.last_result),
-        });
-        Ok::<_, ProtectionError>(true)
-    })
-    .await?;
+    let logged = |a: &AccountItem| -> Result<Vec<WriteOp>, StoreError> {
+        Ok(vec![audit::entry(
+            audit::Entry {
+                partner: &a.partner_id,
+                actor: audit::member(&who.email),
+                action: AuditAction::AutoAddChanged,
+                account: Some(&a.id),
+                client: Some(&a.client_id),
+                detail: serde_json::json!({
+                    "users": req.users,
+                    "sites": req.sites,
+                    "teams": req.teams,
+                    "run_at": run_at.to_string(),
+                    "timezone": zone.to_string(),
+                }),
+            },
+            now,
+        )?])
+    };
+    let updated = crate::repo::accounts::modify_with(
+        s,
+        &key,
+        |a| {
+            let previous = a.auto_add.take();
+            a.auto_add = Some(AutoAddItem {
+                users: req.users,
+                sites: req.sites,
+                teams: req.teams,
+                run_at,
+                timezone: zone,
+                next_run_at: daily.next_after(now),
+                last_run_at: previous.as_ref().and_then(|p| p.last_run_at),
+                last_result: previous.and_then(|p| p.last_result),
+            });
+            Ok::<_, ProtectionError>(true)
+        },
+        logged,
+    )
+    .await?
+    .ok_or(ProtectionError::NotFound)?;
     let settings = updated.auto_add.as_ref().ok_or(ProtectionError::NotFound)?;
     tracing::info!(run_at = %settings.run_at, timezone = %settings.timezone, next_run_at = %settings.next_run_at, "auto-add set");
     Ok(settings.clone())
@@ -605,7 +672,7 @@ pub async fn run_auto_add(s: &Services, partner: &PartnerId, id: &AccountId) -> 
         if !on {
             continue;
         }
-        let applied = apply(s, &account, &key, kind, true, Targets::All, true).await?;
+        let applied = apply(s, &account, &key, kind, true, Targets::All, By::AutoAdd).await?;
         result.protected += applied.written;
         result.left_out += applied.left_out;
         let room = LEFT_OUT_SHOWN.saturating_sub(result.left_out_ids.len());
