@@ -181,3 +181,36 @@ async fn no_route_changes_or_deletes_an_entry() {
     }
     assert_eq!(app.snapshot(), before);
 }
+
+#[tokio::test]
+async fn a_resent_link_is_logged_with_the_new_address() {
+    let app = TestApp::new();
+    let t = registered(&app, "Acme IT", MEMBER).await;
+    let acc = post(&app, &t, "/v1/accounts", account("Contoso", false)).await.json();
+    let id = acc["id"].as_str().unwrap();
+    app.clock.advance(chrono::Duration::minutes(2));
+    let r = post(
+        &app,
+        &t,
+        &format!("/v1/accounts/{id}/authorization/resend"),
+        json!({"email": "it@contoso.example"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let log = get(&app, &t, &format!("/v1/audit?account_id={id}")).await.json();
+    let newest = &log["items"][0];
+    assert_eq!(newest["action"], "authorization_resent", "{log}");
+    assert_eq!(newest["detail"], json!({"to": "it@contoso.example", "why": "resend"}));
+    assert_eq!(newest["actor"]["email"], MEMBER);
+    // Refused (the same address again at once): no entry.
+    let before = app.snapshot();
+    let r = post(
+        &app,
+        &t,
+        &format!("/v1/accounts/{id}/authorization/resend"),
+        json!({"email": "it@contoso.example"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    assert_eq!(app.snapshot(), before);
+}

@@ -39,6 +39,13 @@ pub fn entry(e: Entry<'_>, now: DateTime<Utc>) -> Result<WriteOp, StoreError> {
     })
 }
 
+/// Who replaced an account's link and why (`resend`, `expired`, `reauthorization`): the
+/// `authorization_resent` entry written with the new link.
+pub struct Logged<'a> {
+    pub actor: Actor,
+    pub why: &'a str,
+}
+
 /// A member acting.
 pub fn member(email: &str) -> Actor {
     Actor::Member {

@@ -288,11 +288,23 @@ pub async fn replace_link(
     account: &mut AccountItem,
     to: &EmailAddress,
     audience: Audience,
+    logged: crate::repo::audit::Logged<'_>,
 ) -> Result<NewLink, StoreError> {
     let link = new_link(s, account, to, audience)?;
     let mut updated = Item::from_record(item.key.clone(), &*account)?;
     updated.gsi1 = item.gsi1.clone();
     updated.version = item.version + 1;
+    let entry = crate::repo::audit::entry(
+        crate::repo::audit::Entry {
+            partner: &account.partner_id,
+            actor: logged.actor,
+            action: crate::domain::AuditAction::AuthorizationResent,
+            account: Some(&account.id),
+            client: Some(&account.client_id),
+            detail: serde_json::json!({ "to": to.as_str(), "why": logged.why }),
+        },
+        s.clock.now(),
+    )?;
     let result = s
         .store
         .transact(vec![
@@ -301,6 +313,7 @@ pub async fn replace_link(
                 item: updated,
                 condition: Condition::VersionIs(item.version),
             },
+            entry,
         ])
         .await;
     result.map(|()| link)

@@ -5,6 +5,7 @@
 use crate::domain::FieldError;
 use crate::domain::{EmailAddress, Platform, Principal};
 use crate::limits::{self, Limit, LimitError};
+use crate::repo::audit::{self, Logged};
 use crate::repo::links::{
     LinkError, audience_for, new_state, open_link, partner_name, permissions, replace_link, reserve_mail, send_link,
 };
@@ -128,7 +129,11 @@ pub async fn check(s: &Services, who: &Principal, id: &str) -> Result<Checked, A
         let to = EmailAddress::parse("email", account.link_sent_to.as_deref().unwrap_or_default())?;
         let audience = audience_for(account.managed_by);
         reserve_mail(s, &account, &to).await?;
-        let link = replace_link(s, &item, &mut account, &to, audience).await?;
+        let logged = Logged {
+            actor: audit::member(&who.email),
+            why: "expired",
+        };
+        let link = replace_link(s, &item, &mut account, &to, audience, logged).await?;
         send_link(s, &account, &to, &link).await?;
         tracing::info!(account_id = %account.id, "expired link replaced and re-sent");
     }
@@ -164,7 +169,11 @@ pub async fn resend(
     }
     let audience = audience_for(account.managed_by);
     reserve_mail(s, &account, &to).await?;
-    let link = replace_link(s, &item, &mut account, &to, audience).await?;
+    let logged = Logged {
+        actor: audit::member(&who.email),
+        why: "resend",
+    };
+    let link = replace_link(s, &item, &mut account, &to, audience, logged).await?;
     send_link(s, &account, &to, &link).await?;
     Ok((to.to_string(), link.expires_at))
 }
@@ -208,7 +217,11 @@ pub async fn reauthorize(
         Some(to) => {
             let audience = audience_for(account.managed_by);
             s.store.transact(vec![state_op]).await?;
-            let link = replace_link(s, &item, &mut account, &to, audience).await?;
+            let logged = Logged {
+                actor: audit::member(&who.email),
+                why: "reauthorization",
+            };
+            let link = replace_link(s, &item, &mut account, &to, audience, logged).await?;
             send_link(s, &account, &to, &link).await?;
             Some(Sent {
                 to: to.to_string(),
