@@ -42,8 +42,32 @@ async fn creating_an_account_is_logged_with_who_what_and_for_which_client() {
     let log = log.json();
     let mut seen = actions(&log);
     seen.sort();
-    assert_eq!(seen, ["account_created", "authorization_sent"], "{log}");
-    for e in log["items"].as_array().unwrap() {
+    assert_eq!(
+        seen,
+        ["account_created", "authorization_sent", "signup_confirmed"],
+        "{log}"
+    );
+    let signup = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "signup_confirmed")
+        .unwrap();
+    assert_eq!(
+        (&signup["action"], &signup["actor"], &signup["detail"]),
+        (
+            &json!("signup_confirmed"),
+            &json!({"kind": "member", "email": MEMBER}),
+            &json!({"organization": "Acme IT"})
+        ),
+        "{log}"
+    );
+    for e in log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] != "signup_confirmed")
+    {
         assert_eq!(e["actor"], json!({"kind": "member", "email": MEMBER}));
         assert_eq!(e["account_id"], created["id"]);
         assert_eq!(e["client_id"], created["client_id"]);
@@ -69,7 +93,7 @@ async fn creating_an_account_is_logged_with_who_what_and_for_which_client() {
         .into_iter()
         .filter(|i| i.key.pk.starts_with("AUDIT#"))
         .collect();
-    assert_eq!(stored.len(), 2);
+    assert_eq!(stored.len(), 3);
     for i in &stored {
         let days = (i.expires_at.unwrap() - onboarding::clock::Clock::now(app.clock.as_ref()).timestamp()) / 86_400;
         assert_eq!(days, 400, "{i:?}");
@@ -86,7 +110,7 @@ async fn a_refused_action_logs_nothing() {
     let a = post(&app, &t, "/v1/accounts", account("Contoso", false)).await;
     assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "{}", a.text);
     assert_eq!(app.snapshot(), before, "nothing written, no entry");
-    assert_eq!(actions(&get(&app, &t, "/v1/audit").await.json()).len(), 2);
+    assert_eq!(actions(&get(&app, &t, "/v1/audit").await.json()).len(), 3);
 }
 
 #[tokio::test]
@@ -113,8 +137,10 @@ async fn the_log_pages_newest_first_and_filters_by_account() {
             None => break,
         }
     }
-    ids.reverse();
-    assert_eq!(seen, ids, "newest first, each once");
+    let mut expected = ids.clone();
+    expected.reverse();
+    expected.push(Value::Null); // the signup, oldest, names no account
+    assert_eq!(seen, expected, "newest first, each once");
     // Filtered by one account.
     let page = get(&app, &t, &format!("/v1/audit?account_id={}", ids[1].as_str().unwrap()))
         .await
@@ -130,7 +156,7 @@ async fn another_partners_log_and_accounts_are_not_reachable() {
     let b = registered(&app, "Other MSP", "owner@other.example").await;
     let theirs = post(&app, &a, "/v1/accounts", account("Contoso", true)).await.json();
     // B's log is B's alone, and A's account is not found through it.
-    assert_eq!(actions(&get(&app, &b, "/v1/audit").await.json()).len(), 0);
+    assert_eq!(actions(&get(&app, &b, "/v1/audit").await.json()), ["signup_confirmed"]);
     let before = app.snapshot();
     let r = get(
         &app,
@@ -147,7 +173,9 @@ async fn another_partners_log_and_accounts_are_not_reachable() {
         &format!("/v1/audit?cursor={}", page["next_cursor"].as_str().unwrap_or("")),
     )
     .await;
-    assert_eq!((r.status, actions(&r.json()).len()), (StatusCode::OK, 0));
+    let theirs_seen = actions(&r.json());
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(!theirs_seen.contains(&"account_created".to_owned()), "{theirs_seen:?}");
     // Bad queries: a clear 422 (or 400), nothing written.
     for (q, status) in [
         ("limit=0", StatusCode::UNPROCESSABLE_ENTITY),

@@ -457,6 +457,16 @@ async fn password_reset_ends_every_session_and_the_link_works_once() {
         );
     }
     assert_eq!(sessions_in(&app), 0, "every session ended");
+    // In the audit log, with no secret: neither the link's token nor the password.
+    let logged: Vec<_> = app
+        .snapshot()
+        .into_iter()
+        .filter(|i| i.key.pk.starts_with("AUDIT#") && i.attrs["action"] == "password_reset")
+        .collect();
+    assert_eq!(logged.len(), 1);
+    assert_eq!(logged[0].attrs["actor"]["email"], "hal@example.com");
+    let text = serde_json::to_string(&logged).unwrap();
+    assert!(!text.contains(&token) && !text.contains(NEW_PASSWORD), "{text}");
     assert!(
         app.snapshot().iter().all(|i| !i.key.sk.starts_with("SESSION#")),
         "and the session index is empty"

@@ -152,6 +152,17 @@ pub async fn reset(s: &Services, token: &str, password: SecretString) -> Result<
             update: Update::default().set("password_hash", &password_hash)?,
             condition: Condition::VersionIs(member.version),
         },
+        crate::repo::audit::entry(
+            crate::repo::audit::Entry {
+                partner: &m.partner_id,
+                actor: crate::repo::audit::member(email.as_str()),
+                action: crate::domain::AuditAction::PasswordReset,
+                account: None,
+                client: None,
+                detail: serde_json::json!({}),
+            },
+            s.clock.now(),
+        )?,
     ];
     match s.store.transact(ops).await {
         Ok(()) => {}

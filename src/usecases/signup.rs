@@ -447,6 +447,17 @@ async fn complete(
             condition: Condition::NotExists,
         },
     ];
+    ops.push(crate::repo::audit::entry(
+        crate::repo::audit::Entry {
+            partner: &partner_id,
+            actor: crate::repo::audit::member(email.as_str()),
+            action: crate::domain::AuditAction::SignupConfirmed,
+            account: None,
+            client: None,
+            detail: serde_json::json!({ "organization": p.organization }),
+        },
+        now,
+    )?);
     let session = if with_session {
         let (session_ops, session) = issue_session_ops(s, &partner_id, email)?;
         ops.extend(session_ops);
