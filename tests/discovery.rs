@@ -225,6 +225,22 @@ async fn revoked_consent_flags_the_account_and_mails_the_partner_once() {
     let (fanned, drained) = live.tick().await;
     assert_eq!((fanned.due, drained.handled), (0, 0));
     assert_eq!(live.mailer.to(MEMBER).len(), mails + 1);
+    // The audit log has it once, from the service, with the cause.
+    let (_, log) = live
+        .api(Method::GET, &format!("/v1/audit?account_id={id}"), &session, None)
+        .await;
+    let revoked: Vec<_> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "access_revoked")
+        .collect();
+    assert_eq!(revoked.len(), 1, "{log}");
+    assert_eq!(revoked[0]["actor"], json!({"kind": "system"}));
+    assert!(
+        revoked[0]["detail"]["cause"].as_str().unwrap().contains("refused"),
+        "{log}"
+    );
 
     // Reauthorization: a consent URL; after the callback the account is active again.
     let (status, re) = live
