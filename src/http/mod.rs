@@ -45,8 +45,8 @@ pub enum Function {
     ConsentCallback,
 }
 
-fn routes(function: Function) -> Router<AppState> {
-    let signup = Router::new()
+fn signup_routes() -> Router<AppState> {
+    Router::new()
         .route("/v1/signup", post(signup::sign_up))
         .route("/v1/signup/resend", post(signup::resend))
         .route("/v1/sessions", post(signup::sign_in))
@@ -54,11 +54,17 @@ fn routes(function: Function) -> Router<AppState> {
         .route("/v1/me", get(signup::me))
         .route("/v1/password/forgot", post(signup::forgot_password))
         .route("/v1/password/reset", post(signup::reset_password))
-        .route("/password/reset", get(signup::reset_page));
-    let confirm = Router::new()
+        .route("/password/reset", get(signup::reset_page))
+}
+
+fn confirm_routes() -> Router<AppState> {
+    Router::new()
         .route("/v1/signup/confirm", post(signup::confirm))
-        .route("/v1/signup/activate", get(signup::activate_page).post(signup::activate));
-    let api = Router::new()
+        .route("/v1/signup/activate", get(signup::activate_page).post(signup::activate))
+}
+
+fn api_routes() -> Router<AppState> {
+    Router::new()
         .route("/v1/clients", post(accounts::create_client).get(accounts::list_clients))
         .route(
             "/v1/accounts",
@@ -74,30 +80,54 @@ fn routes(function: Function) -> Router<AppState> {
         .route("/v1/accounts/{id}/protection", post(discovery::protect))
         .route("/v1/accounts/{id}/auto-add", put(discovery::auto_add))
         .route("/v1/audit", get(audit::list))
-        .route("/openapi.json", get(openapi::serve));
-    let resend = Router::new()
+        .route("/openapi.json", get(openapi::serve))
+}
+
+fn resend_routes() -> Router<AppState> {
+    Router::new()
         .route("/v1/accounts/{id}/authorization/check", post(accounts::check))
-        .route("/v1/accounts/{id}/authorization/resend", post(accounts::resend));
-    let callback = Router::new()
+        .route("/v1/accounts/{id}/authorization/resend", post(accounts::resend))
+}
+
+fn callback_routes() -> Router<AppState> {
+    Router::new()
         .route("/authorize/{token}", get(consent::landing))
         .route("/authorize/{token}/start", get(consent::start))
         .route("/authorize/done/{token}", get(consent::setup_started))
         .route("/v1/callback/microsoft", get(consent::microsoft))
-        .route("/v1/callback/google", get(consent::google));
-    let common = Router::new().route("/health", get(health));
-    match function {
-        Function::All => common
-            .merge(signup)
-            .merge(confirm)
-            .merge(api)
-            .merge(resend)
-            .merge(callback),
-        Function::Signup => common.merge(signup),
-        Function::Confirm => common.merge(confirm),
-        Function::Api => common.merge(api),
-        Function::Resend => common.merge(resend),
-        Function::ConsentCallback => common.merge(callback),
-    }
+        .route("/v1/callback/google", get(consent::google))
+}
+
+fn common_routes() -> Router<AppState> {
+    Router::new().route("/health", get(health))
+}
+
+// One constructor per function, called by that function's `main`, so a bootstrap links only
+// its own handlers (a runtime choice among all of them would link every handler in each).
+
+/// The `signup` function's router.
+pub fn signup_router(state: AppState) -> Router {
+    with_layers(common_routes().merge(signup_routes()), state)
+}
+
+/// The `confirm` function's router.
+pub fn confirm_router(state: AppState) -> Router {
+    with_layers(common_routes().merge(confirm_routes()), state)
+}
+
+/// The `api` function's router.
+pub fn api_router(state: AppState) -> Router {
+    with_layers(common_routes().merge(api_routes()), state)
+}
+
+/// The `resend` function's router.
+pub fn resend_router(state: AppState) -> Router {
+    with_layers(common_routes().merge(resend_routes()), state)
+}
+
+/// The `consent-callback` function's router.
+pub fn consent_callback_router(state: AppState) -> Router {
+    with_layers(common_routes().merge(callback_routes()), state)
 }
 
 /// The whole API (local server).
@@ -105,11 +135,32 @@ pub fn router(state: AppState) -> Router {
     router_for(Function::All, state)
 }
 
-/// One function's routes with the shared layers: body limit, CORS, request IDs, tracing.
+/// One function's routes with the shared layers (tests and the local server; each function's
+/// `main` calls its own constructor above).
 pub fn router_for(function: Function, state: AppState) -> Router {
+    match function {
+        Function::All => with_layers(
+            common_routes()
+                .merge(signup_routes())
+                .merge(confirm_routes())
+                .merge(api_routes())
+                .merge(resend_routes())
+                .merge(callback_routes()),
+            state,
+        ),
+        Function::Signup => signup_router(state),
+        Function::Confirm => confirm_router(state),
+        Function::Api => api_router(state),
+        Function::Resend => resend_router(state),
+        Function::ConsentCallback => consent_callback_router(state),
+    }
+}
+
+/// The shared layers: body limit, CORS, request IDs, tracing, security headers.
+fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     let cors = cors(&state.allowed_origins);
     let request_id = HeaderName::from_static("x-request-id");
-    let routes = routes(function)
+    let routes = routes
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This method is not allowed here.")

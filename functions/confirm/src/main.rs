@@ -2,7 +2,7 @@
 //! router for this function under the Lambda runtime.
 
 use onboarding::config::{Config, Runtime};
-use onboarding::http::{Function, router_for};
+use onboarding::http::confirm_router;
 use onboarding::services::Services;
 
 #[tokio::main]
@@ -10,5 +10,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     onboarding::telemetry::init_lambda();
     let config = Config::from_env(Runtime::Lambda)?;
     let state = Services::from_config(&config).await?;
-    lambda_http::run(router_for(Function::Confirm, state)).await
+    lambda_http::run(confirm_router(state)).await
 }
