@@ -6,7 +6,7 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The contract (`shared/api.md`): method and path of every route.
 const CONTRACT: &[(&str, &str)] = &[
@@ -216,4 +216,19 @@ async fn a_body_without_json_content_type_answers_415() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+/// Reauthorization's body may be left out (the server asks for a URL only), and the contract
+/// says so: a fuzzer sending no body must find it accepted by the schema too.
+#[tokio::test]
+async fn the_optional_reauthorization_body_is_not_required() {
+    let app = TestApp::new();
+    let doc = spec(&app).await;
+    let body = &doc["paths"]["/v1/accounts/{id}/reauthorization"]["post"]["requestBody"];
+    assert_eq!(body["required"], json!(false), "{body}");
+    // Every other body is required.
+    assert_eq!(
+        doc["paths"]["/v1/accounts"]["post"]["requestBody"]["required"],
+        json!(true)
+    );
 }

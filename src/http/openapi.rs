@@ -579,8 +579,12 @@ impl Statuses {
             .request_body
             .as_ref()
             .is_some_and(|b| matches!(b, RefOr::T(b) if b.content.contains_key("application/json")));
-        // The optional body of reauthorization is read whatever its content type.
+        // The optional body of reauthorization is read whatever its content type, and may
+        // be left out.
         let any_content_type = path.ends_with("/reauthorization");
+        if any_content_type && let Some(RefOr::T(b)) = op.request_body.as_mut() {
+            b.required = Some(utoipa::openapi::Required::False);
+        }
         let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
         let query = op.parameters.as_ref().is_some_and(|ps| {
             ps.iter().any(
