@@ -34,16 +34,16 @@ pub async fn modify_if_exists<E: From<StoreError>>(
     key: &Key,
     f: impl FnMut(&mut AccountItem) -> Result<bool, E>,
 ) -> Result<Option<AccountItem>, E> {
-    modify_with(s, key, f, |_| Ok(Vec::new())).await
+    modify_with(s, key, f, |_, _| Ok(Vec::new())).await
 }
 
-/// [`modify`] with more writes in the same transaction, made from the changed account (the
-/// audit log's entry of the change): both happen, or neither.
+/// [`modify`] with more writes in the same transaction, made from the account before and
+/// after the change (the audit log's entry of the change): both happen, or neither.
 pub async fn modify_with<E: From<StoreError>>(
     s: &Services,
     key: &Key,
     mut f: impl FnMut(&mut AccountItem) -> Result<bool, E>,
-    also: impl Fn(&AccountItem) -> Result<Vec<WriteOp>, StoreError>,
+    also: impl Fn(&AccountItem, &AccountItem) -> Result<Vec<WriteOp>, StoreError>,
 ) -> Result<Option<AccountItem>, E> {
     for _ in 0..8 {
         let Some(item) = s.store.get(key).await? else {
@@ -57,7 +57,7 @@ pub async fn modify_with<E: From<StoreError>>(
         let next = item.next_version(&account)?;
         let condition = Condition::VersionIs(item.version);
         let mut moves = crate::repo::due::entry_ops(Some(&before), &account)?;
-        moves.extend(also(&account)?);
+        moves.extend(also(&before, &account)?);
         let written = if moves.is_empty() {
             s.store.put(next, condition).await
         } else {

@@ -4,7 +4,7 @@
 //! after [`keys::AUDIT_DAYS`].
 
 use crate::domain::{AccountId, Actor, AuditAction, ClientId, PartnerId};
-use crate::store::keys::{self, AuditItem};
+use crate::store::keys::{self, AccountItem, AuditItem};
 use crate::store::{Condition, Item, StoreError, WriteOp};
 use chrono::{DateTime, Utc};
 
@@ -37,6 +37,27 @@ pub fn entry(e: Entry<'_>, now: DateTime<Utc>) -> Result<WriteOp, StoreError> {
         item,
         condition: Condition::NotExists,
     })
+}
+
+/// The entry of an action on `account` (naming it and its client).
+pub fn account_entry(
+    account: &AccountItem,
+    actor: Actor,
+    action: AuditAction,
+    detail: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<WriteOp, StoreError> {
+    entry(
+        Entry {
+            partner: &account.partner_id,
+            actor,
+            action,
+            account: Some(&account.id),
+            client: Some(&account.client_id),
+            detail,
+        },
+        now,
+    )
 }
 
 /// Who replaced an account's link and why (`resend`, `expired`, `reauthorization`): the

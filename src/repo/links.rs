@@ -294,15 +294,11 @@ pub async fn replace_link(
     let mut updated = Item::from_record(item.key.clone(), &*account)?;
     updated.gsi1 = item.gsi1.clone();
     updated.version = item.version + 1;
-    let entry = crate::repo::audit::entry(
-        crate::repo::audit::Entry {
-            partner: &account.partner_id,
-            actor: logged.actor,
-            action: crate::domain::AuditAction::AuthorizationResent,
-            account: Some(&account.id),
-            client: Some(&account.client_id),
-            detail: serde_json::json!({ "to": to.as_str(), "why": logged.why }),
-        },
+    let entry = crate::repo::audit::account_entry(
+        account,
+        logged.actor,
+        crate::domain::AuditAction::AuthorizationResent,
+        serde_json::json!({ "to": to.as_str(), "why": logged.why }),
         s.clock.now(),
     )?;
     let result = s

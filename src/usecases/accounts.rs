@@ -319,19 +319,7 @@ pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> R
         condition: Condition::NotExists,
     });
     // The log says so in the same transaction: the account, and the link's mail if one goes.
-    let entry = |action, detail| {
-        audit::entry(
-            audit::Entry {
-                partner: &who.partner_id,
-                actor: audit::member(&who.email),
-                action,
-                account: Some(&account.id),
-                client: Some(&client.id),
-                detail,
-            },
-            now,
-        )
-    };
+    let entry = |action, detail| audit::account_entry(&account, audit::member(&who.email), action, detail, now);
     ops.push(entry(
         AuditAction::AccountCreated,
         serde_json::json!({
@@ -346,8 +334,6 @@ pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> R
             AuditAction::AuthorizationSent,
             serde_json::json!({ "to": to.as_str() }),
         )?);
-    }
-    if let Some((to, _)) = &mail {
         // Over a mail limit the account is not created either: nothing written, nothing sent.
         authorization::reserve_mail(s, &account, to).await?;
     }

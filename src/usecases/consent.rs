@@ -443,32 +443,30 @@ async fn record_failure(s: &Services, provider: Provider, state: Option<&str>, e
         cause: e.explain().cause.to_owned(),
         at: now,
     };
-    // The account and the log's entry in one transaction, under the account's version.
-    let mut account = open.account.clone();
-    account.consent_failure = Some(failure.clone());
-    let recorded = async {
-        let mut item = open.account_item.clone();
-        item.attrs = Item::from_record(item.key.clone(), &account)?.attrs;
-        item.version += 1;
-        let ops = vec![
-            WriteOp::Put {
-                item,
-                condition: Condition::VersionIs(open.account_item.version),
-            },
-            audit::entry(
-                audit::Entry {
-                    partner: &account.partner_id,
-                    actor: Actor::ClientAdmin { email: None },
-                    action: AuditAction::ConsentFailed,
-                    account: Some(&account.id),
-                    client: Some(&account.client_id),
-                    detail: serde_json::to_value(&failure).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                },
+    // The account and the log's entry in one transaction.
+    let detail = match serde_json::to_value(&failure) {
+        Ok(d) => d,
+        Err(e) => return tracing::warn!(cause = %e, "the consent failure could not be recorded"),
+    };
+    let recorded = crate::repo::accounts::modify_with(
+        s,
+        &keys::account(&open.account.partner_id, &open.account.id),
+        |a| {
+            a.consent_failure = Some(failure.clone());
+            Ok::<_, StoreError>(true)
+        },
+        |_, a| {
+            let detail = detail.clone();
+            let actor = Actor::ClientAdmin { email: None };
+            Ok(vec![audit::account_entry(
+                a,
+                actor,
+                AuditAction::ConsentFailed,
+                detail,
                 now,
-            )?,
-        ];
-        s.store.transact(ops).await
-    }
+            )?])
+        },
+    )
     .await;
     match recorded {
         Ok(_) => tracing::info!(account_id = %open.account.id, code, "consent failure recorded"),
@@ -746,18 +744,14 @@ async fn finish(s: &Services, open: OpenState, proven: Proven) -> Result<Redirec
         actions.push(AuditAction::ReauthorizationRequired);
     }
     for action in actions {
-        ops.push(audit::entry(
-            audit::Entry {
-                partner: &account.partner_id,
-                actor: Actor::ClientAdmin { email: None },
-                action,
-                account: Some(&account.id),
-                client: Some(&account.client_id),
-                detail: serde_json::json!({
-                    "tenant_id": proven.tenant_id,
-                    "missing_permissions": account.missing_permissions,
-                }),
-            },
+        ops.push(audit::account_entry(
+            &account,
+            Actor::ClientAdmin { email: None },
+            action,
+            serde_json::json!({
+                "tenant_id": proven.tenant_id,
+                "missing_permissions": account.missing_permissions,
+            }),
             now,
         )?);
     }

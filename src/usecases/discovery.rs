@@ -248,37 +248,26 @@ async fn discover(
     let mut newly_revoked = None;
     // A run that finds access revoked or permissions newly missing says so in the audit log,
     // in the transaction that records it.
-    let status_before = std::sync::Mutex::new(None);
-    let logged = |a: &AccountItem| -> Result<Vec<crate::store::WriteOp>, crate::store::StoreError> {
+    let logged = |before: &AccountItem,
+                  a: &AccountItem|
+     -> Result<Vec<crate::store::WriteOp>, crate::store::StoreError> {
         let action = match a.status {
+            _ if a.status == before.status => return Ok(Vec::new()),
             AccountStatus::AccessRevoked => crate::domain::AuditAction::AccessRevoked,
             AccountStatus::ReauthorizationRequired => crate::domain::AuditAction::ReauthorizationRequired,
             _ => return Ok(Vec::new()),
         };
-        if *status_before.lock().expect("not poisoned") == Some(a.status) {
-            return Ok(Vec::new());
-        }
-        let entry = crate::repo::audit::entry(
-            crate::repo::audit::Entry {
-                partner: &a.partner_id,
-                actor: crate::domain::Actor::System,
-                action,
-                account: Some(&a.id),
-                client: Some(&a.client_id),
-                detail: serde_json::json!({
-                    "missing_permissions": a.missing_permissions,
-                    "cause": a.discovery.last_error,
-                }),
-            },
-            s.clock.now(),
-        )?;
+        let detail = serde_json::json!({
+            "missing_permissions": a.missing_permissions,
+            "cause": a.discovery.last_error,
+        });
+        let entry = crate::repo::audit::account_entry(a, crate::domain::Actor::System, action, detail, s.clock.now())?;
         Ok(vec![entry])
     };
     let updated = crate::repo::accounts::modify_with(
         s,
         &key,
         |a| {
-            *status_before.lock().expect("not poisoned") = Some(a.status);
             newly_revoked = record_run(a, &run, &end);
             Ok::<_, DiscoveryError>(true)
         },

@@ -231,16 +231,9 @@ struct Applied {
 }
 
 /// Writes the objects in chunks, each chunk in one transaction with the seat and count
-/// changes it actually makes. With `partial_ok` (auto-add) as many as the seats allow are
+/// changes it actually makes. By auto-add (`partial_ok`) as many as the seats allow are
 /// protected and the rest reported; without, a request over the limit is refused before
 /// anything is written.
-/// Who changes protection, which decides how: a member's change is all or nothing (past the
-/// seats it is refused); auto-add protects what the seats allow and reports the rest.
-enum By {
-    Member(String),
-    AutoAdd,
-}
-
 async fn apply(
     s: &Services,
     account: &AccountItem,
@@ -280,7 +273,6 @@ async fn apply(
     }
     let mut chunk = ChunkWriter {
         s,
-        partner: &account.partner_id,
         account,
         actor,
         account_key,
@@ -324,10 +316,16 @@ async fn apply(
     Ok(chunk.applied)
 }
 
+/// Who changes protection, which decides how: a member's change is all or nothing (past the
+/// seats it is refused); auto-add protects what the seats allow and reports the rest.
+enum By {
+    Member(String),
+    AutoAdd,
+}
+
 /// Writes chunks of objects of one kind in one account, with their seat and count changes.
 struct ChunkWriter<'a> {
     s: &'a Services,
-    partner: &'a PartnerId,
     account: &'a AccountItem,
     /// Named in the audit log's entry of each chunk.
     actor: Actor,
@@ -348,7 +346,7 @@ impl ChunkWriter<'_> {
     async fn write(&mut self, mut items: Vec<Item>) -> Result<(), ProtectionError> {
         let (s, kind, desired) = (self.s, self.kind, self.desired);
         for _ in 0..8 {
-            let (used, seats_item) = seats_used(s, self.partner).await?;
+            let (used, seats_item) = seats_used(s, &self.account.partner_id).await?;
             let mut writing = items.clone();
             let mut left = Vec::new();
             if desired && kind.takes_seats() {
@@ -401,25 +399,21 @@ impl ChunkWriter<'_> {
                         condition: Condition::VersionIs(i.version),
                     },
                     None => WriteOp::Put {
-                        item: Item::from_record(keys::seats(self.partner), &next)?,
+                        item: Item::from_record(keys::seats(&self.account.partner_id), &next)?,
                         condition: Condition::NotExists,
                     },
                 });
             }
-            ops.push(audit::entry(
-                audit::Entry {
-                    partner: self.partner,
-                    actor: self.actor.clone(),
-                    action: AuditAction::ProtectionChanged,
-                    account: Some(&self.account.id),
-                    client: Some(&self.account.client_id),
-                    detail: serde_json::json!({
-                        "kind": kind.as_str(),
-                        "protected": desired,
-                        "count": n,
-                        "auto_add": matches!(self.actor, Actor::System),
-                    }),
-                },
+            ops.push(audit::account_entry(
+                self.account,
+                self.actor.clone(),
+                AuditAction::ProtectionChanged,
+                serde_json::json!({
+                    "kind": kind.as_str(),
+                    "protected": desired,
+                    "count": n,
+                    "auto_add": self.partial_ok,
+                }),
                 self.now,
             )?);
             match s.store.transact(ops).await {
@@ -609,22 +603,19 @@ pub async fn set_auto_add(
     let daily = DailyAt { run_at, zone };
     let (_, key) = account(s, who, id).await?;
     let now = s.clock.now();
-    let logged = |a: &AccountItem| -> Result<Vec<WriteOp>, StoreError> {
-        Ok(vec![audit::entry(
-            audit::Entry {
-                partner: &a.partner_id,
-                actor: audit::member(&who.email),
-                action: AuditAction::AutoAddChanged,
-                account: Some(&a.id),
-                client: Some(&a.client_id),
-                detail: serde_json::json!({
-                    "users": req.users,
-                    "sites": req.sites,
-                    "teams": req.teams,
-                    "run_at": run_at.to_string(),
-                    "timezone": zone.to_string(),
-                }),
-            },
+    let logged = |_: &AccountItem, a: &AccountItem| -> Result<Vec<WriteOp>, StoreError> {
+        let detail = serde_json::json!({
+            "users": req.users,
+            "sites": req.sites,
+            "teams": req.teams,
+            "run_at": run_at.to_string(),
+            "timezone": zone.to_string(),
+        });
+        Ok(vec![audit::account_entry(
+            a,
+            audit::member(&who.email),
+            AuditAction::AutoAddChanged,
+            detail,
             now,
         )?])
     };
