@@ -71,30 +71,7 @@ pub struct Authorization {
     next_step: Option<String>,
     /// The last consent attempt the provider refused (declined, wrong account, blocked by a
     /// policy, ...), until a consent succeeds; null when there was none.
-    last_error: Option<ConsentFailure>,
-}
-
-#[derive(ToSchema)]
-pub struct ConsentFailure {
-    code: ConsentFailureCode,
-    /// The provider's own code where it gave one (`AADSTS65004`).
-    provider_code: Option<String>,
-    /// In plain language.
-    cause: String,
-    at: DateTime<Utc>,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum ConsentFailureCode {
-    Declined,
-    WrongAccount,
-    ConsentBlocked,
-    ServiceMissing,
-    AppUnavailable,
-    TenantGone,
-    ProviderError,
+    last_error: Option<crate::store::keys::ConsentFailure>,
 }
 
 #[derive(ToSchema)]

@@ -75,7 +75,7 @@ pub const CLIENT_PREFIX: &str = "CLIENT#";
 /// The partner's client of a (folded) name: at most one, so adding an account for "contoso"
 /// uses the existing "Contoso" instead of creating a twin.
 pub fn client_name(partner: &PartnerId, folded: &str) -> Key {
-    Key::new(format!("PARTNER#{partner}"), format!("CLIENTNAME#{folded}"))
+    Key::new(partner_partition(partner), format!("CLIENTNAME#{folded}"))
 }
 
 /// The partner's audit log, newest first: the time is inverted (`i64::MAX` less the
@@ -267,18 +267,30 @@ pub struct AccountItem {
     pub consent_failure: Option<ConsentFailure>,
 }
 
-/// Why a consent through the account's link did not complete, as the partner is shown it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Why a consent through the account's link did not complete, as the partner is shown it
+/// (`authorization.last_error`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConsentFailure {
-    /// `declined`, `wrong_account`, `consent_blocked`, `service_missing`, `app_unavailable`,
-    /// `tenant_gone` or `provider_error`.
-    pub code: String,
+    pub code: ConsentFailureCode,
     /// The provider's own code where it gave one (`AADSTS65004`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_code: Option<String>,
     /// In plain language.
     pub cause: String,
     pub at: DateTime<Utc>,
+}
+
+/// What the provider reported when a consent did not complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentFailureCode {
+    Declined,
+    WrongAccount,
+    ConsentBlocked,
+    ServiceMissing,
+    AppUnavailable,
+    TenantGone,
+    ProviderError,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

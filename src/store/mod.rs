@@ -181,6 +181,26 @@ pub struct Cursor {
     pub gsi1: Option<Key>,
 }
 
+impl Cursor {
+    /// The opaque form a listing hands its callers: the sort key of the page's last item,
+    /// base64url.
+    pub fn encode_sort_key(sk: &str) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sk)
+    }
+
+    /// The sort key of an opaque position from [`Cursor::encode_sort_key`], when it is one
+    /// under `prefix` (anything else is not a position of that listing).
+    pub fn decode_sort_key(encoded: &str, prefix: &str) -> Option<String> {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(encoded)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .filter(|sk| sk.starts_with(prefix))
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Page {
     pub items: Vec<Item>,

@@ -6,8 +6,6 @@ use crate::domain::{AccountId, FieldError, Principal};
 use crate::services::Services;
 use crate::store::keys::{self, AuditItem};
 use crate::store::{Cursor, Key, QueryOptions, StoreError};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -37,8 +35,8 @@ pub struct AuditQuery {
 pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 200;
 
-/// One page of the log.
-#[derive(Debug)]
+/// One page of the log (the API's answer as it is).
+#[derive(Debug, serde::Serialize)]
 pub struct AuditPage {
     pub items: Vec<AuditItem>,
     pub next_cursor: Option<String>,
@@ -66,11 +64,8 @@ pub async fn list(s: &Services, who: &Principal, q: AuditQuery) -> Result<AuditP
     let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,
         Some(c) => {
-            let sk = B64
-                .decode(c)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .filter(|sk| sk.starts_with(keys::AUDIT_PREFIX) && sk.len() < 200)
+            let sk = Cursor::decode_sort_key(c, keys::AUDIT_PREFIX)
+                .filter(|sk| sk.len() < 200)
                 .ok_or_else(|| FieldError::new("cursor", "is not a cursor of this log"))?;
             Some(Cursor {
                 key: Key::new(table_pk.clone(), sk.clone()),
@@ -92,7 +87,7 @@ pub async fn list(s: &Services, who: &Principal, q: AuditQuery) -> Result<AuditP
         .map(|i| i.record())
         .collect::<Result<Vec<AuditItem>, _>>()?;
     Ok(AuditPage {
-        next_cursor: page.next.map(|c| B64.encode(c.key.sk)),
+        next_cursor: page.next.map(|c| Cursor::encode_sort_key(&c.key.sk)),
         items,
     })
 }

@@ -50,7 +50,8 @@ use crate::repo::audit;
 use crate::repo::links::{consent_state, state_purpose};
 use crate::services::Services;
 use crate::store::keys::{
-    self, AccountItem, AccountStatus, Audience, StateItem, StateOutcome, StatePhase, TenantOwnerItem,
+    self, AccountItem, AccountStatus, Audience, ConsentFailureCode, StateItem, StateOutcome, StatePhase,
+    TenantOwnerItem,
 };
 use crate::store::{Condition, Item, StoreError, Update, WriteOp};
 
@@ -266,15 +267,16 @@ impl ConsentError {
     /// provider reports (the admin declined, signed in wrong, a policy blocks, ...). Refused
     /// states, forged or mismatched sign-ins and our own faults are not recorded: they change
     /// nothing.
-    pub fn recorded(&self) -> Option<(&'static str, Option<String>)> {
+    pub fn recorded(&self) -> Option<(ConsentFailureCode, Option<String>)> {
+        use ConsentFailureCode as C;
         match self {
-            Self::Declined => Some(("declined", None)),
-            Self::WrongAccount => Some(("wrong_account", Some("AADSTS50020".into()))),
-            Self::ConsentBlocked(code) => Some(("consent_blocked", Some(format!("AADSTS{code}")))),
-            Self::ServicePrincipalMissing => Some(("service_missing", Some("AADSTS650052".into()))),
-            Self::AppUnavailable(code) => Some(("app_unavailable", Some(format!("AADSTS{code}")))),
-            Self::TenantGone => Some(("tenant_gone", None)),
-            Self::ProviderError(code) => Some(("provider_error", Some(code.clone()))),
+            Self::Declined => Some((C::Declined, None)),
+            Self::WrongAccount => Some((C::WrongAccount, Some("AADSTS50020".into()))),
+            Self::ConsentBlocked(code) => Some((C::ConsentBlocked, Some(format!("AADSTS{code}")))),
+            Self::ServicePrincipalMissing => Some((C::ServiceMissing, Some("AADSTS650052".into()))),
+            Self::AppUnavailable(code) => Some((C::AppUnavailable, Some(format!("AADSTS{code}")))),
+            Self::TenantGone => Some((C::TenantGone, None)),
+            Self::ProviderError(code) => Some((C::ProviderError, Some(code.clone()))),
             _ => None,
         }
     }
@@ -438,7 +440,7 @@ async fn record_failure(s: &Services, provider: Provider, state: Option<&str>, e
     };
     let now = s.clock.now();
     let failure = keys::ConsentFailure {
-        code: code.to_owned(),
+        code,
         provider_code,
         cause: e.explain().cause.to_owned(),
         at: now,
@@ -469,7 +471,7 @@ async fn record_failure(s: &Services, provider: Provider, state: Option<&str>, e
     )
     .await;
     match recorded {
-        Ok(_) => tracing::info!(account_id = %open.account.id, code, "consent failure recorded"),
+        Ok(_) => tracing::info!(account_id = %open.account.id, ?code, "consent failure recorded"),
         Err(e) => tracing::warn!(cause = %e, "the consent failure could not be recorded"),
     }
 }

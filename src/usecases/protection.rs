@@ -20,8 +20,6 @@ use crate::schedule::{DailyAt, RunAt, Zone};
 use crate::services::Services;
 use crate::store::keys::{self, AccountItem, AutoAddItem, AutoAddResult, DiscoveredItem, ObjectKind, SeatsItem};
 use crate::store::{Condition, Cursor, Item, Key, Pages, StoreError, WriteOp};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -527,11 +525,7 @@ pub async fn list(
     let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,
         Some(c) => {
-            let sk = B64
-                .decode(c)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .filter(|sk| sk.starts_with(kind.prefix()))
+            let sk = Cursor::decode_sort_key(c, kind.prefix())
                 .ok_or_else(|| FieldError::new("cursor", "is not a cursor of this listing"))?;
             Some(Cursor {
                 key: Key::new(pk.clone(), sk),
@@ -555,7 +549,7 @@ pub async fn list(
             if (items.len() == limit || scanned >= SCAN_BUDGET) && !last_of_all {
                 return Ok(Listing {
                     items,
-                    next_cursor: Some(B64.encode(&item.key.sk)),
+                    next_cursor: Some(Cursor::encode_sort_key(&item.key.sk)),
                 });
             }
         }
