@@ -217,13 +217,9 @@ async fn a_resent_link_is_logged_with_the_new_address() {
     let acc = post(&app, &t, "/v1/accounts", account("Contoso", false)).await.json();
     let id = acc["id"].as_str().unwrap();
     app.clock.advance(chrono::Duration::minutes(2));
-    let r = post(
-        &app,
-        &t,
-        &format!("/v1/accounts/{id}/authorization/resend"),
-        json!({"email": "it@contoso.example"}),
-    )
-    .await;
+    let path = format!("/v1/accounts/{id}/authorization/resend");
+    let resend = || post(&app, &t, &path, json!({"email": "it@contoso.example"}));
+    let r = resend().await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     let log = get(&app, &t, &format!("/v1/audit?account_id={id}")).await.json();
     let newest = &log["items"][0];
@@ -232,13 +228,7 @@ async fn a_resent_link_is_logged_with_the_new_address() {
     assert_eq!(newest["actor"]["email"], MEMBER);
     // Refused (the same address again at once): no entry.
     let before = app.snapshot();
-    let r = post(
-        &app,
-        &t,
-        &format!("/v1/accounts/{id}/authorization/resend"),
-        json!({"email": "it@contoso.example"}),
-    )
-    .await;
+    let r = resend().await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
     assert_eq!(app.snapshot(), before);
 }

@@ -65,17 +65,29 @@ fn rig() -> Rig {
     (fake, state, m.store, m.clock)
 }
 
+/// A seeded active account whose first job is queued, and the event from `events/` naming
+/// that job.
+async fn queued(
+    state: &onboarding::services::AppState,
+    store: &onboarding::store::embedded::EmbeddedStore,
+    clock: &onboarding::clock::ManualClock,
+    partner: &PartnerId,
+) -> (onboarding::domain::AccountId, SqsEvent) {
+    let account = seed_account(store, partner, AccountStatus::Active, TENANT, clock.now())
+        .await
+        .unwrap();
+    let Queued::Sent(job) = enqueue(state, partner, &account, JobKind::First).await.unwrap() else {
+        panic!("a job is queued")
+    };
+    let event = event(partner.as_str(), account.as_str(), &job.id);
+    (account, event)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_with_a_job_a_poison_body_and_a_duplicate() {
     let (fake, state, store, clock) = rig();
     let partner = PartnerId::new();
-    let account = seed_account(store.as_ref(), &partner, AccountStatus::Active, TENANT, clock.now())
-        .await
-        .unwrap();
-    let Queued::Sent(job) = enqueue(&state, &partner, &account, JobKind::First).await.unwrap() else {
-        panic!("a job is queued")
-    };
-    let event = event(partner.as_str(), account.as_str(), &job.id);
+    let (account, event) = queued(&state, &store, &clock, &partner).await;
     let ids: Vec<String> = event.records.iter().map(|r| r.message_id.clone().unwrap()).collect();
     let duplicate = event.records[2].clone();
 
@@ -124,13 +136,7 @@ async fn a_job_whose_account_is_busy_is_the_only_batch_item_failure() {
     let mut records = Vec::new();
     let mut accounts = Vec::new();
     for _ in 0..2 {
-        let account = seed_account(store.as_ref(), &partner, AccountStatus::Active, TENANT, clock.now())
-            .await
-            .unwrap();
-        let Queued::Sent(job) = enqueue(&state, &partner, &account, JobKind::First).await.unwrap() else {
-            panic!("a job is queued")
-        };
-        let event = event(partner.as_str(), account.as_str(), &job.id);
+        let (account, event) = queued(&state, &store, &clock, &partner).await;
         let mut record = event.records[0].clone();
         record.message_id = Some(format!("message-{}", accounts.len()));
         records.push(record);

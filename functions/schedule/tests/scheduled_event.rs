@@ -21,6 +21,24 @@ fn event() -> LambdaEvent<aws_lambda_events::eventbridge::EventBridgeEvent<serde
     )
 }
 
+/// An account of `partner` in `status` (due now when authorized), on the test's store.
+async fn seed(
+    store: &onboarding::store::embedded::EmbeddedStore,
+    clock: &onboarding::clock::ManualClock,
+    partner: &PartnerId,
+    status: AccountStatus,
+) -> onboarding::domain::AccountId {
+    seed_account(
+        store,
+        partner,
+        status,
+        "7a3c1f0e-5b2d-4c8e-9f61-2d4b8a0c3e11",
+        clock.now(),
+    )
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn a_scheduled_event_queues_one_job_per_due_account() {
     let m = in_memory();
@@ -40,15 +58,7 @@ async fn a_scheduled_event_queues_one_job_per_due_account() {
     let partner = PartnerId::new();
     let mut active = None;
     for status in [AccountStatus::Active, AccountStatus::WaitingForAuthorization] {
-        let id = seed_account(
-            store.as_ref(),
-            &partner,
-            status,
-            "7a3c1f0e-5b2d-4c8e-9f61-2d4b8a0c3e11",
-            clock.now(),
-        )
-        .await
-        .unwrap();
+        let id = seed(&store, &clock, &partner, status).await;
         active.get_or_insert(id);
     }
     let out = handle(&state, event()).await.unwrap();
@@ -87,15 +97,7 @@ async fn a_queue_that_refuses_fails_the_tick_and_the_account_stays_due() {
         .with_queue(Arc::new(Unavailable("SQS is down (test)")))
         .into_state();
     let partner = PartnerId::new();
-    seed_account(
-        store.as_ref(),
-        &partner,
-        AccountStatus::Active,
-        "7a3c1f0e-5b2d-4c8e-9f61-2d4b8a0c3e11",
-        clock.now(),
-    )
-    .await
-    .unwrap();
+    seed(&store, &clock, &partner, AccountStatus::Active).await;
     let err = handle(&down, event()).await.unwrap_err();
     assert_eq!(err.to_string(), "1 of 1 due accounts could not be queued (see the log)");
     // The next tick, with the queue back, queues it at once.
@@ -116,15 +118,7 @@ async fn a_tick_out_of_time_leaves_the_rest_due_for_the_next() {
     let partner = PartnerId::new();
     let n = 3_600;
     for _ in 0..n {
-        seed_account(
-            store.as_ref(),
-            &partner,
-            AccountStatus::Active,
-            "7a3c1f0e-5b2d-4c8e-9f61-2d4b8a0c3e11",
-            clock.now(),
-        )
-        .await
-        .unwrap();
+        seed(&store, &clock, &partner, AccountStatus::Active).await;
     }
     // No time at all: each partition's first page is finished (marked and sent), then it stops.
     let first = onboarding::flows::schedule::fan_out_within(&state, std::time::Duration::ZERO)
