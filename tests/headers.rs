@@ -103,6 +103,12 @@ async fn every_html_page_carries_the_security_headers() {
     assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text);
     let reset = link_in(&app.mailer.to(MEMBER).last().unwrap().text, "/password/reset");
     let reset = reset.strip_prefix(BASE).unwrap().to_owned();
+    // An invitation link.
+    let invite = json!({"email": "tech@acme.example", "role": "technician"}).to_string();
+    let a = call(&app, Method::POST, "/v1/members", Some(invite), Some(&token)).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let invitation = link_in(&app.mailer.to("tech@acme.example").last().unwrap().text, "/invitations/");
+    let invitation = invitation.strip_prefix(BASE).unwrap().to_owned();
 
     // (documented path, concrete request): valid and refused variants of every page.
     let ms_consent = format!(
@@ -129,6 +135,8 @@ async fn every_html_page_carries_the_security_headers() {
         ("/v1/signup/activate", "/v1/signup/activate?token=forged".into()),
         ("/password/reset", reset),
         ("/password/reset", "/password/reset?token=forged".into()),
+        ("/invitations/{token}", invitation),
+        ("/invitations/{token}", "/invitations/forged".into()),
         ("/console", "/console".into()),
         ("/console/{*rest}", "/console/accounts/x".into()),
         ("/sandbox/microsoft/{tenant}/v2.0/adminconsent", ms_consent),
@@ -182,6 +190,8 @@ async fn every_html_page_carries_the_security_headers() {
     let doc: Value = call(&app, Method::GET, "/openapi.json", None, None).await.json();
     let mut tested: BTreeSet<&str> = pages.iter().map(|(p, _)| *p).collect();
     tested.insert("/v1/password/reset");
+    // The invitation form's POST answers pages as the reset form's does (same extractor).
+    tested.insert("/v1/invitations/accept");
     for (path, ops) in doc["paths"].as_object().unwrap() {
         let html = ops.as_object().unwrap().values().any(|op| {
             op["responses"]

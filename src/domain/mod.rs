@@ -21,7 +21,7 @@ pub use job::JobKind;
 pub use name::OrganizationName;
 pub use password::{NewPassword, PasswordError};
 pub use principal::Principal;
-pub use role::Role;
+pub use role::{Permission, Role};
 pub use tenant::{ManagedBy, Platform, Provider, TenantId, TenantRef};
 
 /// Why a field was refused: the field's name and a sentence for a person.

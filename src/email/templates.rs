@@ -281,6 +281,57 @@ pub fn password_reset(
     })
 }
 
+#[derive(Template)]
+#[template(path = "email/invitation.html")]
+struct InvitationHtml<'a> {
+    partner: &'a str,
+    inviter: &'a str,
+    role: &'a str,
+    url: &'a str,
+    valid_days: i64,
+}
+
+#[derive(Template)]
+#[template(path = "email/invitation.txt")]
+struct InvitationText<'a> {
+    partner: &'a str,
+    inviter: &'a str,
+    role: &'a str,
+    url: &'a str,
+    valid_days: i64,
+}
+
+/// An invitation to join a partner's team: a single-use link to choose a password.
+pub fn invitation(
+    to: &EmailAddress,
+    partner: &str,
+    inviter: &str,
+    role: &str,
+    url: &SecretString,
+    valid_days: i64,
+) -> Result<EmailMessage, MailError> {
+    let url = url.expose_secret();
+    Ok(EmailMessage {
+        to: to.clone(),
+        subject: format!("{inviter} invited you to {partner}"),
+        text: render(&InvitationText {
+            partner,
+            inviter,
+            role,
+            url,
+            valid_days,
+        })?,
+        html: render(&InvitationHtml {
+            partner,
+            inviter,
+            role,
+            url,
+            valid_days,
+        })?,
+        links: vec![url.to_owned()],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

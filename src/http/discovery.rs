@@ -2,7 +2,7 @@
 //! discovered objects, protect / unprotect, auto-add settings.
 
 use super::error::ApiError;
-use super::extract::ApiJson;
+use super::extract::{ApiJson, Manager};
 use super::views::{AccountView, AutoAddView, ObjectPage};
 use crate::repo::jobs::Queued;
 use crate::services::AppState;
@@ -88,7 +88,7 @@ pub async fn sites(
 /// `POST /v1/accounts/{id}/protection`.
 pub async fn protect(
     State(s): State<AppState>,
-    who: Principal,
+    Manager(who): Manager,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<ProtectRequest>,
 ) -> Result<Json<ProtectOutcome>, ApiError> {
@@ -99,7 +99,7 @@ pub async fn protect(
 /// `PUT /v1/accounts/{id}/auto-add`.
 pub async fn auto_add(
     State(s): State<AppState>,
-    who: Principal,
+    Manager(who): Manager,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<AutoAddRequest>,
 ) -> Result<Json<AutoAddView>, ApiError> {

@@ -32,10 +32,14 @@ pub struct ApiError {
 
 /// Every `code` an error answer can carry (the `ErrorCode` enum of `/openapi.json`).
 pub const CODES: &[&str] = &[
+    "already_member",
     "code_expired",
     "code_used",
     "conflict",
+    "forbidden",
     "internal",
+    "invitation_expired",
+    "last_owner",
     "invalid_code",
     "invalid_credentials",
     "invalid_field",
@@ -51,6 +55,7 @@ pub const CODES: &[&str] = &[
     "rate_limited",
     "reset_link_expired",
     "seat_limit",
+    "team_full",
     "store_unavailable",
     "too_many_attempts",
     "unauthorized",
@@ -103,6 +108,15 @@ impl ApiError {
 
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", "There is nothing at this address.")
+    }
+
+    /// 403: signed in, but the member's role does not allow this.
+    pub fn forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Your role does not allow this; ask an owner or admin of your organization.",
+        )
     }
 
     pub fn unauthorized() -> Self {
@@ -381,6 +395,44 @@ impl From<SessionError> for ApiError {
             SessionError::Unauthorized => Self::unauthorized(),
             SessionError::RateLimited { retry_after } => Self::rate_limited(retry_after),
             SessionError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::usecases::members::MemberError> for ApiError {
+    fn from(e: crate::usecases::members::MemberError) -> Self {
+        use crate::usecases::members::{MemberError as E, TEAM_LIMIT};
+        match e {
+            E::Invalid(f) => f.into(),
+            E::Forbidden => Self::forbidden(),
+            E::NotFound => Self::not_found(),
+            E::AlreadyMember => Self::conflict(
+                "already_member",
+                "This address already belongs to a member of an organization.",
+            ),
+            E::LastOwner => Self::conflict(
+                "last_owner",
+                "An organization needs at least one owner: make another member owner first.",
+            ),
+            E::TeamFull => Self::conflict(
+                "team_full",
+                format!("The team has {TEAM_LIMIT} members and invitations; remove some first."),
+            ),
+            E::Conflict => Self::conflict("conflict", "The team changed meanwhile; try again."),
+            E::Forged => Self::new(
+                StatusCode::GONE,
+                "invitation_expired",
+                "This invitation link is not valid.",
+            ),
+            E::Gone => Self::new(
+                StatusCode::GONE,
+                "invitation_expired",
+                "This invitation was used, withdrawn or has expired; ask for a new one.",
+            ),
+            E::RateLimited { retry_after } => Self::rate_limited(retry_after),
+            E::Store(e) => e.into(),
+            E::Mail(e) => e.into(),
+            E::Hash => Self::internal("password hashing failed"),
         }
     }
 }

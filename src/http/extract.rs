@@ -2,6 +2,7 @@
 //! caller's source IP.
 
 use super::error::ApiError;
+use crate::domain::Permission;
 use crate::services::AppState;
 use crate::usecases::sessions::{Principal, authenticate};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -42,6 +43,54 @@ impl FromRequestParts<AppState> for Principal {
         let principal = authenticate(state, token.trim()).await?;
         tracing::Span::current().record("partner_id", principal.partner_id.as_str());
         Ok(principal)
+    }
+}
+
+/// A body sent as JSON (by frontends: answered with JSON) or as an HTML form (from a page:
+/// answered with a page). A form that does not parse is `Form(None)`, for the page to say so.
+pub enum JsonOrForm<T> {
+    Json(T),
+    Form(Option<T>),
+}
+
+impl<T, S> FromRequest<S> for JsonOrForm<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_form = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if is_form {
+            return Ok(Self::Form(
+                axum::Form::<T>::from_request(req, state).await.ok().map(|f| f.0),
+            ));
+        }
+        let ApiJson(v) = ApiJson::<T>::from_request(req, state).await?;
+        Ok(Self::Json(v))
+    }
+}
+
+/// A signed-in member whose role may manage the partner (owner or admin,
+/// [`Permission::Manage`]): the extractor of every route that spends seats or changes who has
+/// access. Any other member gets 403 `forbidden` before the handler runs, so nothing changes.
+pub struct Manager(pub Principal);
+
+impl FromRequestParts<AppState> for Manager {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let principal = Principal::from_request_parts(parts, state).await?;
+        if !principal.may(Permission::Manage) {
+            tracing::info!(role = principal.role.as_str(), "refused: role does not allow this");
+            return Err(ApiError::forbidden());
+        }
+        Ok(Self(principal))
     }
 }
 

@@ -9,6 +9,7 @@ mod discovery;
 pub mod error;
 pub mod extract;
 pub mod headers;
+mod members;
 pub mod openapi;
 pub mod pages;
 mod signup;
@@ -18,7 +19,7 @@ use crate::services::AppState;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use error::ApiError;
 use std::time::Duration;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -55,6 +56,8 @@ fn signup_routes() -> Router<AppState> {
         .route("/v1/password/forgot", post(signup::forgot_password))
         .route("/v1/password/reset", post(signup::reset_password))
         .route("/password/reset", get(signup::reset_page))
+        .route("/invitations/{token}", get(members::invitation_page))
+        .route("/v1/invitations/accept", post(members::accept))
 }
 
 fn confirm_routes() -> Router<AppState> {
@@ -80,6 +83,11 @@ fn api_routes() -> Router<AppState> {
         .route("/v1/accounts/{id}/protection", post(discovery::protect))
         .route("/v1/accounts/{id}/auto-add", put(discovery::auto_add))
         .route("/v1/audit", get(audit::list))
+        .route("/v1/members", get(members::list).post(members::invite))
+        .route(
+            "/v1/members/{email}",
+            patch(members::change_role).delete(members::remove),
+        )
         .route("/openapi.json", get(openapi::serve))
 }
 
@@ -197,7 +205,7 @@ fn cors(origins: &[String]) -> CorsLayer {
         .collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(list))
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .max_age(Duration::from_secs(600))
 }

@@ -11,11 +11,14 @@
 
 use super::accounts::{NewClientBody, OptionalEmailBody, ResendBody};
 use super::error::ErrorBody;
+use super::members::{AcceptBody, InviteBody, MemberList, RoleBody};
 use super::signup::{ConfirmBody, EmailBody, ResetBody, SignInBody, SignupBody, TokenQuery};
+use crate::domain::Role;
 use crate::domain::{ManagedBy, Platform};
 use crate::store::keys::{AccountStatus, ObjectKind};
 use crate::usecases::accounts::NewAccount;
 use crate::usecases::consent::{GoogleCallback, MicrosoftCallback};
+use crate::usecases::members::MemberView;
 use crate::usecases::protection::{AutoAddRequest, ListQuery, ProtectRequest};
 use chrono::{DateTime, Utc};
 use utoipa::openapi::path::Operation;
@@ -40,9 +43,15 @@ pub struct Session {
 #[derive(ToSchema)]
 pub struct Me {
     partner: serde_json::Value,
-    member: serde_json::Value,
+    member: MeMember,
     /// Protected users across the partner's accounts, and the limit (`SEAT_LIMIT`).
     seats: Seats,
+}
+
+#[derive(ToSchema)]
+pub struct MeMember {
+    email: String,
+    role: Role,
 }
 
 #[derive(ToSchema)]
@@ -450,6 +459,56 @@ fn callback_microsoft() {}
     (status = 410, body = String, content_type = "text/html"), (status = 502, body = String, content_type = "text/html")))]
 fn callback_google() {}
 
+#[utoipa::path(get, path = "/v1/members", tag = "team", security(("bearer" = [])), responses(
+    (status = 200, body = MemberList, description = "Members, then pending invitations")))]
+fn list_members() {}
+
+#[utoipa::path(post, path = "/v1/members", tag = "team", security(("bearer" = [])), request_body = InviteBody, responses(
+    (status = 201, body = MemberView, description = "Invited: a single-use link valid 7 days is mailed (an earlier invitation of the address stops working)"),
+    (status = 403, body = ErrorBody, description = "forbidden: technicians cannot manage members"),
+    (status = 409, body = ErrorBody, description = "already_member (of this organization) or team_full"),
+    (status = 422, body = ErrorBody, description = "invalid_field (role: owner cannot be invited)"),
+    (status = 429, body = ErrorBody, description = "50 invitations a day per organization", headers(("Retry-After" = u32)))))]
+fn invite_member() {}
+
+#[utoipa::path(patch, path = "/v1/members/{email}", tag = "team", security(("bearer" = [])),
+    params(("email" = String, Path, description = "The member's (or invited) address")), request_body = RoleBody, responses(
+    (status = 200, body = MemberView),
+    (status = 403, body = ErrorBody, description = "forbidden: technicians cannot manage members; only owners make, change or remove owners"),
+    (status = 409, body = ErrorBody, description = "last_owner: the only owner cannot be demoted; conflict: changed meanwhile"),
+    (status = 422, body = ErrorBody, description = "invalid_field (an invited member cannot be made owner before joining)")))]
+fn change_member_role() {}
+
+#[utoipa::path(delete, path = "/v1/members/{email}", tag = "team", security(("bearer" = [])),
+    params(("email" = String, Path, description = "The member's (or invited) address")), responses(
+    (status = 204, description = "Removed (their sessions ended) or the invitation withdrawn"),
+    (status = 403, body = ErrorBody, description = "forbidden: only owners and admins remove others (anyone may leave)"),
+    (status = 409, body = ErrorBody, description = "last_owner: the only owner cannot leave"),
+    (status = 422, body = ErrorBody, description = "invalid_field: not an email address")))]
+fn remove_member() {}
+
+#[utoipa::path(get, path = "/invitations/{token}", tag = "pages", params(("token" = String, Path)), responses(
+    (status = 200, body = String, content_type = "text/html", description = "Who invites, for which role, a password form; changes nothing"),
+    (status = 409, body = String, content_type = "text/html", description = "The address already has an account"),
+    (status = 410, body = String, content_type = "text/html", description = "Not ours, used, withdrawn, replaced or expired")))]
+fn invitation_page() {}
+
+#[utoipa::path(post, path = "/v1/invitations/accept", tag = "team",
+    request_body(content(
+        (AcceptBody = "application/json"),
+        (AcceptBody = "application/x-www-form-urlencoded")),
+        description = "JSON (answers JSON) or the invitation page's form (answers HTML pages)"),
+    responses(
+    (status = 200, description = "Joined and signed in", content(
+        (Session = "application/json"), (String = "text/html"))),
+    (status = 409, description = "already_member: the address already has an account", content(
+        (ErrorBody = "application/json"), (String = "text/html"))),
+    (status = 410, description = "invitation_expired: not ours, used, withdrawn, replaced or expired", content(
+        (ErrorBody = "application/json"), (String = "text/html"))),
+    (status = 422, description = "weak_password", content(
+        (ErrorBody = "application/json"), (String = "text/html")))))]
+fn accept_invitation() {}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -649,7 +708,8 @@ impl Modify for Statuses {
         health, openapi_json, sign_up, resend_code, confirm, activate_page, activate, forgot_password, reset_page,
         reset_password, sign_in, sign_out, me, create_client,
         list_clients, create_account, list_accounts, get_account, check, resend, reauthorize, refresh, list_users,
-        list_groups, list_teams, list_sites, protect, auto_add, audit_log, landing, start, done, callback_microsoft, callback_google
+        list_groups, list_teams, list_sites, protect, auto_add, audit_log, list_members, invite_member,
+        change_member_role, remove_member, invitation_page, accept_invitation, landing, start, done, callback_microsoft, callback_google
     ),
     modifiers(&BearerAuth, &Statuses, &CrossFieldRules)
 )]

@@ -111,6 +111,26 @@ pub struct PasswordChanged<'a> {
     pub console_url: &'a str,
 }
 
+/// The emailed invitation's page: who invites, for which role, a password form.
+#[derive(Template)]
+#[template(path = "pages/invitation.html")]
+pub struct InvitationPage<'a> {
+    pub partner: &'a str,
+    pub inviter: &'a str,
+    pub email: &'a str,
+    pub role: &'a str,
+    pub expires: &'a str,
+    pub action: &'a str,
+    pub token: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "pages/joined.html")]
+pub struct Joined<'a> {
+    pub partner: &'a str,
+    pub console_url: &'a str,
+}
+
 /// A page that carries a token: never cached, never sent on as a referrer.
 pub fn token_page(status: StatusCode, t: &impl Template) -> Response {
     let mut res = page(status, t);

@@ -1,7 +1,7 @@
 //! Handlers for signup, confirmation, activation and sessions: parse, call the use case, answer.
 
 use super::error::ApiError;
-use super::extract::{ApiJson, SourceIp};
+use super::extract::{ApiJson, JsonOrForm, SourceIp};
 use super::pages::{Activate, Activated, PasswordChanged, Problem, ResetPassword, page, token_page};
 #[allow(unused_imports)] // named by the schema attributes
 use crate::domain::{ConfirmationCode, EmailAddress, NewPassword, OrganizationName};
@@ -12,9 +12,8 @@ use crate::usecases::signup::{self as rules, ActivateError};
 use axum::Form;
 use axum::Json;
 use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{FromRequest, Query, Request, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -67,6 +66,17 @@ pub struct SessionOut {
     expires_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     partner_id: Option<String>,
+}
+
+impl SessionOut {
+    /// A new session as sign-in answers it (no partner ID).
+    pub fn of(session: &sessions::NewSession) -> Self {
+        Self {
+            token: session.token.expose_secret().to_owned(),
+            expires_at: session.expires_at,
+            partner_id: None,
+        }
+    }
 }
 
 fn accepted() -> Response {
@@ -273,17 +283,10 @@ pub struct ResetBody {
 }
 
 /// `POST /v1/password/reset`: JSON (answers JSON) or a form (answers a page).
-pub async fn reset_password(State(s): State<AppState>, req: Request) -> Response {
-    let is_form = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if is_form {
-        let Ok(Form(b)) = Form::<ResetBody>::from_request(req, &s).await else {
-            return reset_problem(&s, ResetError::Forged, "");
-        };
-        return match password_reset::reset(&s, &b.token, b.password).await {
+pub async fn reset_password(State(s): State<AppState>, body: JsonOrForm<ResetBody>) -> Response {
+    match body {
+        JsonOrForm::Form(None) => reset_problem(&s, ResetError::Forged, ""),
+        JsonOrForm::Form(Some(b)) => match password_reset::reset(&s, &b.token, b.password).await {
             Ok(()) => page(
                 StatusCode::OK,
                 &PasswordChanged {
@@ -291,15 +294,11 @@ pub async fn reset_password(State(s): State<AppState>, req: Request) -> Response
                 },
             ),
             Err(e) => reset_problem(&s, e, &b.token),
-        };
-    }
-    let b = match ApiJson::<ResetBody>::from_request(req, &s).await {
-        Ok(ApiJson(b)) => b,
-        Err(e) => return e.into_response(),
-    };
-    match password_reset::reset(&s, &b.token, b.password).await {
-        Ok(()) => Json(json!({ "status": "password_changed" })).into_response(),
-        Err(e) => ApiError::from(e).into_response(),
+        },
+        JsonOrForm::Json(b) => match password_reset::reset(&s, &b.token, b.password).await {
+            Ok(()) => Json(json!({ "status": "password_changed" })).into_response(),
+            Err(e) => ApiError::from(e).into_response(),
+        },
     }
 }
 
@@ -309,11 +308,7 @@ pub async fn sign_in(
     ApiJson(b): ApiJson<SignInBody>,
 ) -> Result<Json<SessionOut>, ApiError> {
     let session = sessions::sign_in(&s, &b.email, b.password, ip.subject().as_deref()).await?;
-    Ok(Json(SessionOut {
-        token: session.token.expose_secret().to_owned(),
-        expires_at: session.expires_at,
-        partner_id: None,
-    }))
+    Ok(Json(SessionOut::of(&session)))
 }
 
 pub async fn sign_out(State(s): State<AppState>, principal: Principal) -> Result<StatusCode, ApiError> {
@@ -326,7 +321,7 @@ pub async fn me(State(s): State<AppState>, principal: Principal) -> Result<Json<
     let seats = crate::usecases::protection::seats(&s, &principal).await?;
     Ok(Json(json!({
         "partner": { "id": partner.id, "name": partner.name, "created_at": partner.created_at },
-        "member": { "email": principal.email, "role": "admin" },
+        "member": { "email": principal.email, "role": principal.role },
         "seats": seats,
     })))
 }

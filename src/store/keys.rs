@@ -21,6 +21,8 @@
 //! | in-process job queue (local runs): a pending job, a dead letter | `QUEUE#jobs`, `QUEUE#dead` | `MSG#<message id>` | | |
 //! | seat counter | `PARTNER#<id>` | `SEATS` | | |
 //! | rate-limit counter | `LIMIT#<name>#<sha256(subject)>` | `W#<window start>` | | window end |
+//! | invitation (one per address and partner) | `PARTNER#<id>` | `INVITE#<email>` | | 7 days |
+//! | invitation link | `INVITE#<sha256(token)>` | `LINK` | | 7 days |
 //! | a member's session (index, to end them all) | `EMAIL#<email>` | `SESSION#<sha256(token)>` | | session end |
 //! | password reset link | `RESET#<sha256(token)>` | `RESET` | | 1 h |
 //! | trust limits (names below): authorization mails per account (hour, day), per address (minute), per partner (day); check and Refresh per account (minute) | `LIMIT#authmail-account-1h#…`, `LIMIT#authmail-account-1d#…`, `LIMIT#authmail-address-1m#…`, `LIMIT#authmail-partner-1d#…`, `LIMIT#check-account-1m#…`, `LIMIT#refresh-account-1m#…` | `W#<window start>` | | window end |
@@ -157,6 +159,49 @@ pub struct PartnerItem {
     pub id: PartnerId,
     pub name: String,
     pub created_at: DateTime<Utc>,
+    /// How many members are owners: changed only with the partner item's version, so two
+    /// owners demoting each other at once cannot leave none.
+    #[serde(default = "one")]
+    pub owners: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+// ---- the partner's team: invitations (members themselves are `member` above) ----
+
+/// A pending invitation of `email` to the partner (one per address; a new one replaces it).
+pub fn invitation(partner: &PartnerId, email: &EmailAddress) -> Key {
+    Key::new(partner_partition(partner), format!("{INVITATION_PREFIX}{email}"))
+}
+
+pub const INVITATION_PREFIX: &str = "INVITE#";
+
+/// An invitation link, found by the SHA-256 of its token.
+pub fn invitation_link(token_hash: &str) -> Key {
+    Key::new(format!("INVITE#{token_hash}"), "LINK")
+}
+
+/// Sort-key prefix of members in the partner index (gsi1 of [`member`] items).
+pub const MEMBER_PREFIX: &str = "MEMBER#";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InvitationItem {
+    pub email: String,
+    pub role: crate::domain::Role,
+    pub invited_by: String,
+    /// SHA-256 of the current link's token: an earlier link stops working when replaced.
+    pub token_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What an invitation link points to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InvitationLinkItem {
+    pub partner_id: PartnerId,
+    pub email: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

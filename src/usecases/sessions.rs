@@ -116,9 +116,22 @@ pub async fn authenticate(s: &Services, token: &str) -> Result<Principal, Sessio
     if session.expires_at <= s.clock.now() {
         return Err(SessionError::Unauthorized);
     }
+    // The member's current role, and proof they still belong to the partner: a removed
+    // member's surviving session (its deletion follows the removal) answers 401.
+    let email = EmailAddress::parse("email", &session.email).map_err(|_| SessionError::Unauthorized)?;
+    let member: MemberItem = s
+        .store
+        .get(&keys::member(&email))
+        .await?
+        .ok_or(SessionError::Unauthorized)?
+        .record()?;
+    if member.partner_id != session.partner_id {
+        return Err(SessionError::Unauthorized);
+    }
     Ok(Principal {
         partner_id: session.partner_id,
         email: session.email,
+        role: member.role,
         token_hash,
     })
 }

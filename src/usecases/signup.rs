@@ -421,12 +421,13 @@ async fn complete(
         id: partner_id.clone(),
         name: p.organization.clone(),
         created_at: now,
+        owners: 1,
     };
     let member = MemberItem {
         partner_id: partner_id.clone(),
         email: email.to_string(),
         password_hash: p.password_hash.clone(),
-        role: crate::domain::Role::Admin,
+        role: crate::domain::Role::Owner,
         created_at: now,
     };
     let mut ops = vec![
