@@ -111,6 +111,7 @@ impl Services {
             allowed_origins: config.allowed_origins.clone(),
             directory: directory(config),
             seat_limit: config.seat_limit,
+            account_retention_days: config.account_retention_days,
             discovery_interval: chrono::Duration::from_std(config.discovery_interval)
                 .unwrap_or_else(|_| chrono::Duration::hours(1)),
             queue,

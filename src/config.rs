@@ -62,6 +62,9 @@ pub struct Config {
     pub google_admin_url: String,
     /// Protected users per partner, across its accounts (`SEAT_LIMIT`, default 1000).
     pub seat_limit: u64,
+    /// Days a disabled account's discovered objects are kept (`ACCOUNT_RETENTION_DAYS`,
+    /// default 30, 1 to 3650).
+    pub account_retention_days: i64,
     /// How often each account is discovered (`DISCOVERY_INTERVAL`, e.g. `1h`, `30m`; default
     /// 1 hour; at most 3 days, well inside the 7-day life of Graph delta links). Locally also
     /// the scheduler's tick, capped at one minute so auto-add times are met.
@@ -252,6 +255,14 @@ impl Config {
                 .ok_or_else(|| err("SEAT_LIMIT", "must be 1 to 10000000"))?,
             None => 1000,
         };
+        let account_retention_days = match get("ACCOUNT_RETENTION_DAYS") {
+            Some(v) => v
+                .parse()
+                .ok()
+                .filter(|n| (1..=3650).contains(n))
+                .ok_or_else(|| err("ACCOUNT_RETENTION_DAYS", "must be 1 to 3650"))?,
+            None => 30,
+        };
         let discovery_interval = match get("DISCOVERY_INTERVAL") {
             Some(v) => humantime::parse_duration(&v)
                 .ok()
@@ -328,6 +339,7 @@ impl Config {
             session_hours,
             link_days,
             seat_limit,
+            account_retention_days,
             discovery_interval,
             jobs,
             dynamodb_endpoint: get("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| get("AWS_ENDPOINT_URL")),
@@ -453,6 +465,7 @@ mod tests {
             ("LINK_DAYS", "0"),
             ("SESSION_HOURS", "x"),
             ("SEAT_LIMIT", "-1"),
+            ("ACCOUNT_RETENTION_DAYS", "0"),
             ("DISCOVERY_INTERVAL", "5s"),
             ("SENDER_EMAIL", "not an address"),
             ("EMAIL", "smtp"),

@@ -39,6 +39,8 @@ pub struct Services {
     pub directory: Arc<dyn Directory>,
     /// Protected users per partner.
     pub seat_limit: u64,
+    /// Days a disabled account's discovered objects are kept.
+    pub account_retention_days: i64,
     /// How often each account is discovered.
     pub discovery_interval: chrono::Duration,
     /// Where discovery jobs go (SQS on AWS; in process locally and in tests).
@@ -89,6 +91,7 @@ impl Services {
             allowed_origins,
             directory: http_directory("https://graph.microsoft.com", "https://admin.googleapis.com"),
             seat_limit: 1000,
+            account_retention_days: 30,
             discovery_interval: chrono::Duration::hours(1),
             queue: local_queue.clone(),
             local_queue: Some(local_queue),

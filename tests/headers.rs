@@ -107,7 +107,10 @@ async fn every_html_page_carries_the_security_headers() {
     let invite = json!({"email": "tech@acme.example", "role": "technician"}).to_string();
     let a = call(&app, Method::POST, "/v1/members", Some(invite), Some(&token)).await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
-    let invitation = link_in(&app.mailer.to("tech@acme.example").last().unwrap().text, "/invitations/");
+    let invitation = link_in(
+        &app.mailer.to("tech@acme.example").last().unwrap().text,
+        "/invitations/",
+    );
     let invitation = invitation.strip_prefix(BASE).unwrap().to_owned();
 
     // (documented path, concrete request): valid and refused variants of every page.

@@ -39,6 +39,8 @@ const CONTRACT: &[(&str, &str)] = &[
     ("post", "/v1/accounts/{id}/protection"),
     ("put", "/v1/accounts/{id}/auto-add"),
     ("get", "/v1/audit"),
+    ("post", "/v1/accounts/{id}/disable"),
+    ("post", "/v1/accounts/{id}/enable"),
     ("get", "/v1/members"),
     ("post", "/v1/members"),
     ("patch", "/v1/members/{email}"),

@@ -13,7 +13,7 @@ use crate::services::AppState;
 use crate::store::StoreError;
 use crate::store::keys::{self, AccountItem};
 use crate::usecases::discovery::{self, AccountRun, DiscoveryError, Outcome};
-use crate::usecases::protection;
+use crate::usecases::{lifecycle, protection};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -28,6 +28,9 @@ pub enum Handled {
         #[serde(skip_serializing_if = "Option::is_none")]
         auto_add: Option<keys::AutoAddResult>,
     },
+    /// A disabled account's discovered objects were deleted (all, or as many as the budget
+    /// allowed: the schedule continues).
+    Deleted { deletion: lifecycle::Deletion },
     /// Nothing to do: why.
     Skipped { why: &'static str },
     /// Not a job: set aside on the dead-letter queue.
@@ -43,6 +46,8 @@ pub enum Retry {
     Busy,
     #[error("auto-add failed: {0}")]
     AutoAdd(String),
+    #[error("deleting a disabled account's objects failed: {0}")]
+    Deletion(StoreError),
     #[error("the dead-letter queue refused: {0}")]
     DeadLetter(String),
 }
@@ -68,9 +73,15 @@ pub async fn handle(s: &AppState, body: &str, budget: Duration) -> Result<Handle
             });
         }
         Err(DiscoveryError::NotAuthorized) => {
-            return Ok(Handled::Skipped {
-                why: "the account is not authorized",
-            });
+            // Nothing is fetched for an account that is not authorized; a disabled one past
+            // its retention period has its objects deleted instead.
+            return match lifecycle::delete_objects(s, &job, budget).await {
+                Ok(lifecycle::Deletion::NotDue) => Ok(Handled::Skipped {
+                    why: "the account is not authorized",
+                }),
+                Ok(deletion) => Ok(Handled::Deleted { deletion }),
+                Err(e) => Err(Retry::Deletion(e)),
+            };
         }
         Err(e) => return Err(e.into()),
     };
@@ -127,6 +138,8 @@ pub struct Drained {
     pub handled: u64,
     pub ran: u64,
     pub skipped: u64,
+    /// Jobs that deleted a disabled account's objects.
+    pub deleted: u64,
     pub dead_lettered: u64,
     pub retried: u64,
     /// The runs, in the order they ended.
@@ -177,6 +190,7 @@ pub async fn drain(s: &AppState, budget: Duration) -> Result<Option<Drained>, St
                         total.runs.push(run);
                     }
                     Ok(Handled::Skipped { .. }) => total.skipped += 1,
+                    Ok(Handled::Deleted { .. }) => total.deleted += 1,
                     Ok(Handled::DeadLettered { .. }) => total.dead_lettered += 1,
                     Err(e) => {
                         tracing::warn!(cause = %e, "a job will be delivered again");

@@ -2,7 +2,7 @@
 //! authorization (the `resend` function): parse, call the use case, answer.
 
 use super::error::ApiError;
-use super::extract::ApiJson;
+use super::extract::{ApiJson, Manager};
 use super::views::AccountView;
 #[allow(unused_imports)] // named by the schema attributes
 use crate::domain::schema::optional_email;
@@ -11,8 +11,8 @@ use crate::domain::{EmailAddress, OrganizationName};
 use crate::services::AppState;
 use crate::store::keys::ClientItem;
 use crate::usecases::accounts::{self, NewAccount};
-use crate::usecases::authorization;
 use crate::usecases::sessions::Principal;
+use crate::usecases::{authorization, lifecycle};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -104,6 +104,28 @@ pub async fn get_account(
 ) -> Result<Json<AccountView>, ApiError> {
     on_account(&id);
     let account = accounts::get_account(&s, &who, &id).await?;
+    Ok(Json(AccountView::of(&account, s.clock.now())))
+}
+
+/// `POST /v1/accounts/{id}/disable` (owner or admin): offboarding.
+pub async fn disable(
+    State(s): State<AppState>,
+    Manager(who): Manager,
+    Path(id): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    on_account(&id);
+    let account = lifecycle::disable(&s, &who, &id).await?;
+    Ok(Json(AccountView::of(&account, s.clock.now())))
+}
+
+/// `POST /v1/accounts/{id}/enable` (owner or admin): a fresh consent is needed.
+pub async fn enable(
+    State(s): State<AppState>,
+    Manager(who): Manager,
+    Path(id): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    on_account(&id);
+    let account = lifecycle::enable(&s, &who, &id).await?;
     Ok(Json(AccountView::of(&account, s.clock.now())))
 }
 

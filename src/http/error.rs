@@ -437,6 +437,25 @@ impl From<crate::usecases::members::MemberError> for ApiError {
     }
 }
 
+impl From<crate::usecases::lifecycle::LifecycleError> for ApiError {
+    fn from(e: crate::usecases::lifecycle::LifecycleError) -> Self {
+        use crate::usecases::lifecycle::LifecycleError as E;
+        match e {
+            E::NotFound => Self::not_found(),
+            E::SeatLimit { limit, used, requested } => Self::conflict(
+                "seat_limit",
+                format!(
+                    "Re-enabling takes {requested} seats again and would pass your seat limit ({used} of {limit} used). Nothing was changed."
+                ),
+            ),
+            E::Conflict(why) => Self::conflict("conflict", format!("{}.", capitalized(why))),
+            E::RateLimited { retry_after } => Self::rate_limited(retry_after),
+            E::Store(e) => e.into(),
+            E::Mail(e) => e.into(),
+        }
+    }
+}
+
 impl From<AccountError> for ApiError {
     fn from(e: AccountError) -> Self {
         match e {

@@ -75,6 +75,8 @@ fn api_routes() -> Router<AppState> {
         )
         .route("/v1/accounts/{id}", get(accounts::get_account))
         .route("/v1/accounts/{id}/reauthorization", post(accounts::reauthorize))
+        .route("/v1/accounts/{id}/disable", post(accounts::disable))
+        .route("/v1/accounts/{id}/enable", post(accounts::enable))
         .route("/v1/accounts/{id}/discovery", post(discovery::refresh))
         .route("/v1/accounts/{id}/users", get(discovery::users))
         .route("/v1/accounts/{id}/groups", get(discovery::groups))

@@ -18,6 +18,7 @@ use crate::domain::{ManagedBy, Platform};
 use crate::store::keys::{AccountStatus, ObjectKind};
 use crate::usecases::accounts::NewAccount;
 use crate::usecases::consent::{GoogleCallback, MicrosoftCallback};
+use crate::usecases::lifecycle::OffboardingView;
 use crate::usecases::members::MemberView;
 use crate::usecases::protection::{AutoAddRequest, ListQuery, ProtectRequest};
 use chrono::{DateTime, Utc};
@@ -245,6 +246,9 @@ pub struct Account {
     created_at: DateTime<Utc>,
     /// With admin credentials: the provider's consent page, to open now.
     authorization_url: Option<String>,
+    /// While `disabled`: the seats freed, when the discovered objects are deleted, and how the
+    /// client removes the app from their tenant.
+    offboarding: Option<OffboardingView>,
 }
 
 #[derive(ToSchema)]
@@ -458,6 +462,21 @@ fn callback_microsoft() {}
     (status = 403, body = String, content_type = "text/html"), (status = 409, body = String, content_type = "text/html"),
     (status = 410, body = String, content_type = "text/html"), (status = 502, body = String, content_type = "text/html")))]
 fn callback_google() {}
+
+#[utoipa::path(post, path = "/v1/accounts/{id}/disable", tag = "accounts", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)), responses(
+    (status = 200, body = Account, description = "Disabled (or already): discovery and auto-add stop, seats freed, tenant released; `offboarding` says how the client removes the app and when the objects are deleted"),
+    (status = 403, body = ErrorBody, description = "forbidden: owners and admins only"),
+    (status = 409, body = ErrorBody, description = "conflict: changed meanwhile")))]
+fn disable_account() {}
+
+#[utoipa::path(post, path = "/v1/accounts/{id}/enable", tag = "accounts", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)), responses(
+    (status = 200, body = Account, description = "waiting_for_authorization: a fresh link is mailed (a new consent is needed); freed seats are taken again"),
+    (status = 403, body = ErrorBody, description = "forbidden: owners and admins only"),
+    (status = 409, body = ErrorBody, description = "conflict (not disabled) or seat_limit; nothing changed"),
+    (status = 429, body = ErrorBody, description = "Over an authorization-mail limit", headers(("Retry-After" = u32)))))]
+fn enable_account() {}
 
 #[utoipa::path(get, path = "/v1/members", tag = "team", security(("bearer" = [])), responses(
     (status = 200, body = MemberList, description = "Members, then pending invitations")))]
@@ -708,7 +727,7 @@ impl Modify for Statuses {
         health, openapi_json, sign_up, resend_code, confirm, activate_page, activate, forgot_password, reset_page,
         reset_password, sign_in, sign_out, me, create_client,
         list_clients, create_account, list_accounts, get_account, check, resend, reauthorize, refresh, list_users,
-        list_groups, list_teams, list_sites, protect, auto_add, audit_log, list_members, invite_member,
+        list_groups, list_teams, list_sites, protect, auto_add, audit_log, disable_account, enable_account, list_members, invite_member,
         change_member_role, remove_member, invitation_page, accept_invitation, landing, start, done, callback_microsoft, callback_google
     ),
     modifiers(&BearerAuth, &Statuses, &CrossFieldRules)

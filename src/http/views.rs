@@ -26,6 +26,10 @@ pub struct AccountView {
     pub created_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization_url: Option<String>,
+    /// While disabled: freed seats, when the objects are deleted, how the client removes the
+    /// app.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offboarding: Option<crate::usecases::lifecycle::OffboardingView>,
 }
 
 #[derive(Debug, Serialize)]
@@ -161,6 +165,11 @@ impl AccountView {
             auto_add: a.auto_add.as_ref().map(AutoAddView::from),
             created_at: a.created_at,
             authorization_url: None,
+            offboarding: a
+                .offboarding
+                .as_ref()
+                .filter(|_| a.status == AccountStatus::Disabled)
+                .map(|o| crate::usecases::lifecycle::offboarding_view(a.platform, o)),
         }
     }
 }

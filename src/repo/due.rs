@@ -26,15 +26,17 @@ pub fn due_at(a: &AccountItem) -> Option<DateTime<Utc>> {
 
 /// When the schedule should next queue a job for the account: the earlier of discovery's due
 /// time and auto-add's, but not while a queued job or a run may still do it (until the job's
-/// grace or the run's lease has passed). `None`: never (not discoverable).
+/// grace or the run's lease has passed); for a disabled account, when its objects are to be
+/// deleted. `None`: never.
 pub fn scheduled_at(a: &AccountItem) -> Option<DateTime<Utc>> {
-    if !discoverable(a.status) {
-        return None;
-    }
-    let auto_add = a.auto_add.as_ref().map(|x| x.next_run_at);
-    let mut at = match (due_at(a), auto_add) {
-        (Some(x), Some(y)) => x.min(y),
-        (x, y) => x.or(y)?,
+    let mut at = if discoverable(a.status) {
+        let auto_add = a.auto_add.as_ref().map(|x| x.next_run_at);
+        match (due_at(a), auto_add) {
+            (Some(x), Some(y)) => x.min(y),
+            (x, y) => x.or(y)?,
+        }
+    } else {
+        deletion_due_at(a)?
     };
     if let Some(job) = &a.discovery.job {
         at = at.max(job.not_before + JOB_GRACE);
@@ -43,6 +45,15 @@ pub fn scheduled_at(a: &AccountItem) -> Option<DateTime<Utc>> {
         at = at.max(lease);
     }
     Some(at)
+}
+
+/// When a disabled account's discovered objects are to be deleted (`None`: not disabled, or
+/// already deleted).
+pub fn deletion_due_at(a: &AccountItem) -> Option<DateTime<Utc>> {
+    match (&a.status, &a.offboarding) {
+        (AccountStatus::Disabled, Some(o)) if o.deleted_at.is_none() => Some(o.delete_at),
+        _ => None,
+    }
 }
 
 /// The writes that move the account's due index entry from where `before` put it to where

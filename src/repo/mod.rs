@@ -9,4 +9,5 @@ pub mod audit;
 pub mod due;
 pub mod jobs;
 pub mod links;
+pub mod seats;
 pub mod sessions;

@@ -310,6 +310,24 @@ pub struct AccountItem {
     /// until a consent succeeds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent_failure: Option<ConsentFailure>,
+    /// Set when the account was disabled (kept after re-enabling until the next disable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offboarding: Option<Offboarding>,
+}
+
+/// An account's offboarding: when and by whom it was disabled, the seats it gave back, and
+/// when its discovered objects are (or were) deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offboarding {
+    pub disabled_at: DateTime<Utc>,
+    pub disabled_by: String,
+    /// Protected users whose seats were freed (taken again on re-enabling, until deleted).
+    pub released_seats: u64,
+    /// When the scheduled work deletes the discovered objects.
+    pub delete_at: DateTime<Utc>,
+    /// When it finished deleting them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 /// Why a consent through the account's link did not complete, as the partner is shown it

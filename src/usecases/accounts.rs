@@ -261,6 +261,7 @@ fn waiting_account(
         created_by: who.email.clone(),
         created_at: now,
         current_link_hash: None,
+        offboarding: None,
         link_sent_to: None,
         link_expires_at: None,
         authorized_at: None,

@@ -455,10 +455,13 @@ pub fn record_run(a: &mut AccountItem, run: &AccountRun, end: &RunEnd) -> Option
         Outcome::Revoked(why) => {
             a.discovery.status = DiscoveryStatus::Failed;
             a.discovery.last_error = Some(why.clone());
-            if a.status != AccountStatus::AccessRevoked {
-                newly_revoked = Some(why.clone());
+            // A run that ends after its account was disabled leaves it disabled.
+            if a.status != AccountStatus::Disabled {
+                if a.status != AccountStatus::AccessRevoked {
+                    newly_revoked = Some(why.clone());
+                }
+                a.status = AccountStatus::AccessRevoked;
             }
-            a.status = AccountStatus::AccessRevoked;
             a.discovery_due_at = None;
         }
         Outcome::Busy | Outcome::Superseded => {}
@@ -1202,6 +1205,7 @@ mod status_machine {
             created_by: "owner@msp.example".into(),
             created_at: t0() - Duration::days(2),
             current_link_hash: None,
+            offboarding: None,
             link_sent_to: None,
             link_expires_at: None,
             authorized_at: Some(t0() - Duration::days(1)),

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod authorization;
 pub mod consent;
 pub mod discovery;
+pub mod lifecycle;
 pub mod members;
 pub mod password_reset;
 pub mod protection;

@@ -18,7 +18,7 @@ use crate::repo::accounts::modify as modify_account;
 use crate::repo::audit;
 use crate::schedule::{DailyAt, RunAt, Zone};
 use crate::services::Services;
-use crate::store::keys::{self, AccountItem, AutoAddItem, AutoAddResult, DiscoveredItem, ObjectKind, SeatsItem};
+use crate::store::keys::{self, AccountItem, AutoAddItem, AutoAddResult, DiscoveredItem, ObjectKind};
 use crate::store::{Condition, Cursor, Item, Key, Pages, StoreError, WriteOp};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -39,6 +39,9 @@ pub enum ProtectionError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+const DISABLED: &str =
+    "This account is disabled: enable it (a fresh consent) to change its protection. Nothing was changed.";
 
 /// Largest `ids` list of one request.
 pub const MAX_IDS: usize = 1000;
@@ -143,6 +146,9 @@ pub async fn set_protection(
         _ => return Err(FieldError::new("ids", "give a non-empty `ids` list or `all: true`, not both").into()),
     };
     let (account, account_key) = account(s, who, id).await?;
+    if account.status == crate::store::keys::AccountStatus::Disabled {
+        return Err(ProtectionError::Conflict(DISABLED));
+    }
     let desired = req.protected;
     let targets = match ids {
         Some(mut ids) => {
@@ -367,6 +373,10 @@ impl ChunkWriter<'_> {
             let n = writing.len() as u64;
             let account_item = s.store.get(self.account_key).await?.ok_or(ProtectionError::NotFound)?;
             let mut account: AccountItem = account_item.record()?;
+            if account.status == crate::store::keys::AccountStatus::Disabled {
+                // Disabled meanwhile: its seats were freed, nothing more changes.
+                return Err(ProtectionError::Conflict(DISABLED));
+            }
             let c = account.discovery.counts.of_mut(kind);
             c.protected = if desired {
                 c.protected + n
@@ -388,19 +398,11 @@ impl ChunkWriter<'_> {
                 condition: Condition::VersionIs(account_item.version),
             });
             if kind.takes_seats() {
-                let next = SeatsItem {
-                    used: if desired { used + n } else { used.saturating_sub(n) },
-                };
-                ops.push(match seats_item {
-                    Some(i) => WriteOp::Put {
-                        item: i.next_version(&next)?,
-                        condition: Condition::VersionIs(i.version),
-                    },
-                    None => WriteOp::Put {
-                        item: Item::from_record(keys::seats(&self.account.partner_id), &next)?,
-                        condition: Condition::NotExists,
-                    },
-                });
+                ops.push(crate::repo::seats::write(
+                    &self.account.partner_id,
+                    if desired { used + n } else { used.saturating_sub(n) },
+                    seats_item.as_ref(),
+                )?);
             }
             ops.push(audit::account_entry(
                 self.account,
@@ -472,13 +474,7 @@ pub async fn seats(s: &Services, who: &Principal) -> Result<SeatsView, Protectio
 }
 
 async fn seats_used(s: &Services, partner: &PartnerId) -> Result<(u64, Option<Item>), ProtectionError> {
-    let item = s.store.get(&keys::seats(partner)).await?;
-    let used = item
-        .as_ref()
-        .map(|i| i.record::<SeatsItem>())
-        .transpose()?
-        .map_or(0, |r| r.used);
-    Ok((used, item))
+    Ok(crate::repo::seats::read(s, partner).await?)
 }
 
 /// One page of a listing: the objects, and where the next page starts.

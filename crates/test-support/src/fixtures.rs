@@ -33,6 +33,7 @@ pub async fn seed_account(
         created_by: "owner@msp.example".into(),
         created_at: now,
         current_link_hash: None,
+        offboarding: None,
         link_sent_to: None,
         link_expires_at: None,
         authorized_at: authorized,
