@@ -103,6 +103,11 @@ async fn every_html_page_carries_the_security_headers() {
     assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text);
     let reset = link_in(&app.mailer.to(MEMBER).last().unwrap().text, "/password/reset");
     let reset = reset.strip_prefix(BASE).unwrap().to_owned();
+    // An offer link.
+    let offer = json!({"platform": "microsoft365"}).to_string();
+    let a = call(&app, Method::POST, "/v1/offers", Some(offer), Some(&token)).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let offer = a.json()["url"].as_str().unwrap().strip_prefix(BASE).unwrap().to_owned();
     // An invitation link.
     let invite = json!({"email": "tech@acme.example", "role": "technician"}).to_string();
     let a = call(&app, Method::POST, "/v1/members", Some(invite), Some(&token)).await;
@@ -140,6 +145,8 @@ async fn every_html_page_carries_the_security_headers() {
         ("/password/reset", "/password/reset?token=forged".into()),
         ("/invitations/{token}", invitation),
         ("/invitations/{token}", "/invitations/forged".into()),
+        ("/offer/{code}", offer),
+        ("/offer/{code}", "/offer/forged".into()),
         ("/console", "/console".into()),
         ("/console/{*rest}", "/console/accounts/x".into()),
         ("/sandbox/microsoft/{tenant}/v2.0/adminconsent", ms_consent),

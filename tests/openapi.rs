@@ -41,6 +41,11 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/v1/audit"),
     ("post", "/v1/accounts/{id}/disable"),
     ("post", "/v1/accounts/{id}/enable"),
+    ("post", "/v1/offers"),
+    ("get", "/v1/offers"),
+    ("delete", "/v1/offers/{id}"),
+    ("get", "/offer/{code}"),
+    ("post", "/offer/{code}"),
     ("get", "/v1/members"),
     ("post", "/v1/members"),
     ("patch", "/v1/members/{email}"),
@@ -106,7 +111,8 @@ async fn every_documented_route_is_served_and_protected_ones_document_401() {
         let concrete = path
             .replace("{id}", "00000000-0000-4000-8000-000000000000")
             .replace("{token}", "x")
-            .replace("{email}", "a@example.com");
+            .replace("{email}", "a@example.com")
+            .replace("{code}", "x");
         // A routed path answers another method with 405; an unrouted one falls back to 404.
         let a = call(&app, Method::TRACE, &concrete, None, None).await;
         assert_eq!(

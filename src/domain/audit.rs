@@ -27,6 +27,8 @@ pub enum AuditAction {
     OfferAccepted,
     AccountDisabled,
     AccountEnabled,
+    /// An account a client started through an offer and never finished was removed.
+    AccountExpired,
 }
 
 /// Who acted: a member of the partner (by email), the client's administrator at the

@@ -332,6 +332,51 @@ pub fn invitation(
     })
 }
 
+#[derive(Template)]
+#[template(path = "email/offer_accepted.html")]
+struct OfferAcceptedHtml<'a> {
+    client: &'a str,
+    platform: &'a str,
+    tenant: &'a str,
+    url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/offer_accepted.txt")]
+struct OfferAcceptedText<'a> {
+    client: &'a str,
+    platform: &'a str,
+    tenant: &'a str,
+    url: &'a str,
+}
+
+/// To the partner's owners and admins when a client onboarded itself through an offer.
+pub fn offer_accepted(
+    to: &EmailAddress,
+    client: &str,
+    platform: &str,
+    tenant: &str,
+    url: &str,
+) -> Result<EmailMessage, MailError> {
+    Ok(EmailMessage {
+        to: to.clone(),
+        subject: format!("{client} accepted your offer"),
+        text: render(&OfferAcceptedText {
+            client,
+            platform,
+            tenant,
+            url,
+        })?,
+        html: render(&OfferAcceptedHtml {
+            client,
+            platform,
+            tenant,
+            url,
+        })?,
+        links: vec![url.to_owned()],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,7 +29,7 @@ pub enum Handled {
         auto_add: Option<keys::AutoAddResult>,
     },
     /// A disabled account's discovered objects were deleted (all, or as many as the budget
-    /// allowed: the schedule continues).
+    /// allowed: the schedule continues), or an offer's unfinished account removed.
     Deleted { deletion: lifecycle::Deletion },
     /// Nothing to do: why.
     Skipped { why: &'static str },
@@ -74,8 +74,9 @@ pub async fn handle(s: &AppState, body: &str, budget: Duration) -> Result<Handle
         }
         Err(DiscoveryError::NotAuthorized) => {
             // Nothing is fetched for an account that is not authorized; a disabled one past
-            // its retention period has its objects deleted instead.
-            return match lifecycle::delete_objects(s, &job, budget).await {
+            // its retention period has its objects deleted, an offer's unfinished one past
+            // its days is removed.
+            return match lifecycle::housekeeping(s, &job, budget).await {
                 Ok(lifecycle::Deletion::NotDue) => Ok(Handled::Skipped {
                     why: "the account is not authorized",
                 }),

@@ -3,7 +3,6 @@
 //! `no-store` with no referrer, and spans name the route only.
 
 use super::pages::{Authorize, Problem, SetupStarted, page};
-use crate::domain::Platform;
 use crate::repo::links::LinkError;
 use crate::services::AppState;
 use crate::usecases::authorization;
@@ -100,10 +99,7 @@ pub async fn landing(State(s): State<AppState>, Path(token): Path<String>) -> Re
         Ok(l) => {
             let start_url = format!("/authorize/{token}/start");
             let expires = l.expires_at.format("%-d %B %Y, %H:%M UTC").to_string();
-            let (provider, admin_role) = match l.platform {
-                Platform::Microsoft365 => ("Microsoft", "global administrator of the Microsoft 365 tenant"),
-                Platform::GoogleWorkspace => ("Google", "super administrator of the Google Workspace"),
-            };
+            let (provider, admin_role) = super::pages::consent_by(l.platform);
             private(page(
                 StatusCode::OK,
                 &Authorize {

@@ -50,6 +50,7 @@ pub const CODES: &[&str] = &[
     "method_not_allowed",
     "not_authorized",
     "not_found",
+    "offer_disabled",
     "payload_too_large",
     "provider_unavailable",
     "rate_limited",
@@ -452,6 +453,20 @@ impl From<crate::usecases::lifecycle::LifecycleError> for ApiError {
             E::RateLimited { retry_after } => Self::rate_limited(retry_after),
             E::Store(e) => e.into(),
             E::Mail(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::usecases::offers::OfferError> for ApiError {
+    fn from(e: crate::usecases::offers::OfferError) -> Self {
+        use crate::usecases::offers::OfferError as E;
+        match e {
+            E::Invalid(f) => f.into(),
+            E::NotFound => Self::not_found(),
+            E::Disabled => Self::new(StatusCode::GONE, "offer_disabled", "This offer was withdrawn."),
+            E::Conflict(why) => Self::conflict("conflict", format!("{}.", capitalized(why))),
+            E::RateLimited { retry_after } => Self::rate_limited(retry_after),
+            E::Store(e) => e.into(),
         }
     }
 }

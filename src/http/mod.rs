@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod headers;
 mod members;
+mod offers;
 pub mod openapi;
 pub mod pages;
 mod signup;
@@ -85,6 +86,8 @@ fn api_routes() -> Router<AppState> {
         .route("/v1/accounts/{id}/protection", post(discovery::protect))
         .route("/v1/accounts/{id}/auto-add", put(discovery::auto_add))
         .route("/v1/audit", get(audit::list))
+        .route("/v1/offers", get(offers::list).post(offers::create))
+        .route("/v1/offers/{id}", delete(offers::disable))
         .route("/v1/members", get(members::list).post(members::invite))
         .route(
             "/v1/members/{email}",
@@ -106,6 +109,7 @@ fn callback_routes() -> Router<AppState> {
         .route("/authorize/done/{token}", get(consent::setup_started))
         .route("/v1/callback/microsoft", get(consent::microsoft))
         .route("/v1/callback/google", get(consent::google))
+        .route("/offer/{code}", get(offers::offer_page).post(offers::start))
 }
 
 fn common_routes() -> Router<AppState> {

@@ -12,6 +12,7 @@
 use super::accounts::{NewClientBody, OptionalEmailBody, ResendBody};
 use super::error::ErrorBody;
 use super::members::{AcceptBody, InviteBody, MemberList, RoleBody};
+use super::offers::{OfferForm, OfferList};
 use super::signup::{ConfirmBody, EmailBody, ResetBody, SignInBody, SignupBody, TokenQuery};
 use crate::domain::Role;
 use crate::domain::{ManagedBy, Platform};
@@ -20,6 +21,7 @@ use crate::usecases::accounts::NewAccount;
 use crate::usecases::consent::{GoogleCallback, MicrosoftCallback};
 use crate::usecases::lifecycle::OffboardingView;
 use crate::usecases::members::MemberView;
+use crate::usecases::offers::{NewOffer, OfferView};
 use crate::usecases::protection::{AutoAddRequest, ListQuery, ProtectRequest};
 use chrono::{DateTime, Utc};
 use utoipa::openapi::path::Operation;
@@ -478,6 +480,37 @@ fn disable_account() {}
     (status = 429, body = ErrorBody, description = "Over an authorization-mail limit", headers(("Retry-After" = u32)))))]
 fn enable_account() {}
 
+#[utoipa::path(post, path = "/v1/offers", tag = "offers", security(("bearer" = [])), request_body = NewOffer, responses(
+    (status = 201, body = OfferView, description = "A reusable link (`url`) to publish; any client's administrator can onboard through it"),
+    (status = 403, body = ErrorBody, description = "forbidden: owners and admins only"),
+    (status = 409, body = ErrorBody, description = "conflict: 100 offers already")))]
+fn create_offer() {}
+
+#[utoipa::path(get, path = "/v1/offers", tag = "offers", security(("bearer" = [])), responses(
+    (status = 200, body = OfferList, description = "Newest first, with `uses` (consents completed through each)")))]
+fn list_offers() {}
+
+#[utoipa::path(delete, path = "/v1/offers/{id}", tag = "offers", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)), responses(
+    (status = 204, description = "Withdrawn (or already): the link answers 410 from now on"),
+    (status = 403, body = ErrorBody, description = "forbidden: owners and admins only")))]
+fn disable_offer() {}
+
+#[utoipa::path(get, path = "/offer/{code}", tag = "pages", params(("code" = String, Path)), responses(
+    (status = 200, body = String, content_type = "text/html", description = "Which partner offers protection; a form (organization, admin email); changes nothing"),
+    (status = 404, body = String, content_type = "text/html", description = "Not an offer of ours"),
+    (status = 410, body = String, content_type = "text/html", description = "The offer was withdrawn")))]
+fn offer_page() {}
+
+#[utoipa::path(post, path = "/offer/{code}", tag = "pages", params(("code" = String, Path)),
+    request_body(content = OfferForm, content_type = "application/x-www-form-urlencoded"), responses(
+    (status = 303, description = "A client and a client-managed account were created: on to the consent (`/authorize/{token}/start`)", headers(("Location" = String))),
+    (status = 404, body = String, content_type = "text/html"),
+    (status = 410, body = String, content_type = "text/html", description = "The offer was withdrawn"),
+    (status = 422, body = String, content_type = "text/html", description = "The form again, naming the refused field"),
+    (status = 429, body = String, content_type = "text/html", description = "20 starts an hour per offer, 10 per source IP", headers(("Retry-After" = u32)))))]
+fn start_offer() {}
+
 #[utoipa::path(get, path = "/v1/members", tag = "team", security(("bearer" = [])), responses(
     (status = 200, body = MemberList, description = "Members, then pending invitations")))]
 fn list_members() {}
@@ -727,7 +760,8 @@ impl Modify for Statuses {
         health, openapi_json, sign_up, resend_code, confirm, activate_page, activate, forgot_password, reset_page,
         reset_password, sign_in, sign_out, me, create_client,
         list_clients, create_account, list_accounts, get_account, check, resend, reauthorize, refresh, list_users,
-        list_groups, list_teams, list_sites, protect, auto_add, audit_log, disable_account, enable_account, list_members, invite_member,
+        list_groups, list_teams, list_sites, protect, auto_add, audit_log, disable_account, enable_account, create_offer, list_offers, disable_offer, offer_page,
+        start_offer, list_members, invite_member,
         change_member_role, remove_member, invitation_page, accept_invitation, landing, start, done, callback_microsoft, callback_google
     ),
     modifiers(&BearerAuth, &Statuses, &CrossFieldRules)

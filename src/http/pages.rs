@@ -131,6 +131,29 @@ pub struct Joined<'a> {
     pub console_url: &'a str,
 }
 
+/// Where a platform's consent happens, and who can give it.
+pub fn consent_by(platform: crate::domain::Platform) -> (&'static str, &'static str) {
+    match platform {
+        crate::domain::Platform::Microsoft365 => ("Microsoft", "global administrator of the Microsoft 365 tenant"),
+        crate::domain::Platform::GoogleWorkspace => ("Google", "super administrator of the Google Workspace"),
+    }
+}
+
+/// A partner's offer page: who offers protection, a form for the client's organization and
+/// administrator.
+#[derive(Template)]
+#[template(path = "pages/offer.html")]
+pub struct OfferPage<'a> {
+    pub partner: &'a str,
+    pub platform: &'a str,
+    pub provider: &'a str,
+    pub admin_role: &'a str,
+    pub action: &'a str,
+    pub organization: &'a str,
+    pub email: &'a str,
+    pub problem: Option<&'a str>,
+}
+
 /// A page that carries a token: never cached, never sent on as a referrer.
 pub fn token_page(status: StatusCode, t: &impl Template) -> Response {
     let mut res = page(status, t);

@@ -36,7 +36,7 @@ pub fn scheduled_at(a: &AccountItem) -> Option<DateTime<Utc>> {
             (x, y) => x.or(y)?,
         }
     } else {
-        deletion_due_at(a)?
+        deletion_due_at(a).or_else(|| offer_expires_at(a))?
     };
     if let Some(job) = &a.discovery.job {
         at = at.max(job.not_before + JOB_GRACE);
@@ -45,6 +45,18 @@ pub fn scheduled_at(a: &AccountItem) -> Option<DateTime<Utc>> {
         at = at.max(lease);
     }
     Some(at)
+}
+
+/// How long an account a client started through an offer may stay unfinished.
+pub const OFFER_UNFINISHED_DAYS: i64 = 7;
+
+/// When an account started through an offer and never authorized is removed (`None`: not
+/// one).
+pub fn offer_expires_at(a: &AccountItem) -> Option<DateTime<Utc>> {
+    let unfinished = a.status == AccountStatus::WaitingForAuthorization
+        && a.authorized_at.is_none()
+        && a.offer.as_ref().is_some_and(|o| o.accepted_at.is_none());
+    unfinished.then(|| a.created_at + Duration::days(OFFER_UNFINISHED_DAYS))
 }
 
 /// When a disabled account's discovered objects are to be deleted (`None`: not disabled, or

@@ -6,8 +6,10 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod clients;
 pub mod due;
 pub mod jobs;
 pub mod links;
+pub mod offers;
 pub mod seats;
 pub mod sessions;

@@ -21,6 +21,8 @@
 //! | in-process job queue (local runs): a pending job, a dead letter | `QUEUE#jobs`, `QUEUE#dead` | `MSG#<message id>` | | |
 //! | seat counter | `PARTNER#<id>` | `SEATS` | | |
 //! | rate-limit counter | `LIMIT#<name>#<sha256(subject)>` | `W#<window start>` | | window end |
+//! | offer | `PARTNER#<id>` | `OFFER#<offer id>` | | |
+//! | offer code (the link's lookup) | `OFFERCODE#<sha256(code)>` | `OFFER` | | |
 //! | invitation (one per address and partner) | `PARTNER#<id>` | `INVITE#<email>` | | 7 days |
 //! | invitation link | `INVITE#<sha256(token)>` | `LINK` | | 7 days |
 //! | a member's session (index, to end them all) | `EMAIL#<email>` | `SESSION#<sha256(token)>` | | session end |
@@ -169,6 +171,44 @@ fn one() -> u32 {
     1
 }
 
+// ---- the partner's offers: reusable links clients open to onboard themselves ----
+
+/// One of the partner's offers.
+pub fn offer(partner: &PartnerId, offer_id: &str) -> Key {
+    Key::new(partner_partition(partner), format!("{OFFER_PREFIX}{offer_id}"))
+}
+
+pub const OFFER_PREFIX: &str = "OFFER#";
+
+/// An offer found by the SHA-256 of its link's code.
+pub fn offer_code(code_hash: &str) -> Key {
+    Key::new(format!("OFFERCODE#{code_hash}"), "OFFER")
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OfferItem {
+    pub id: String,
+    pub platform: Platform,
+    pub label: Option<String>,
+    pub active: bool,
+    /// Consents completed through it.
+    pub uses: u64,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// The link's code, encrypted ([`crate::crypto::Encryptor`]): shown to the partner in
+    /// listings, found by its hash.
+    pub code_enc: String,
+}
+
+/// What an offer code points to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OfferCodeItem {
+    pub partner_id: PartnerId,
+    pub offer_id: String,
+}
+
 // ---- the partner's team: invitations (members themselves are `member` above) ----
 
 /// A pending invitation of `email` to the partner (one per address; a new one replaces it).
@@ -313,6 +353,17 @@ pub struct AccountItem {
     /// Set when the account was disabled (kept after re-enabling until the next disable).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offboarding: Option<Offboarding>,
+    /// Set when a client created the account through the partner's offer link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer: Option<OfferRef>,
+}
+
+/// The offer an account came through, and when its consent completed (counted once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfferRef {
+    pub offer_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_at: Option<DateTime<Utc>>,
 }
 
 /// An account's offboarding: when and by whom it was disabled, the seats it gave back, and

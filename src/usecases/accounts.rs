@@ -1,13 +1,13 @@
 //! Clients and SaaS accounts of a partner: create, list, read. Every read is keyed by the
 //! caller's partner ID, so another partner's IDs are simply not found.
 
-use crate::domain::{AccountId, ClientId, EmailAddress, FieldError, ManagedBy, OrganizationName, Platform, TenantRef};
 use crate::domain::{AuditAction, Principal};
+use crate::domain::{ClientId, EmailAddress, FieldError, ManagedBy, OrganizationName, PartnerId, Platform, TenantRef};
 use crate::email::MailError;
 use crate::repo::audit;
 use crate::repo::links::{self as authorization, LinkError};
 use crate::services::Services;
-use crate::store::keys::{self, AccountItem, AccountStatus, Audience, ClientItem};
+use crate::store::keys::{self, AccountItem, Audience, ClientItem};
 use crate::store::{Condition, Item, QueryOptions, StoreError, WriteOp};
 
 use serde::Deserialize;
@@ -94,7 +94,7 @@ pub async fn create_client(
     name: &str,
     contact_email: Option<&str>,
 ) -> Result<ClientItem, AccountError> {
-    let (client, ops) = new_client(s, who, name, contact_email)?;
+    let (client, ops) = new_client(s, &who.partner_id, name, contact_email)?;
     if find_client_named(s, who, &client.name).await?.is_some() {
         return Err(AccountError::Conflict(NAME_TAKEN));
     }
@@ -108,10 +108,10 @@ pub async fn create_client(
 
 const NAME_TAKEN: &str = "one of your clients already has this name";
 
-/// A new client and its writes: the client, and its name (which no other client may hold).
+/// A new client (parsed name and contact) and its writes.
 fn new_client(
     s: &Services,
-    who: &Principal,
+    partner: &PartnerId,
     name: &str,
     contact_email: Option<&str>,
 ) -> Result<(ClientItem, Vec<WriteOp>), AccountError> {
@@ -120,26 +120,12 @@ fn new_client(
         .filter(|e| !e.trim().is_empty())
         .map(|e| EmailAddress::parse("contact_email", e))
         .transpose()?;
-    let client = ClientItem {
-        id: ClientId::new(),
-        name: name.to_string(),
-        contact_email: contact_email.map(|e| e.to_string()),
-        created_at: s.clock.now(),
-    };
-    let index = keys::ClientNameItem {
-        client_id: client.id.clone(),
-    };
-    let ops = vec![
-        WriteOp::Put {
-            item: Item::from_record(keys::client(&who.partner_id, &client.id), &client)?,
-            condition: Condition::NotExists,
-        },
-        WriteOp::Put {
-            item: Item::from_record(keys::client_name(&who.partner_id, &name.folded()), &index)?,
-            condition: Condition::NotExists,
-        },
-    ];
-    Ok((client, ops))
+    Ok(crate::repo::clients::new_client(
+        s,
+        partner,
+        &name,
+        contact_email.as_ref(),
+    )?)
 }
 
 /// The partner's client of this name, case and spaces aside: by the name's entry, else (a
@@ -200,7 +186,7 @@ async fn client_for(
             Ok((client, Vec::new()))
         }
         (None, Some(name)) => {
-            let (client, ops) = new_client(s, who, name, None).map_err(|e| match e {
+            let (client, ops) = new_client(s, &who.partner_id, name, None).map_err(|e| match e {
                 AccountError::Invalid(f) if f.field == "name" => {
                     AccountError::Invalid(FieldError::new("client_name", f.message))
                 }
@@ -238,41 +224,6 @@ fn recipient(
     })
 }
 
-/// A new account record, waiting for authorization.
-fn waiting_account(
-    who: &Principal,
-    client: &ClientItem,
-    req: &NewAccount,
-    tenant: Option<TenantRef>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> AccountItem {
-    AccountItem {
-        id: AccountId::new(),
-        partner_id: who.partner_id.clone(),
-        client_id: client.id.clone(),
-        client_name: client.name.clone(),
-        platform: req.platform,
-        managed_by: req.managed_by,
-        status: AccountStatus::WaitingForAuthorization,
-        tenant,
-        tenant_id: None,
-        tenant_domain: None,
-        missing_permissions: Vec::new(),
-        created_by: who.email.clone(),
-        created_at: now,
-        current_link_hash: None,
-        offboarding: None,
-        link_sent_to: None,
-        link_expires_at: None,
-        authorized_at: None,
-        discovery_due_at: None,
-        refresh_token_enc: None,
-        discovery: Default::default(),
-        auto_add: None,
-        consent_failure: None,
-    }
-}
-
 /// Creates the account (and its client when named), then either returns a consent URL to
 /// open now (admin credentials at hand) or emails an authorization link to the right person:
 /// the typed address, else the client's contact (client-managed), else the signed-in member.
@@ -297,7 +248,15 @@ pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> R
         Some(recipient(who, req.managed_by, typed, &client)?)
     };
     let now = s.clock.now();
-    let mut account = waiting_account(who, &client, &req, tenant, now);
+    let mut account = crate::repo::clients::waiting_account(
+        &who.partner_id,
+        &who.email,
+        &client,
+        req.platform,
+        req.managed_by,
+        tenant,
+        now,
+    );
     tracing::Span::current().record("account_id", account.id.as_str());
     let audience = authorization::audience_for(req.managed_by);
     let mut authorization_url = None;

@@ -918,6 +918,13 @@ pub async fn setup_started(s: &Services, token: &str) -> Result<SetupStarted, Co
 
 /// Tells the member who added the account. A mail failure is logged, never undoes consent.
 async fn notify_partner(s: &Services, account: &AccountItem) {
+    if account.offer.is_some() {
+        // Through an offer: counted, logged, and its owners and admins told instead.
+        if let Err(e) = crate::repo::offers::accepted(s, account).await {
+            tracing::error!(cause = %e, account_id = %account.id, "could not record the accepted offer");
+        }
+        return;
+    }
     let Ok(to) = EmailAddress::parse("email", &account.created_by) else {
         return;
     };

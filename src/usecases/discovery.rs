@@ -1206,6 +1206,7 @@ mod status_machine {
             created_at: t0() - Duration::days(2),
             current_link_hash: None,
             offboarding: None,
+            offer: None,
             link_sent_to: None,
             link_expires_at: None,
             authorized_at: Some(t0() - Duration::days(1)),

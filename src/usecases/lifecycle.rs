@@ -267,12 +267,104 @@ pub enum Deletion {
     Partial { deleted: u64 },
     /// Every discovered object is gone; the account is no longer scheduled.
     Done { deleted: u64 },
+    /// An offer's unfinished account was removed (with its client when nothing else used it).
+    Expired,
+}
+
+/// A scheduled job for an account that is not authorized: deletes a disabled account's
+/// objects after the retention period, or removes an offer's unfinished account after
+/// `repo::due::OFFER_UNFINISHED_DAYS`. Anything else (another job's, not yet due) does
+/// nothing and fetches nothing.
+pub async fn housekeeping(s: &Services, job: &Job, budget: std::time::Duration) -> Result<Deletion, StoreError> {
+    let key = keys::account(&job.partner, &job.account);
+    let Some(item) = s.store.get(&key).await? else {
+        return Ok(Deletion::NotDue);
+    };
+    let a: AccountItem = item.record()?;
+    if a.discovery.job.as_ref().is_none_or(|j| j.id != job.id) {
+        return Ok(Deletion::NotDue);
+    }
+    let now = s.clock.now();
+    if crate::repo::due::deletion_due_at(&a).is_some_and(|at| at <= now) {
+        return delete_objects(s, job, budget).await;
+    }
+    if crate::repo::due::offer_expires_at(&a).is_some_and(|at| at <= now) {
+        return remove_unfinished(s, &item, &a).await;
+    }
+    Ok(Deletion::NotDue)
+}
+
+/// Removes an unfinished offer account, its link and due entry, and its client (and the
+/// client's name) when no other account of the partner uses it, in one transaction.
+async fn remove_unfinished(s: &Services, item: &Item, a: &AccountItem) -> Result<Deletion, StoreError> {
+    let mut ops = vec![WriteOp::Delete {
+        key: item.key.clone(),
+        condition: Condition::VersionIs(item.version),
+    }];
+    if let Some(at) = crate::repo::due::scheduled_at(a) {
+        ops.push(WriteOp::Delete {
+            key: keys::due_entry(&a.id, at),
+            condition: Condition::Always,
+        });
+    }
+    if let Some(hash) = &a.current_link_hash {
+        ops.push(WriteOp::Delete {
+            key: keys::authorization_link(hash),
+            condition: Condition::Always,
+        });
+    }
+    let others = s
+        .store
+        .query(
+            &keys::partner_partition(&a.partner_id),
+            keys::ACCOUNT_PREFIX,
+            QueryOptions::default(),
+        )
+        .await?
+        .items
+        .iter()
+        .map(Item::record::<AccountItem>)
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .any(|o| o.client_id == a.client_id && o.id != a.id);
+    let client_removed = !others;
+    if client_removed {
+        ops.push(WriteOp::Delete {
+            key: keys::client(&a.partner_id, &a.client_id),
+            condition: Condition::Always,
+        });
+        if let Ok(name) = crate::domain::OrganizationName::parse("name", &a.client_name) {
+            ops.push(WriteOp::Delete {
+                key: keys::client_name(&a.partner_id, &name.folded()),
+                condition: Condition::Always,
+            });
+        }
+    }
+    ops.push(audit::account_entry(
+        a,
+        crate::domain::Actor::System,
+        AuditAction::AccountExpired,
+        serde_json::json!({
+            "offer_id": a.offer.as_ref().map(|o| o.offer_id.clone()),
+            "client_removed": client_removed,
+        }),
+        s.clock.now(),
+    )?);
+    match s.store.transact(ops).await {
+        Ok(()) => {
+            tracing::info!(account_id = %a.id, client_removed, "unfinished offer account removed");
+            Ok(Deletion::Expired)
+        }
+        // Consent completed meanwhile: it stays.
+        Err(StoreError::ConditionFailed) => Ok(Deletion::NotDue),
+        Err(e) => Err(e),
+    }
 }
 
 /// A scheduled job for a disabled account: deletes its discovered objects (and delta
 /// checkpoints) in batches within `budget`, then records the deletion on the account.
 #[tracing::instrument(skip_all, fields(account_id = %job.account))]
-pub async fn delete_objects(s: &Services, job: &Job, budget: std::time::Duration) -> Result<Deletion, StoreError> {
+async fn delete_objects(s: &Services, job: &Job, budget: std::time::Duration) -> Result<Deletion, StoreError> {
     let started = std::time::Instant::now();
     let key = keys::account(&job.partner, &job.account);
     let Some(item) = s.store.get(&key).await? else {

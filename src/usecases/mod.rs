@@ -10,6 +10,7 @@ pub mod consent;
 pub mod discovery;
 pub mod lifecycle;
 pub mod members;
+pub mod offers;
 pub mod password_reset;
 pub mod protection;
 pub mod sessions;

@@ -34,6 +34,7 @@ pub async fn seed_account(
         created_at: now,
         current_link_hash: None,
         offboarding: None,
+        offer: None,
         link_sent_to: None,
         link_expires_at: None,
         authorized_at: authorized,
