@@ -9,6 +9,102 @@ use onboarding_test_support::{PASSWORD, code_in, link_in};
 use serde_json::{Value, json};
 use std::process::Command;
 
+/// Runs the browser script on `link` (`mode`: `offer` fills the offer form first); keeps its
+/// screenshot as `target/browser-artifacts/<screenshot>`; answers the script's JSON line.
+fn browse(node_path: &str, link: &str, screenshot: &str, mode: Option<&str>) -> Value {
+    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let screenshot = artifacts.join(screenshot);
+    let _ = std::fs::remove_file(&screenshot);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/consent.cjs");
+    let out = Command::new("node")
+        .arg(&script)
+        .arg(link)
+        .arg(&screenshot)
+        .args(mode)
+        .env("NODE_PATH", node_path)
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "browser run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::metadata(&screenshot).unwrap().len() > 1000,
+        "a screenshot was kept"
+    );
+    serde_json::from_slice(&out.stdout).expect("the script's JSON line")
+}
+
+/// A confirmed partner on the local server: its session token.
+async fn partner(client: &onboarding_test_support::reqwest::Client, base: &str, outbox: &std::path::Path) -> String {
+    let r = client
+        .post(format!("{base}/v1/signup"))
+        .json(&json!({"organization": "Acme IT", "email": "owner@msp.example", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let code = code_in(&newest_mail_text(outbox));
+    let r = client
+        .post(format!("{base}/v1/signup/confirm"))
+        .json(&json!({"email": "owner@msp.example", "code": code}))
+        .send()
+        .await
+        .unwrap();
+    r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_client_onboards_itself_through_an_offer_in_a_browser() {
+    let node_path = std::env::var("NODE_PATH")
+        .expect("NODE_PATH is not set: run the suite with `scripts/test`, which installs playwright-core and Chromium");
+    let dir = tempfile::tempdir().unwrap();
+    let server = local_server::start(env!("CARGO_BIN_EXE_onboarding"), dir.path()).await;
+    let client = http();
+    let base = &server.base;
+    let outbox = dir.path().join("outbox");
+    let session = partner(&client, base, &outbox).await;
+    let r = client
+        .post(format!("{base}/v1/offers"))
+        .bearer_auth(&session)
+        .json(&json!({"platform": "microsoft365", "label": "Website"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let offer: Value = r.json().await.unwrap();
+
+    let result = browse(
+        &node_path,
+        offer["url"].as_str().unwrap(),
+        "offer-result.png",
+        Some("offer"),
+    );
+    assert!(result["url"].as_str().unwrap().contains("/authorize/done/"), "{result}");
+    assert!(result["text"].as_str().unwrap().contains("being set up"), "{result}");
+    assert_eq!(result["violations"], json!([]), "{result}");
+    assert_eq!(result["styled"]["landing"], "rgb(37, 99, 235)", "{result}");
+
+    // The partner is told, and the offer counts the use.
+    assert!(
+        newest_mail_text(&outbox).contains("Northwind Traders accepted your offer"),
+        "{}",
+        newest_mail_text(&outbox)
+    );
+    let offers: Value = client
+        .get(format!("{base}/v1/offers"))
+        .bearer_auth(&session)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(offers["items"][0]["uses"], 1, "{offers}");
+}
+
 #[tokio::test]
 async fn an_admin_authorizes_from_the_emailed_link_in_a_browser() {
     let node_path = std::env::var("NODE_PATH")
@@ -19,21 +115,7 @@ async fn an_admin_authorizes_from_the_emailed_link_in_a_browser() {
     let base = &server.base;
     let outbox = dir.path().join("outbox");
 
-    let r = client
-        .post(format!("{base}/v1/signup"))
-        .json(&json!({"organization": "Acme IT", "email": "owner@msp.example", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let code = code_in(&newest_mail_text(&outbox));
-    let r = client
-        .post(format!("{base}/v1/signup/confirm"))
-        .json(&json!({"email": "owner@msp.example", "code": code}))
-        .send()
-        .await
-        .unwrap();
-    let session = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    let session = partner(&client, base, &outbox).await;
     let body = json!({"client_name": "Contoso", "platform": "microsoft365", "managed_by": "client",
                       "has_admin_credentials": false, "authorization_email": "admin@contoso.example"});
     let r = client
@@ -47,34 +129,13 @@ async fn an_admin_authorizes_from_the_emailed_link_in_a_browser() {
     let account: Value = r.json().await.unwrap();
     let link = link_in(&newest_mail_text(&outbox), "/authorize/");
 
-    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let screenshot = artifacts.join("consent-result.png");
-    let _ = std::fs::remove_file(&screenshot);
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/consent.cjs");
-    let out = Command::new("node")
-        .arg(&script)
-        .arg(&link)
-        .arg(&screenshot)
-        .env("NODE_PATH", node_path)
-        .output()
-        .expect("node runs");
-    assert!(
-        out.status.success(),
-        "browser run failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result: Value = serde_json::from_slice(&out.stdout).expect("the script's JSON line");
+    let result = browse(&node_path, &link, "consent-result.png", None);
     assert!(result["url"].as_str().unwrap().contains("/authorize/done/"), "{result}");
     assert!(result["text"].as_str().unwrap().contains("being set up"), "{result}");
     // The pages' Content-Security-Policy blocked nothing, and their stylesheet applied.
     assert_eq!(result["violations"], json!([]), "{result}");
     assert_eq!(result["styled"]["landing"], "rgb(37, 99, 235)", "{result}");
     assert_eq!(result["styled"]["consent"], "rgb(37, 99, 235)", "{result}");
-    assert!(
-        std::fs::metadata(&screenshot).unwrap().len() > 1000,
-        "a screenshot was kept"
-    );
 
     let id = account["id"].as_str().unwrap();
     let v: Value = client

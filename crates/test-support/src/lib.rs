@@ -12,6 +12,8 @@
 //! The sandbox (`onboarding-sandbox`) stays what `cargo run` serves to people and what the
 //! sandbox-flow tests walk through; tests and benches script this crate's fakes instead.
 
+/// The HTTP client the local-server helpers answer (so tests can name its types).
+pub use reqwest;
 pub mod directory;
 pub mod entra;
 pub mod fixtures;

@@ -2,10 +2,11 @@
 // administrator walks: open the emailed link, press the button, sign in and accept at the
 // (sandbox) provider, land on the result page. Prints one JSON line: {"url", "title", "text"}.
 // Usage: node consent.cjs <authorization-link> <screenshot.png>
+//        node consent.cjs <offer-link> <screenshot.png> offer   (fills the offer form first)
 // CommonJS so that NODE_PATH (set by scripts/services.sh) finds playwright-core.
 const { chromium } = require('playwright-core');
 
-const [link, screenshot] = process.argv.slice(2);
+const [link, screenshot, mode] = process.argv.slice(2);
 if (!link || !screenshot) {
   console.error('usage: node consent.cjs <authorization-link> <screenshot.png>');
   process.exit(2);
@@ -31,8 +32,17 @@ if (!link || !screenshot) {
     const buttonColour = async (selector) =>
       page.$eval(selector, (el) => getComputedStyle(el).backgroundColor);
     await page.goto(link);
-    const styled = { landing: await buttonColour('#authorize') };
-    await page.click('#authorize');
+    let styled;
+    if (mode === 'offer') {
+      // The partner's offer page: the client's administrator says who they are.
+      styled = { landing: await buttonColour('button[type=submit]') };
+      await page.fill('input[name=organization]', 'Northwind Traders');
+      await page.fill('input[name=email]', 'it@northwind.example');
+      await page.click('button[type=submit]');
+    } else {
+      styled = { landing: await buttonColour('#authorize') };
+      await page.click('#authorize');
+    }
     // Microsoft: the admin signs in first (the sandbox's sign-in page), then consents.
     await page.waitForSelector('#sign-in');
     await page.click('#sign-in');
