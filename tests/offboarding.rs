@@ -310,3 +310,125 @@ async fn a_technician_cannot_disable_or_enable() {
         assert_eq!(live.store.all_items().unwrap(), before, "{what}: nothing written");
     }
 }
+
+/// Disabling, releasing the tenant and the batched deletion, and an offer's link, on DynamoDB
+/// Local (the deletion reads a whole partition: no sort-key condition there).
+#[tokio::test]
+async fn offboarding_and_offers_work_on_dynamodb_local() {
+    use axum::http::{Method, StatusCode};
+    use common::{TestApp, call, confirm, dynamo_store, last_code, sign_up};
+    use onboarding::store::{Condition, Item};
+    let clock = std::sync::Arc::new(onboarding::clock::ManualClock::default());
+    let dynamo = dynamo_store(clock.clone()).await;
+    let app = TestApp::with_services(|mut s| {
+        s.store = dynamo.clone();
+        s.clock = clock.clone();
+        s
+    });
+    assert_eq!(sign_up(&app, "Acme IT", MEMBER).await.status, StatusCode::ACCEPTED);
+    let confirmed = confirm(&app, MEMBER, &last_code(&app, MEMBER)).await.json();
+    let token = confirmed["token"].as_str().unwrap().to_owned();
+    let partner = onboarding::domain::PartnerId::parse(confirmed["partner_id"].as_str().unwrap()).unwrap();
+    let now = onboarding::clock::Clock::now(clock.as_ref());
+    let id = onboarding_test_support::fixtures::seed_account(
+        dynamo.as_ref(),
+        &partner,
+        keys::AccountStatus::Active,
+        CONTOSO_TENANT_ID,
+        now,
+    )
+    .await
+    .unwrap();
+    let owner_key = keys::tenant_owner(onboarding::domain::Platform::Microsoft365, CONTOSO_TENANT_ID);
+    let owner = keys::TenantOwnerItem {
+        partner_id: partner.clone(),
+        account_id: id.clone(),
+        since: now,
+    };
+    dynamo
+        .put(
+            Item::from_record(owner_key.clone(), &owner).unwrap(),
+            Condition::NotExists,
+        )
+        .await
+        .unwrap();
+    let objects: Vec<Item> = (0..60)
+        .map(|i| {
+            Item::from_record(
+                onboarding::store::Key::new(keys::account_partition(&id), format!("USER#u{i:03}")),
+                &json!({ "i": i }),
+            )
+            .unwrap()
+        })
+        .collect();
+    for chunk in objects.chunks(25) {
+        dynamo.batch_write(chunk.to_vec(), Vec::new()).await.unwrap();
+    }
+
+    let a = call(
+        &app,
+        Method::POST,
+        &format!("/v1/accounts/{id}/disable"),
+        None,
+        Some(&token),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert!(
+        dynamo.get(&owner_key).await.unwrap().is_none(),
+        "the tenant is released"
+    );
+    clock.advance(chrono::Duration::days(31));
+    let fanned = onboarding::flows::schedule::fan_out(&app.state).await.unwrap();
+    let drained = onboarding::flows::worker::drain(&app.state, std::time::Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((fanned.queued, drained.deleted), (1, 1), "{fanned:?} {drained:?}");
+    let left = dynamo
+        .query(&keys::account_partition(&id), "", Default::default())
+        .await
+        .unwrap();
+    assert!(left.items.is_empty(), "{} objects left", left.items.len());
+
+    // An offer's link answers, then 410 once withdrawn.
+    let token = {
+        let signed = call(
+            &app,
+            Method::POST,
+            "/v1/sessions",
+            Some(json!({"email": MEMBER, "password": common::PASSWORD}).to_string()),
+            None,
+        )
+        .await;
+        signed.json()["token"].as_str().unwrap().to_owned()
+    };
+    let offer = call(
+        &app,
+        Method::POST,
+        "/v1/offers",
+        Some(json!({"platform": "microsoft365"}).to_string()),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(offer.status, StatusCode::CREATED, "{}", offer.text);
+    let offer = offer.json();
+    let path = offer["url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(common::BASE)
+        .unwrap()
+        .to_owned();
+    assert_eq!(call(&app, Method::GET, &path, None, None).await.status, StatusCode::OK);
+    let id = offer["id"].as_str().unwrap();
+    assert_eq!(
+        call(&app, Method::DELETE, &format!("/v1/offers/{id}"), None, Some(&token))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(&app, Method::GET, &path, None, None).await.status,
+        StatusCode::GONE
+    );
+}

@@ -157,9 +157,9 @@ async fn withdrawn_and_forged_offers_are_refused_and_change_nothing() {
     assert_eq!(status, 410);
     let forged = format!("{}/offer/{}", live.base, "A".repeat(43));
     let (status, _) = refused(&live, live.get(&forged)).await;
-    assert_eq!(status, 404);
+    assert_eq!(status, 410);
     let (status, _) = refused(&live, submit(&live, &forged, "Northwind", ADMIN_OF_CLIENT)).await;
-    assert_eq!(status, 404);
+    assert_eq!(status, 410);
     let (_, offers) = live.api(Method::GET, "/v1/offers", &session, None).await;
     assert_eq!(offers["items"][0]["active"], false);
 }

@@ -54,11 +54,12 @@ pub struct OfferForm {
 
 fn problem(e: OfferError) -> Response {
     let (status, title, cause, fix) = match e {
+        // A code that is not ours answers like a withdrawn one: 410, nothing to try again.
         OfferError::NotFound => (
-            StatusCode::NOT_FOUND,
+            StatusCode::GONE,
             "This link is not valid",
-            "The offer link is incomplete or was changed.".to_owned(),
-            "Open the link exactly as your IT provider published it.",
+            "The offer link is incomplete, was changed, or has ended.".to_owned(),
+            "Open the link exactly as your IT provider published it, or ask them for a current one.",
         ),
         OfferError::Disabled => (
             StatusCode::GONE,

@@ -498,15 +498,13 @@ fn disable_offer() {}
 
 #[utoipa::path(get, path = "/offer/{code}", tag = "pages", params(("code" = String, Path)), responses(
     (status = 200, body = String, content_type = "text/html", description = "Which partner offers protection; a form (organization, admin email); changes nothing"),
-    (status = 404, body = String, content_type = "text/html", description = "Not an offer of ours"),
-    (status = 410, body = String, content_type = "text/html", description = "The offer was withdrawn")))]
+    (status = 410, body = String, content_type = "text/html", description = "Not an offer of ours, or withdrawn")))]
 fn offer_page() {}
 
 #[utoipa::path(post, path = "/offer/{code}", tag = "pages", params(("code" = String, Path)),
     request_body(content = OfferForm, content_type = "application/x-www-form-urlencoded"), responses(
     (status = 303, description = "A client and a client-managed account were created: on to the consent (`/authorize/{token}/start`)", headers(("Location" = String))),
-    (status = 404, body = String, content_type = "text/html"),
-    (status = 410, body = String, content_type = "text/html", description = "The offer was withdrawn"),
+    (status = 410, body = String, content_type = "text/html", description = "Not an offer of ours, or withdrawn"),
     (status = 422, body = String, content_type = "text/html", description = "The form again, naming the refused field"),
     (status = 429, body = String, content_type = "text/html", description = "20 starts an hour per offer, 10 per source IP", headers(("Retry-After" = u32)))))]
 fn start_offer() {}
