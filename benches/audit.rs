@@ -122,7 +122,15 @@ async fn bench(name: &str, store: Arc<dyn Store>, entries: usize) {
     services.clock = Arc::new(SystemClock);
     let state = services.into_state();
     let (token, partner) = partner(&state, &mailer).await;
-    let account = AccountId::new();
+    let account = onboarding_test_support::fixtures::seed_account(
+        store.as_ref(),
+        &partner,
+        onboarding::store::keys::AccountStatus::Active,
+        "a0d17000-0000-4000-8000-000000000001",
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     let seeded = seed(store, &partner, &account, entries).await;
     println!(
         "{name}: seeded {entries} entries in {:.1} s ({:.0} entries/s)",

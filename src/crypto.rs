@@ -264,6 +264,17 @@ impl Signer {
 }
 
 impl Signer {
+    /// The MAC of `payload` for `purpose`, alone (a form's CSRF token bound to its session).
+    pub fn tag(&self, purpose: &str, payload: &str) -> String {
+        B64.encode(self.mac(purpose, payload).finalize().into_bytes())
+    }
+
+    /// Whether `tag` is [`Signer::tag`] of `payload` for `purpose` (constant time).
+    pub fn check_tag(&self, purpose: &str, payload: &str, tag: &str) -> bool {
+        B64.decode(tag)
+            .is_ok_and(|t| self.mac(purpose, payload).verify_slice(&t).is_ok())
+    }
+
     /// Signs `parts` (which must not contain `.`) for `purpose`: `part1.part2….mac`. Binds,
     /// for example, an OAuth state to its account, provider and expiry.
     pub fn seal(&self, purpose: &str, parts: &[&str]) -> String {

@@ -152,7 +152,10 @@ pub async fn invitation_page(State(s): State<AppState>, Path(token): Path<String
 /// page).
 pub async fn accept(State(s): State<AppState>, body: JsonOrForm<AcceptBody>) -> Response {
     match body {
-        JsonOrForm::Form(None) => invitation_problem(MemberError::Forged),
+        JsonOrForm::Form(None) => invitation_problem(MemberError::Invalid(crate::domain::FieldError::new(
+            "password",
+            "and the invitation's token are both required",
+        ))),
         JsonOrForm::Form(Some(b)) => match members::accept(&s, &b.token, b.password).await {
             Ok((_, partner)) => page(
                 StatusCode::OK,

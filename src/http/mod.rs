@@ -5,6 +5,7 @@
 mod accounts;
 mod audit;
 mod consent;
+pub mod console;
 mod discovery;
 pub mod error;
 pub mod extract;
@@ -94,6 +95,7 @@ fn api_routes() -> Router<AppState> {
             patch(members::change_role).delete(members::remove),
         )
         .route("/openapi.json", get(openapi::serve))
+        .merge(console::routes())
 }
 
 fn resend_routes() -> Router<AppState> {
@@ -195,11 +197,11 @@ fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     headers::secure(routes.with_state(state), &links)
 }
 
-/// The local server's whole app: [`router`], the console placeholder and `extra` routes (the
+/// The local server's whole app: [`router`] (the console included) and `extra` routes (the
 /// sandbox provider when it is served), every answer with the security headers.
 pub fn local(state: AppState, extra: Router) -> Router {
     let links = state.links.clone();
-    headers::secure(router(state).merge(pages::console_placeholder()).merge(extra), &links)
+    headers::secure(router(state).merge(extra), &links)
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

@@ -125,6 +125,18 @@ fn form_page(s: &AppState, code: &str, open: &offers::OpenOffer, typed: (&str, &
     )
 }
 
+fn invalid_form(why: &str) -> Response {
+    page(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &Problem {
+            title: "Fill in the form",
+            cause: why,
+            fix: "Open the offer link again and fill in both fields.",
+            retry: None,
+        },
+    )
+}
+
 /// `GET /offer/{code}`: who offers protection, and the form; changes nothing.
 pub async fn offer_page(State(s): State<AppState>, Path(code): Path<String>) -> Response {
     match offers::open(&s, &code).await {
@@ -140,21 +152,22 @@ pub async fn start(
     Path(code): Path<String>,
     form: Result<Form<OfferForm>, FormRejection>,
 ) -> Response {
+    // A form that does not parse is refused as such (422), whatever the code.
     let Ok(Form(f)) = form else {
         return match offers::open(&s, &code).await {
             Ok(open) => form_page(&s, &code, &open, ("", ""), Some("Fill in both fields.")),
-            Err(e) => problem(e),
+            Err(_) => invalid_form("The organization's name and the administrator's email are both required."),
         };
     };
     match offers::start(&s, &code, &f.organization, &f.email, ip.subject().as_deref()).await {
         Ok(url) => (StatusCode::SEE_OTHER, [(LOCATION, url)]).into_response(),
-        Err(OfferError::Invalid(field)) => match offers::open(&s, &code).await {
-            Ok(open) => {
-                let why = format!("The {} {}.", field.field, field.message);
-                form_page(&s, &code, &open, (&f.organization, &f.email), Some(&why))
+        Err(OfferError::Invalid(field)) => {
+            let why = format!("The {} {}.", field.field, field.message);
+            match offers::open(&s, &code).await {
+                Ok(open) => form_page(&s, &code, &open, (&f.organization, &f.email), Some(&why)),
+                Err(_) => invalid_form(&why),
             }
-            Err(e) => problem(e),
-        },
+        }
         Err(e) => problem(e),
     }
 }

@@ -525,6 +525,7 @@ fn invite_member() {}
     params(("email" = String, Path, description = "The member's (or invited) address")), request_body = RoleBody, responses(
     (status = 200, body = MemberView),
     (status = 403, body = ErrorBody, description = "forbidden: technicians cannot manage members; only owners make, change or remove owners"),
+    (status = 404, body = ErrorBody, description = "not_found: not a member or invitation of your organization"),
     (status = 409, body = ErrorBody, description = "last_owner: the only owner cannot be demoted; conflict: changed meanwhile"),
     (status = 422, body = ErrorBody, description = "invalid_field (an invited member cannot be made owner before joining)")))]
 fn change_member_role() {}
@@ -533,6 +534,7 @@ fn change_member_role() {}
     params(("email" = String, Path, description = "The member's (or invited) address")), responses(
     (status = 204, description = "Removed (their sessions ended) or the invitation withdrawn"),
     (status = 403, body = ErrorBody, description = "forbidden: only owners and admins remove others (anyone may leave)"),
+    (status = 404, body = ErrorBody, description = "not_found: not a member or invitation of your organization"),
     (status = 409, body = ErrorBody, description = "last_owner: the only owner cannot leave"),
     (status = 422, body = ErrorBody, description = "invalid_field: not an email address")))]
 fn remove_member() {}
@@ -555,7 +557,7 @@ fn invitation_page() {}
         (ErrorBody = "application/json"), (String = "text/html"))),
     (status = 410, description = "invitation_expired: not ours, used, withdrawn, replaced or expired", content(
         (ErrorBody = "application/json"), (String = "text/html"))),
-    (status = 422, description = "weak_password", content(
+    (status = 422, description = "weak_password, or a form without its fields", content(
         (ErrorBody = "application/json"), (String = "text/html")))))]
 fn accept_invitation() {}
 

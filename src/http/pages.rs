@@ -13,6 +13,15 @@ pub const PAGE_CSS: &str = concat!(
     "a.button,button{display:inline-block;background:#2563eb;color:#fff;padding:10px 18px;border-radius:4px;text-decoration:none;border:0;font-size:16px;cursor:pointer}",
     "button.secondary{background:#52606d}.note{font-size:13px;color:#52606d}",
     ".sandbox{background:#fff4e5;border:1px solid #f5a623;padding:8px 12px;border-radius:4px}",
+    // The console's pages (templates/console/).
+    "body.console{max-width:1100px;margin:16px auto}header{display:flex;flex-wrap:wrap;gap:12px;align-items:center;border-bottom:1px solid #d9e2ec;padding:8px 0;margin-bottom:16px}",
+    ".product{font-weight:700}nav{display:flex;flex-wrap:wrap;gap:12px;align-items:center}.partner{font-weight:600}",
+    "table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #e4e7eb;vertical-align:top}",
+    ".badge{display:inline-block;padding:2px 8px;border-radius:10px;font-size:13px;background:#e4e7eb}.badge.good{background:#d3f9d8}.badge.warn{background:#fff4e5}.badge.bad{background:#ffe3e3}",
+    "form.inline{display:inline-block;margin:2px}button.link{background:none;color:#2563eb;padding:0;text-decoration:underline}",
+    ".banner{border:1px solid #f5a623;background:#fff4e5;padding:8px 12px;border-radius:4px}",
+    ".sr{position:absolute;left:-9999px}a:focus,button:focus,input:focus{outline:2px solid #1d4ed8;outline-offset:2px}",
+    "@media (max-width:600px){table,thead,tbody,tr,th,td{display:block}thead{display:none}td{border:0}tr{border-bottom:1px solid #d9e2ec;padding:6px 0}}",
 );
 
 #[derive(Template)]
@@ -70,22 +79,6 @@ pub fn page(status: StatusCode, t: &impl Template) -> Response {
                 .into_response()
         }
     }
-}
-
-/// Locally there is no partner console: `/console` (and the account pages partners are sent
-/// to after consent, `/console/accounts/{id}`) explain where links lead and what to use.
-pub fn console_placeholder() -> axum::Router {
-    async fn placeholder() -> Html<&'static str> {
-        Html(
-            "<!doctype html><meta charset=utf-8><title>Console</title>\
-             <h1>Partner console (placeholder)</h1>\
-             <p>The partner web console is a separate application. Locally, use the HTTP API \
-             (see the README's walk-through): <code>GET /v1/accounts/{id}</code> shows this account.</p>",
-        )
-    }
-    axum::Router::new()
-        .route("/console", axum::routing::get(placeholder))
-        .route("/console/{*rest}", axum::routing::get(placeholder))
 }
 
 /// The emailed activate link's page: one button that POSTs the token (a GET changes nothing).

@@ -505,6 +505,8 @@ pub async fn find(s: &Services, token: &str) -> Result<Invitation, MemberError> 
 /// partner's name.
 #[tracing::instrument(skip_all)]
 pub async fn accept(s: &Services, token: &str, password: SecretString) -> Result<(NewSession, String), MemberError> {
+    // A password no rule allows is refused whatever the link (422 before 410).
+    NewPassword::parse(password.clone(), &[]).map_err(|e| FieldError::new("password", e.to_string()))?;
     let inv = find(s, token).await?;
     let password = NewPassword::parse(password, &[inv.email.as_str(), &inv.partner.name])
         .map_err(|e| FieldError::new("password", e.to_string()))?;

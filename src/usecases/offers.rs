@@ -120,10 +120,10 @@ pub async fn list(s: &Services, who: &Principal) -> Result<Vec<OfferView>, Offer
 /// Creates an offer (the caller is an owner or admin: the route's extractor says so).
 #[tracing::instrument(skip_all, fields(partner_id = %who.partner_id))]
 pub async fn create(s: &Services, who: &Principal, req: NewOffer) -> Result<OfferView, OfferError> {
+    // Given, a label must say something (leave it out for none).
     let label = req
         .label
         .as_deref()
-        .filter(|l| !l.trim().is_empty())
         .map(|l| OrganizationName::parse("label", l))
         .transpose()?;
     if partner_offers(s, who).await?.len() >= MAX_OFFERS {
@@ -277,9 +277,10 @@ pub async fn start(
     email: &str,
     source_ip: Option<&str>,
 ) -> Result<String, OfferError> {
-    let OpenOffer { partner, offer } = open(s, code).await?;
+    // The form first (a refused field is 422 whatever the code), then the offer.
     let organization = OrganizationName::parse("organization", organization)?;
     let to = EmailAddress::parse("email", email)?;
+    let OpenOffer { partner, offer } = open(s, code).await?;
     if let Some(ip) = source_ip {
         limits::check(&*s.store, &*s.clock, &STARTS_PER_IP, ip).await?;
     }
