@@ -1,5 +1,5 @@
 //! Security headers: every HTML page of the router (and of the local server's console
-//! placeholder and sandbox) carries a strict Content-Security-Policy, nosniff, no referrer and
+//! pages and the sandbox) carries a strict Content-Security-Policy, nosniff, no referrer and
 //! no-store; JSON answers carry nosniff. The pages' only inline stylesheet is the one the
 //! policy allows by hash, and no page has an inline `style` attribute or a script.
 
@@ -18,7 +18,7 @@ use tower::ServiceExt as _;
 
 const MEMBER: &str = "owner@msp.example";
 
-/// The local server's whole app (router, console placeholder, sandbox), as `cargo run` serves it.
+/// The local server's whole app (router, console, sandbox), as `cargo run` serves it.
 async fn local_get(app: &TestApp, path: &str) -> Answer {
     let req = Request::builder().uri(path).body(Body::empty()).unwrap();
     let res = onboarding::http::local(app.state.clone(), sandbox::router(Sandbox::new()))

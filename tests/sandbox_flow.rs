@@ -118,10 +118,14 @@ async fn token_endpoint_5xx_and_timeout_then_trying_again_works() {
         format!("{}/console/accounts/{id}", live.base)
     );
     assert_eq!(view(&live, &session, id).await["status"], "active");
-    assert_eq!(
-        live.get(&format!("/console/accounts/{id}")).await.status(),
-        200,
-        "the local console placeholder"
+    // The console's account page asks a browser without a session to sign in first.
+    let page = live.get(&format!("/console/accounts/{id}")).await;
+    assert_eq!(page.status(), 303, "the console's sign-in first");
+    assert!(
+        page.headers()["location"]
+            .to_str()
+            .unwrap()
+            .ends_with("/console/sign-in")
     );
 }
 

@@ -2,7 +2,7 @@
 //! handler:
 //! - every response: `X-Content-Type-Options: nosniff`;
 //! - every HTML page (`text/html`: emailed-link pages, callback answers, the console
-//!   placeholder, the sandbox's pages): a strict `Content-Security-Policy`,
+//!   pages, the sandbox's pages): a strict `Content-Security-Policy`,
 //!   `Referrer-Policy: no-referrer` and `Cache-Control: no-store` (their URLs carry tokens).
 //!
 //! The policy allows nothing but the pages' one inline stylesheet (by its hash, so no
