@@ -684,3 +684,71 @@ async fn google_workspace_users_are_discovered_with_the_stored_refresh_token() {
     assert_eq!(body["run"]["outcome"], "revoked", "{body}");
     assert_eq!(body["account"]["status"], "access_revoked");
 }
+
+#[tokio::test]
+async fn listings_search_names_and_emails_by_prefix_case_aside() {
+    let (live, session, id) = setup(1000).await;
+    live.drain().await;
+    let (_, all) = live
+        .api(
+            Method::GET,
+            &format!("/v1/accounts/{id}/users?limit=500"),
+            &session,
+            None,
+        )
+        .await;
+    let all = all["items"].as_array().unwrap().clone();
+    let name = all[3]["name"].as_str().unwrap().to_owned();
+    let word = name.split_whitespace().last().unwrap().to_uppercase();
+    let term: String = word.chars().take(3).collect();
+    let (status, found) = live
+        .api(
+            Method::GET,
+            &format!("/v1/accounts/{id}/users?q={term}"),
+            &session,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{found}");
+    let found = found["items"].as_array().unwrap();
+    let expected = all
+        .iter()
+        .filter(|u| {
+            let n = u["name"].as_str().unwrap().to_lowercase();
+            let t = term.to_lowercase();
+            n.starts_with(&t)
+                || n.split_whitespace().any(|w| w.starts_with(&t))
+                || u["email"].as_str().is_some_and(|e| e.to_lowercase().starts_with(&t))
+        })
+        .count();
+    assert!(
+        !found.is_empty() && found.len() == expected && found.len() < all.len(),
+        "{term}: {found:?}"
+    );
+    let email = all[5]["email"].as_str().unwrap();
+    let (_, by_email) = live
+        .api(
+            Method::GET,
+            &format!("/v1/accounts/{id}/users?q={}", &email[..email.find('@').unwrap()]),
+            &session,
+            None,
+        )
+        .await;
+    assert!(
+        by_email["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["email"] == email),
+        "{by_email}"
+    );
+    let (status, err) = live
+        .api(
+            Method::GET,
+            &format!("/v1/accounts/{id}/users?q={}", "x".repeat(101)),
+            &session,
+            None,
+        )
+        .await;
+    assert_eq!((status, err["error"]["field"].as_str()), (422, Some("q")), "{err}");
+}

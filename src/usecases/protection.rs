@@ -496,6 +496,31 @@ pub struct ListQuery {
     pub limit: Option<usize>,
     pub protected: Option<bool>,
     pub deleted: Option<bool>,
+    /// Search: objects whose name (or a word of it) or email starts with this, case aside
+    /// (1 to 100 characters).
+    #[param(min_length = 1, max_length = 100)]
+    pub q: Option<String>,
+}
+
+/// A listing's search term, folded for comparison.
+fn search_term(q: Option<&str>) -> Result<Option<String>, FieldError> {
+    let Some(q) = q else { return Ok(None) };
+    let q = q.trim();
+    if q.is_empty() || q.chars().count() > 100 || q.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            "q",
+            "must be 1 to 100 characters, without control characters",
+        ));
+    }
+    Ok(Some(q.to_lowercase()))
+}
+
+/// Whether an object's name (or one of its words) or email starts with the folded term.
+fn matches(o: &DiscoveredItem, term: &str) -> bool {
+    let name = o.name.to_lowercase();
+    name.starts_with(term)
+        || name.split_whitespace().any(|w| w.starts_with(term))
+        || o.email.as_deref().is_some_and(|e| e.to_lowercase().starts_with(term))
 }
 
 pub const DEFAULT_PAGE: usize = 100;
@@ -503,7 +528,8 @@ pub const MAX_PAGE: usize = 500;
 /// Stored objects one listing request reads at most while filtering.
 const SCAN_BUDGET: usize = 5000;
 
-/// Lists one kind of an account's objects in ID order, filtered, a page at a time. The
+/// Lists one kind of an account's objects in ID order, filtered (and searched), a page at a
+/// time; a search reads at most [`SCAN_BUDGET`] objects per page and says where to go on. The
 /// cursor is opaque to callers; it names a position inside this account and kind only.
 pub async fn list(
     s: &Services,
@@ -516,6 +542,7 @@ pub async fn list(
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(FieldError::new("limit", format!("must be 1 to {MAX_PAGE}")).into());
     }
+    let term = search_term(q.q.as_deref())?;
     let (account, _) = account(s, who, id).await?;
     let pk = keys::account_partition(&account.id);
     let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
@@ -537,7 +564,9 @@ pub async fn list(
         for (i, item) in page.into_iter().enumerate() {
             scanned += 1;
             let o: DiscoveredItem = item.record()?;
-            let keep = q.protected.is_none_or(|p| p == o.protected) && q.deleted.is_none_or(|d| d == o.deleted);
+            let keep = q.protected.is_none_or(|p| p == o.protected)
+                && q.deleted.is_none_or(|d| d == o.deleted)
+                && term.as_deref().is_none_or(|t| matches(&o, t));
             if keep {
                 items.push(o);
             }
