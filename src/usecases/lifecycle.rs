@@ -12,7 +12,7 @@ use crate::repo::audit;
 use crate::repo::links::{LinkError, audience_for, new_link, reserve_mail, send_link};
 use crate::services::Services;
 use crate::store::keys::{self, AccountItem, AccountStatus, Offboarding, TenantOwnerItem};
-use crate::store::{Condition, Item, QueryOptions, StoreError, WriteOp};
+use crate::store::{Condition, Item, Key, QueryOptions, StoreError, WriteOp};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
@@ -286,7 +286,7 @@ pub async fn housekeeping(s: &Services, job: &Job, budget: std::time::Duration) 
     }
     let now = s.clock.now();
     if crate::repo::due::deletion_due_at(&a).is_some_and(|at| at <= now) {
-        return delete_objects(s, job, budget).await;
+        return delete_objects(s, &key, job, budget).await;
     }
     if crate::repo::due::offer_expires_at(&a).is_some_and(|at| at <= now) {
         return remove_unfinished(s, &item, &a).await;
@@ -361,20 +361,17 @@ async fn remove_unfinished(s: &Services, item: &Item, a: &AccountItem) -> Result
     }
 }
 
-/// A scheduled job for a disabled account: deletes its discovered objects (and delta
-/// checkpoints) in batches within `budget`, then records the deletion on the account.
+/// [`housekeeping`]'s part for a disabled account past its retention period (the job checked
+/// there): deletes its discovered objects (and delta checkpoints) in batches within `budget`,
+/// then records the deletion on the account.
 #[tracing::instrument(skip_all, fields(account_id = %job.account))]
-async fn delete_objects(s: &Services, job: &Job, budget: std::time::Duration) -> Result<Deletion, StoreError> {
+async fn delete_objects(
+    s: &Services,
+    key: &Key,
+    job: &Job,
+    budget: std::time::Duration,
+) -> Result<Deletion, StoreError> {
     let started = std::time::Instant::now();
-    let key = keys::account(&job.partner, &job.account);
-    let Some(item) = s.store.get(&key).await? else {
-        return Ok(Deletion::NotDue);
-    };
-    let a: AccountItem = item.record()?;
-    let due = crate::repo::due::deletion_due_at(&a).is_some_and(|at| at <= s.clock.now());
-    if !due || a.discovery.job.as_ref().is_none_or(|j| j.id != job.id) {
-        return Ok(Deletion::NotDue);
-    }
     let partition = keys::account_partition(&job.account);
     let mut deleted = 0u64;
     loop {
@@ -399,13 +396,13 @@ async fn delete_objects(s: &Services, job: &Job, budget: std::time::Duration) ->
             deleted += chunk.len() as u64;
         }
         if started.elapsed() >= budget {
-            crate::repo::jobs::unmark(s, &key, &job.id).await;
+            crate::repo::jobs::unmark(s, key, &job.id).await;
             tracing::info!(deleted, "deletion continues at the next tick");
             return Ok(Deletion::Partial { deleted });
         }
     }
     let now = s.clock.now();
-    crate::repo::accounts::modify(s, &key, |a| {
+    crate::repo::accounts::modify(s, key, |a| {
         if a.status != AccountStatus::Disabled {
             return Ok::<_, StoreError>(false);
         }
