@@ -20,7 +20,7 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::header::LOCATION;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
@@ -82,27 +82,23 @@ fn html(status: StatusCode, t: &impl Template) -> Response {
     super::pages::page(status, t)
 }
 
-/// 303 to `to` with a short HTML body (so even the redirect is a page with its headers).
+/// The body of a redirect (so even the redirect is a page with its headers).
+#[derive(Template)]
+#[template(
+    source = "<!doctype html><title>Moved</title><a href=\"{{ to }}\">Continue</a>",
+    ext = "html"
+)]
+struct Moved<'a> {
+    to: &'a str,
+}
+
+/// 303 to `to`, with a short HTML body escaped as every page is.
 fn see_other(to: &str) -> Response {
-    let mut res = (
-        StatusCode::SEE_OTHER,
-        Html(format!(
-            "<!doctype html><title>Moved</title><a href=\"{}\">Continue</a>",
-            askama_escape(to)
-        )),
-    )
-        .into_response();
+    let mut res = html(StatusCode::SEE_OTHER, &Moved { to });
     if let Ok(v) = HeaderValue::from_str(to) {
         res.headers_mut().insert(LOCATION, v);
     }
     res
-}
-
-fn askama_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 fn to_sign_in(s: &AppState) -> Response {
@@ -608,8 +604,13 @@ async fn reauthorize(State(s): State<AppState>, member: Member, Path(id): Path<S
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn redirect_bodies_escape_their_target() {
-        assert_eq!(super::askama_escape("a\"<b>&"), "a&quot;&lt;b&gt;&amp;");
+    #[tokio::test]
+    async fn redirect_bodies_escape_their_target() {
+        let res = super::see_other("/a\"<b>&");
+        assert_eq!(res.status(), axum::http::StatusCode::SEE_OTHER);
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+        let body = String::from_utf8_lossy(&body);
+        assert!(!body.contains("\"<b>&"), "{body}");
+        assert!(body.contains("&#60;b&#62;") || body.contains("&lt;b&gt;"), "{body}");
     }
 }
