@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use onboarding::domain::{AccountId, ClientId, ManagedBy, PartnerId, Platform};
-use onboarding::store::keys::{self, AccountItem, AccountStatus};
+use onboarding::store::keys::{self, AccountStatus, ClientItem};
 use onboarding::store::{Condition, Item, Store, StoreError, WriteOp};
 
 /// Stores a Microsoft 365 account of `tenant_id` for `partner` in `status`, authorized and due
@@ -16,34 +16,28 @@ pub async fn seed_account(
     tenant_id: &str,
     now: DateTime<Utc>,
 ) -> Result<AccountId, StoreError> {
-    let id = AccountId::new();
-    let authorized = (status == AccountStatus::Active).then_some(now);
-    let account = AccountItem {
-        id: id.clone(),
-        partner_id: partner.clone(),
-        client_id: ClientId::new(),
-        client_name: "Fake Corp".into(),
-        platform: Platform::Microsoft365,
-        managed_by: ManagedBy::Partner,
-        status,
-        tenant: None,
-        tenant_id: Some(tenant_id.into()),
-        tenant_domain: None,
-        missing_permissions: vec![],
-        created_by: "owner@msp.example".into(),
+    let client = ClientItem {
+        id: ClientId::new(),
+        name: "Fake Corp".into(),
+        contact_email: None,
         created_at: now,
-        current_link_hash: None,
-        offboarding: None,
-        offer: None,
-        link_sent_to: None,
-        link_expires_at: None,
-        authorized_at: authorized,
-        discovery_due_at: authorized,
-        refresh_token_enc: None,
-        discovery: Default::default(),
-        auto_add: None,
-        consent_failure: None,
     };
+    // The record an account is created with, then as consent leaves it.
+    let mut account = onboarding::repo::clients::waiting_account(
+        partner,
+        "owner@msp.example",
+        &client,
+        Platform::Microsoft365,
+        ManagedBy::Partner,
+        None,
+        now,
+    );
+    let id = account.id.clone();
+    let authorized = (status == AccountStatus::Active).then_some(now);
+    account.status = status;
+    account.tenant_id = Some(tenant_id.into());
+    account.authorized_at = authorized;
+    account.discovery_due_at = authorized;
     let mut ops = vec![WriteOp::Put {
         item: Item::from_record(keys::account(partner, &id), &account)?,
         condition: Condition::NotExists,
