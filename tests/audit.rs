@@ -23,15 +23,6 @@ fn account(client: &str, with_credentials: bool) -> Value {
            "has_admin_credentials": with_credentials, "authorization_email": format!("admin@{}.example", client.to_lowercase())})
 }
 
-fn actions(page: &Value) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[tokio::test]
 async fn creating_an_account_is_logged_with_who_what_and_for_which_client() {
     let app = TestApp::new();

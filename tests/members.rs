@@ -62,15 +62,6 @@ async fn team(app: &TestApp, email: &str, role: &str) -> (String, String) {
     (owner, joined.json()["token"].as_str().unwrap().to_owned())
 }
 
-fn actions(log: &Value) -> Vec<String> {
-    log["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 /// `f`'s answer, and that it wrote nothing and mailed nobody.
 async fn refused<F: std::future::Future<Output = Answer>>(app: &TestApp, f: F) -> Answer {
     let before = app.snapshot();

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::actions;
 use common::live::Live;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -46,15 +47,6 @@ async fn refused(live: &Live, f: impl std::future::Future<Output = reqwest::Resp
     assert_eq!(live.store.all_items().unwrap(), before, "nothing written: {body}");
     assert_eq!(live.mailer.messages().len(), mails, "nothing mailed");
     (status, body)
-}
-
-fn actions(log: &Value) -> Vec<String> {
-    log["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[tokio::test]
@@ -296,28 +288,7 @@ async fn only_owners_and_admins_create_or_withdraw_offers_and_only_their_own() {
     assert_eq!(theirs["items"], json!([]));
     assert_eq!(live.store.all_items().unwrap(), before);
     // A technician.
-    let (status, _) = live
-        .api(
-            Method::POST,
-            "/v1/members",
-            &session,
-            Some(json!({"email": "tech@msp.example", "role": "technician"})),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let token = live.mailer.to("tech@msp.example")[0].links[0]
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_owned();
-    let r = live
-        .post(
-            "/v1/invitations/accept",
-            None,
-            json!({"token": token, "password": common::PASSWORD}),
-        )
-        .await;
-    let tech = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    let tech = live.colleague(&session, "tech@msp.example", "technician").await;
     let before = live.store.all_items().unwrap();
     let (status, body) = live
         .api(

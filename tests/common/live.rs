@@ -201,6 +201,32 @@ impl Live {
         r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
     }
 
+    /// A colleague invited by `session`'s member as `role`, joined with the test password:
+    /// their session token.
+    #[allow(dead_code)]
+    pub async fn colleague(&self, session: &str, email: &str, role: &str) -> String {
+        let (status, invited) = self
+            .api(
+                reqwest::Method::POST,
+                "/v1/members",
+                session,
+                Some(json!({"email": email, "role": role})),
+            )
+            .await;
+        assert_eq!(status, 201, "{invited}");
+        let mail = self.mailer.to(email).last().cloned().expect("an invitation mail");
+        let token = mail.links[0].rsplit('/').next().unwrap().to_owned();
+        let r = self
+            .post(
+                "/v1/invitations/accept",
+                None,
+                json!({"token": token, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
+    }
+
     /// A new session for a confirmed member.
     pub async fn sign_in(&self, email: &str) -> String {
         let r = self

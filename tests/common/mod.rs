@@ -161,6 +161,16 @@ pub async fn registered(app: &TestApp, org: &str, email: &str) -> String {
     a.json()["token"].as_str().unwrap().to_owned()
 }
 
+/// The actions of an audit log page (`GET /v1/audit`), in its order.
+pub fn actions(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// The value of `name` in a URL's query.
 pub fn query_value(u: &url::Url, name: &str) -> String {
     u.query_pairs()
