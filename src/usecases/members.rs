@@ -176,10 +176,6 @@ fn limited(e: LimitError) -> MemberError {
     }
 }
 
-fn partner_of(item: &Item) -> Result<PartnerItem, StoreError> {
-    item.record()
-}
-
 /// Invites `email` with `role` (admin or technician): a single-use link valid
 /// [`INVITATION_DAYS`], replacing an earlier invitation of the same address.
 #[tracing::instrument(skip_all)]
@@ -199,7 +195,7 @@ pub async fn invite(s: &Services, principal: &Principal, email: &str, role: Role
         .get(&keys::partner(&principal.partner_id))
         .await?
         .ok_or(MemberError::NotFound)?;
-    let partner = partner_of(&partner_item)?;
+    let partner: PartnerItem = partner_item.record()?;
     limits::take(
         &*s.store,
         &*s.clock,
@@ -309,7 +305,7 @@ async fn owners_change(s: &Services, principal: &Principal, delta: i64) -> Resul
         .get(&keys::partner(&principal.partner_id))
         .await?
         .ok_or(MemberError::NotFound)?;
-    let mut partner = partner_of(&item)?;
+    let mut partner: PartnerItem = item.record()?;
     let owners = i64::from(partner.owners) + delta;
     if owners < 1 {
         return Err(MemberError::LastOwner);
