@@ -44,7 +44,7 @@ fn signup_mail(to: &str, organization: &str) -> EmailMessage {
 
 /// The authorization mail: its client name is free text (not an [`OrganizationName`]).
 fn authorization_mail(to: &str, client: &str) -> EmailMessage {
-    let perms = ["User.Read.All", "Sites.Read.All"];
+    let perms = ["User.Read.All".to_owned(), "Sites.Read.All".to_owned()];
     let request = templates::AuthorizationRequest {
         partner: "Acme IT",
         client,
@@ -52,6 +52,7 @@ fn authorization_mail(to: &str, client: &str) -> EmailMessage {
         tenant: Some("contoso.onmicrosoft.com"),
         permissions: &perms,
         expires: "1 December 2026, 12:00 UTC",
+        reply_to: None,
     };
     templates::authorization_request(
         &address(to),

@@ -15,6 +15,8 @@ use async_trait::async_trait;
 #[derive(Clone, PartialEq, Eq)]
 pub struct EmailMessage {
     pub to: EmailAddress,
+    /// Where replies go (the partner's member behind an authorization request), if not to us.
+    pub reply_to: Option<EmailAddress>,
     pub subject: String,
     pub text: String,
     pub html: String,

@@ -49,9 +49,16 @@ pub fn to_rfc5322(from: &Mailbox, message: &EmailMessage) -> Result<Vec<u8>, Mai
         .as_str()
         .parse()
         .map_err(|e| MailError::Build(format!("recipient: {e}")))?;
-    let built = Message::builder()
-        .from(from.clone())
-        .to(to)
+    let mut builder = Message::builder().from(from.clone()).to(to);
+    if let Some(reply_to) = &message.reply_to {
+        builder = builder.reply_to(
+            reply_to
+                .as_str()
+                .parse()
+                .map_err(|e| MailError::Build(format!("reply-to: {e}")))?,
+        );
+    }
+    let built = builder
         .subject(message.subject.clone())
         .multipart(
             MultiPart::alternative()

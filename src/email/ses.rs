@@ -47,6 +47,7 @@ impl Mailer for SesMailer {
             .send_email()
             .from_email_address(&self.from)
             .destination(Destination::builder().to_addresses(message.to.as_str()).build())
+            .set_reply_to_addresses(message.reply_to.as_ref().map(|r| vec![r.as_str().to_owned()]))
             .content(content)
             .set_configuration_set_name(self.configuration_set.clone())
             .send()

@@ -44,9 +44,10 @@ struct AuthorizationRequestHtml<'a> {
     client: &'a str,
     platform: &'a str,
     tenant: Option<&'a str>,
-    permissions: &'a [&'a str],
+    permissions: &'a [String],
     url: &'a str,
     expires: &'a str,
+    has_contact: bool,
 }
 
 #[derive(Template)]
@@ -56,9 +57,10 @@ struct AuthorizationRequestText<'a> {
     client: &'a str,
     platform: &'a str,
     tenant: Option<&'a str>,
-    permissions: &'a [&'a str],
+    permissions: &'a [String],
     url: &'a str,
     expires: &'a str,
+    has_contact: bool,
 }
 
 #[derive(Template)]
@@ -87,8 +89,10 @@ pub struct AuthorizationRequest<'a> {
     pub client: &'a str,
     pub platform: &'a str,
     pub tenant: Option<&'a str>,
-    pub permissions: &'a [&'a str],
+    pub permissions: &'a [String],
     pub expires: &'a str,
+    /// Who answers the admin's questions: the partner's member who asked (`Reply-To`).
+    pub reply_to: Option<&'a EmailAddress>,
 }
 
 pub fn authorization_request(
@@ -100,6 +104,7 @@ pub fn authorization_request(
     let (partner, client, platform, tenant, permissions, expires) =
         (r.partner, r.client, r.platform, r.tenant, r.permissions, r.expires);
     Ok(EmailMessage {
+        reply_to: r.reply_to.cloned(),
         to: to.clone(),
         subject: format!("Authorization needed to back up your {platform} data"),
         text: render(&AuthorizationRequestText {
@@ -110,6 +115,7 @@ pub fn authorization_request(
             permissions,
             url,
             expires,
+            has_contact: r.reply_to.is_some(),
         })?,
         html: render(&AuthorizationRequestHtml {
             partner,
@@ -119,6 +125,7 @@ pub fn authorization_request(
             permissions,
             url,
             expires,
+            has_contact: r.reply_to.is_some(),
         })?,
         links: vec![url.to_owned()],
     })
@@ -133,6 +140,7 @@ pub fn account_authorized(
     url: &str,
 ) -> Result<EmailMessage, MailError> {
     Ok(EmailMessage {
+        reply_to: None,
         to: to.clone(),
         subject: format!("{platform} tenant authorized"),
         text: render(&AccountAuthorizedText {
@@ -183,6 +191,7 @@ pub fn access_revoked(
     url: &str,
 ) -> Result<EmailMessage, MailError> {
     Ok(EmailMessage {
+        reply_to: None,
         to: to.clone(),
         subject: format!("Action needed: {client}'s {platform} access was revoked"),
         text: render(&AccessRevokedText {
@@ -217,6 +226,7 @@ pub fn signup_code(
 ) -> Result<EmailMessage, MailError> {
     let (organization, code, activate_url) = (organization.as_str(), code.expose(), activate_url.expose_secret());
     Ok(EmailMessage {
+        reply_to: None,
         to: to.clone(),
         subject: "Your confirmation code".to_owned(),
         text: render(&SignupCodeText {
@@ -237,6 +247,7 @@ pub fn signup_code(
 
 pub fn already_registered(to: &EmailAddress, sign_in_url: &str) -> Result<EmailMessage, MailError> {
     Ok(EmailMessage {
+        reply_to: None,
         to: to.clone(),
         subject: "You already have an account".to_owned(),
         text: render(&AlreadyRegisteredText { sign_in_url })?,
@@ -267,6 +278,7 @@ pub fn password_reset(
 ) -> Result<EmailMessage, MailError> {
     let reset_url = reset_url.expose_secret();
     Ok(EmailMessage {
+        reply_to: None,
         to: to.clone(),
         subject: "Reset your password".to_owned(),
         text: render(&PasswordResetText {
@@ -312,6 +324,7 @@ pub fn invitation(
 ) -> Result<EmailMessage, MailError> {
     let url = url.expose_secret();
     Ok(EmailMessage {
+        reply_to: None,
         to: to.clone(),
         subject: format!("{inviter} invited you to {partner}"),
         text: render(&InvitationText {
@@ -359,6 +372,7 @@ pub fn offer_accepted(
     url: &str,
 ) -> Result<EmailMessage, MailError> {
     Ok(EmailMessage {
+        reply_to: None,
         to: to.clone(),
         subject: format!("{client} accepted your offer"),
         text: render(&OfferAcceptedText {

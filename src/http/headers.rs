@@ -7,8 +7,9 @@
 //!
 //! The policy allows nothing but the pages' one inline stylesheet (by its hash, so no
 //! `'unsafe-inline'`), forms posting to this service (the sandbox's consent form, whose answer
-//! redirects through the callback to the console), no framing and no `<base>`. Pages carry no
-//! script, image or font.
+//! redirects through the callback to the console), no framing and no `<base>`; scripts and
+//! fetches from this origin only (the console's one script file, `/console/console.js`, and
+//! its progress polling): nothing inline. Pages carry no image or font.
 
 use super::pages::PAGE_CSS;
 use crate::services::Links;
@@ -38,7 +39,7 @@ pub fn content_security_policy(links: &Links) -> String {
         }
     }
     format!(
-        "default-src 'none'; style-src {}; form-action {}; frame-ancestors 'none'; base-uri 'none'",
+        "default-src 'none'; style-src {}; script-src 'self'; connect-src 'self'; form-action {}; frame-ancestors 'none'; base-uri 'none'",
         style_source(),
         form_action.join(" ")
     )
@@ -94,7 +95,7 @@ mod tests {
         assert_eq!(
             csp,
             format!(
-                "default-src 'none'; style-src {}; form-action 'self' https://api.example.com https://console.example.com; frame-ancestors 'none'; base-uri 'none'",
+                "default-src 'none'; style-src {}; script-src 'self'; connect-src 'self'; form-action 'self' https://api.example.com https://console.example.com; frame-ancestors 'none'; base-uri 'none'",
                 style_source()
             )
         );

@@ -20,8 +20,15 @@ pub const PAGE_CSS: &str = concat!(
     ".badge{display:inline-block;padding:2px 8px;border-radius:10px;font-size:13px;background:#e4e7eb}.badge.good{background:#d3f9d8}.badge.warn{background:#fff4e5}.badge.bad{background:#ffe3e3}",
     "form.inline{display:inline-block;margin:2px}button.link{background:none;color:#2563eb;padding:0;text-decoration:underline}",
     ".banner{border:1px solid #f5a623;background:#fff4e5;padding:8px 12px;border-radius:4px}",
-    ".sr{position:absolute;left:-9999px}a:focus,button:focus,input:focus{outline:2px solid #1d4ed8;outline-offset:2px}",
-    "@media (max-width:600px){table,thead,tbody,tr,th,td{display:block}thead{display:none}td{border:0}tr{border-bottom:1px solid #d9e2ec;padding:6px 0}}",
+    ".sr{position:absolute;left:-9999px}a:focus,button:focus,input:focus,select:focus{outline:2px solid #1d4ed8;outline-offset:2px}",
+    ".skip{position:absolute;left:-9999px}.skip:focus{left:8px;top:8px;background:#fff;padding:4px}",
+    "nav a{color:#1d4ed8}nav a[aria-current]{font-weight:700;color:#1f2933;text-decoration:none}.seats{font-size:14px}.seats.warn{color:#b42318;font-weight:600}.who{font-size:13px;color:#52606d}",
+    ".tabs{border-bottom:1px solid #d9e2ec;margin:16px 0 8px}.tabs a{padding:6px 10px}.tabs a[aria-current]{border-bottom:3px solid #2563eb}",
+    ".stack label{display:block;font-weight:600;margin-bottom:2px}.stack input:not([type=radio]):not([type=checkbox]),.stack select{width:100%;max-width:420px;padding:6px;font-size:16px;box-sizing:border-box}",
+    "label.choice{display:block;font-weight:400;margin:4px 0}fieldset{border:1px solid #d9e2ec;border-radius:4px;margin:0 0 12px;padding:8px 12px}legend{font-weight:600}",
+    "input,select{font-size:15px;padding:4px}.search{margin:8px 0}.note{display:block}button.small{padding:4px 10px;font-size:14px}button.danger{background:#b42318}",
+    ".link-field{width:100%;min-width:12em}.detail{font-family:monospace;font-size:12px;word-break:break-all}meter{width:100%;max-width:420px;height:20px}",
+    "@media (max-width:600px){body.console{margin:8px auto;padding:0 12px}table,thead,tbody,tr,th,td{display:block}thead{display:none}td{border:0;padding:2px 0}tr{border-bottom:1px solid #d9e2ec;padding:6px 0}}",
 );
 
 #[derive(Template)]
@@ -52,7 +59,7 @@ pub struct Authorize<'a> {
     pub tenant: Option<&'a str>,
     pub provider: &'a str,
     pub admin_role: &'a str,
-    pub permissions: &'a [&'a str],
+    pub permissions: &'a [String],
     pub start_url: &'a str,
     pub expires: &'a str,
 }

@@ -20,6 +20,28 @@ pub const REQUIRED_MICROSOFT_ROLES: [&str; 5] = [
     "Files.ReadWrite.All",
 ];
 
+/// What a permission lets the service do, in plain words, for people who read scope names
+/// in consent pages, mails and the console (`None` for a name we do not ask for).
+pub fn permission_line(permission: &str) -> Option<&'static str> {
+    Some(match permission {
+        "User.Read.All" => "See the tenant's users and their mailboxes' names",
+        "Group.Read.All" => "See the tenant's groups and Teams",
+        "Sites.Read.All" => "See the tenant's SharePoint sites",
+        "Mail.ReadWrite" => "Back up and restore mailboxes",
+        "Files.ReadWrite.All" => "Back up and restore OneDrive and SharePoint files",
+        "https://www.googleapis.com/auth/admin.directory.user.readonly" => "See the domain's users (read only)",
+        _ => return None,
+    })
+}
+
+/// `permission` with its plain-words line beside it: "See the tenant's users (User.Read.All)".
+pub fn described(permission: &str) -> String {
+    match permission_line(permission) {
+        Some(line) => format!("{line} ({permission})"),
+        None => permission.to_owned(),
+    }
+}
+
 /// The Google scopes the service asks for.
 pub const GOOGLE_SCOPES: [&str; 1] = ["https://www.googleapis.com/auth/admin.directory.user.readonly"];
 

@@ -98,10 +98,17 @@ pub fn new_link(
     })
 }
 
-pub fn permissions(platform: Platform) -> Vec<&'static str> {
+/// The access a consent asks for, each in plain words with its scope name beside it.
+pub fn permissions(platform: Platform) -> Vec<String> {
     match platform {
-        Platform::Microsoft365 => REQUIRED_MICROSOFT_ROLES.to_vec(),
-        Platform::GoogleWorkspace => vec!["Read the directory's users (admin.directory.user.readonly)"],
+        Platform::Microsoft365 => REQUIRED_MICROSOFT_ROLES
+            .iter()
+            .map(|r| crate::identity::described(r))
+            .collect(),
+        Platform::GoogleWorkspace => crate::identity::GOOGLE_SCOPES
+            .iter()
+            .map(|r| crate::identity::described(r))
+            .collect(),
     }
 }
 
@@ -127,6 +134,8 @@ pub async fn send_link(
         link.token.expose_secret()
     ));
     let perms = permissions(account.platform);
+    // The admin's questions go to the partner's member who asked, not to a no-reply address.
+    let reply_to = EmailAddress::parse("created_by", &account.created_by).ok();
     let expires = link.expires_at.format("%-d %B %Y, %H:%M UTC").to_string();
     let request = templates::AuthorizationRequest {
         partner: &partner,
@@ -135,6 +144,7 @@ pub async fn send_link(
         tenant: account.tenant.as_ref().map(|t| t.as_str()),
         permissions: &perms,
         expires: &expires,
+        reply_to: reply_to.as_ref(),
     };
     s.mailer
         .send(&templates::authorization_request(to, &request, &url)?)

@@ -81,7 +81,7 @@ pub struct Landing {
     pub client: String,
     pub platform: Platform,
     pub tenant: Option<String>,
-    pub permissions: Vec<&'static str>,
+    pub permissions: Vec<String>,
     pub expires_at: DateTime<Utc>,
 }
 

@@ -496,6 +496,9 @@ pub struct ListQuery {
     pub limit: Option<usize>,
     pub protected: Option<bool>,
     pub deleted: Option<bool>,
+    /// Only objects first discovered in the last [`NEW_DAYS`] days (`true`), or only older
+    /// ones (`false`).
+    pub new: Option<bool>,
     /// Search: objects whose name (or a word of it) or email starts with this, case aside
     /// (1 to 100 characters).
     #[param(min_length = 1, max_length = 100)]
@@ -523,6 +526,8 @@ fn matches(o: &DiscoveredItem, term: &str) -> bool {
         || o.email.as_deref().is_some_and(|e| e.to_lowercase().starts_with(term))
 }
 
+/// An object first discovered this many days ago or later is "new" (the `new` filter).
+pub const NEW_DAYS: i64 = 7;
 pub const DEFAULT_PAGE: usize = 100;
 pub const MAX_PAGE: usize = 500;
 /// Stored objects one listing request reads at most while filtering.
@@ -556,6 +561,7 @@ pub async fn list(
             })
         }
     };
+    let new_since = s.clock.now() - chrono::Duration::days(NEW_DAYS);
     let mut items = Vec::new();
     let mut scanned = 0;
     let mut stored = Pages::new(s.store.as_ref(), pk, kind.prefix(), limit.max(100)).starting_after(after);
@@ -566,6 +572,7 @@ pub async fn list(
             let o: DiscoveredItem = item.record()?;
             let keep = q.protected.is_none_or(|p| p == o.protected)
                 && q.deleted.is_none_or(|d| d == o.deleted)
+                && q.new.is_none_or(|n| n == (o.first_seen >= new_since))
                 && term.as_deref().is_none_or(|t| matches(&o, t));
             if keep {
                 items.push(o);
