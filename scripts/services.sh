@@ -13,6 +13,7 @@ set -euo pipefail
 DYNAMODB_LOCAL_VERSION=11.1.0
 MOTO_VERSION=5.2.5
 PLAYWRIGHT_VERSION=1.56.1
+AXE_CORE_VERSION=4.11.0
 
 TOOLS_DIR="${ONBOARDING_TOOLS_DIR:-$HOME/.cache/onboarding-tools}"
 RUN_DIR="${ONBOARDING_RUN_DIR:-${TMPDIR:-/tmp}/onboarding-services-$$}"
@@ -66,7 +67,8 @@ install_moto() {
   echo "$venv/bin/moto_server"
 }
 
-# The browser test drives Debian's Chromium with npm's playwright-core (no browser download).
+# The browser tests drive Debian's Chromium with npm's playwright-core (no browser download)
+# and check the console's pages with npm's axe-core.
 install_browser() {
   if [ ! -x /usr/bin/chromium ]; then
     log "installing Debian's chromium"
@@ -76,12 +78,13 @@ install_browser() {
       || { $sudo apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium >&2; }) \
       || die "apt-get install chromium failed"
   fi
-  local dir="$TOOLS_DIR/playwright-core-$PLAYWRIGHT_VERSION"
+  local dir="$TOOLS_DIR/browser-playwright-$PLAYWRIGHT_VERSION-axe-$AXE_CORE_VERSION"
   if [ ! -f "$dir/.installed" ]; then
-    log "installing playwright-core@$PLAYWRIGHT_VERSION into $dir"
+    log "installing playwright-core@$PLAYWRIGHT_VERSION and axe-core@$AXE_CORE_VERSION into $dir"
     mkdir -p "$dir"
-    (cd "$dir" && npm install --silent --no-audit --no-fund --no-save "playwright-core@$PLAYWRIGHT_VERSION" >&2) \
-      || die "npm install playwright-core failed"
+    (cd "$dir" && npm install --silent --no-audit --no-fund --no-save \
+        "playwright-core@$PLAYWRIGHT_VERSION" "axe-core@$AXE_CORE_VERSION" >&2) \
+      || die "npm install playwright-core axe-core failed"
     touch "$dir/.installed"
   fi
   echo "$dir/node_modules"

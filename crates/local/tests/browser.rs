@@ -173,3 +173,91 @@ async fn an_admin_authorizes_from_the_emailed_link_in_a_browser() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// Runs `tests/browser/console.cjs` in `mode` against a fresh `cargo run` binary; its
+/// screenshots go to `target/browser-artifacts/console-<mode>/`. Answers the script's JSON line.
+async fn console_walk(mode: &str) -> Value {
+    let node_path = std::env::var("NODE_PATH")
+        .expect("NODE_PATH is not set: run the suite with `scripts/test`, which installs playwright-core, axe-core and Chromium");
+    let dir = tempfile::tempdir().unwrap();
+    let server = local_server::start(env!("CARGO_BIN_EXE_onboarding"), dir.path()).await;
+    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/browser-artifacts")
+        .join(format!("console-{mode}"));
+    let _ = std::fs::remove_dir_all(&artifacts);
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/console.cjs");
+    let started = std::time::Instant::now();
+    let out = Command::new("node")
+        .arg(&script)
+        .arg(&server.base)
+        .arg(dir.path().join("outbox"))
+        .arg(&artifacts)
+        .arg(mode)
+        .env("NODE_PATH", node_path)
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "browser run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "console browser walk ({mode}): {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).expect("the script's JSON line");
+    // Every page: a screenshot at both widths, nothing wider than a 390 px phone, no serious
+    // accessibility violation, nothing blocked by the pages' policy.
+    for p in seen["pages"].as_array().unwrap() {
+        let name = p["name"].as_str().unwrap();
+        for width in ["1440", "390"] {
+            let shot = artifacts.join(format!("{name}-{width}.png"));
+            assert!(std::fs::metadata(&shot).unwrap().len() > 1000, "{}", shot.display());
+        }
+        assert!(
+            p["width390"].as_u64().unwrap() <= 390,
+            "{name} scrolls sideways at 390 px: {p}"
+        );
+        assert!(p["title"].as_str().unwrap().ends_with("SaaS Backup console"), "{p}");
+    }
+    assert_eq!(seen["axe"], json!([]), "accessibility: {seen}");
+    assert_eq!(seen["csp"], json!([]), "content security policy: {seen}");
+    seen
+}
+
+#[tokio::test]
+async fn a_partner_onboards_a_client_and_protects_users_in_the_console() {
+    let seen = console_walk("walk").await;
+    assert!(seen["adminResult"].as_str().unwrap().contains("being set up"), "{seen}");
+    assert!(seen["status"].as_str().unwrap().contains("Contoso"), "{seen}");
+    assert!(seen["progressStart"].as_str().unwrap().contains("queued"), "{seen}");
+    assert!(seen["progressEnd"].as_str().unwrap().contains("done"), "{seen}");
+    let wanted = seen["search"]["wanted"].as_str().unwrap();
+    let rows = seen["search"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{seen}");
+    assert!(rows[0].as_str().unwrap().contains(wanted), "{seen}");
+    assert!(
+        seen["seatsAfterProtect"].as_str().unwrap().starts_with("Seats 3 of"),
+        "{seen}"
+    );
+    assert_eq!(seen["protectedRows"], 3, "{seen}");
+    let auto_add = seen["autoAdd"].as_str().unwrap();
+    assert!(auto_add.contains("20:00 AE") && auto_add.contains("UTC)"), "{auto_add}");
+    assert!(seen["seats"].as_str().unwrap().contains("3 of"), "{seen}");
+    assert!(seen["audit"].as_str().unwrap().contains("protection changed"), "{seen}");
+    assert_eq!(seen["pages"].as_array().unwrap().len(), 16, "{seen}");
+}
+
+#[tokio::test]
+async fn a_partner_walks_the_reauthorization_banners_begin_in_the_console() {
+    let seen = console_walk("reauth").await;
+    let banner = seen["banner"].as_str().unwrap();
+    assert!(banner.contains("Reauthorization required"), "{banner}");
+    assert!(
+        banner.contains("Files.ReadWrite.All") && banner.contains("OneDrive"),
+        "in plain words: {banner}"
+    );
+    assert!(seen["afterBegin"].as_str().unwrap().contains("Active"), "{seen}");
+    assert_eq!(seen["bannerGone"], true, "{seen}");
+}
