@@ -64,7 +64,18 @@ fn assert_secure_page(what: &str, a: &Answer) {
     assert_eq!(header(a, "referrer-policy"), "no-referrer", "{what}");
     assert_eq!(header(a, "cache-control"), "no-store", "{what}");
     assert!(!a.text.contains(" style=\""), "{what}: an inline style attribute");
-    assert!(!a.text.contains("<script"), "{what}: a script");
+    // Scripts only from this origin's one file, none inline (the policy's `script-src 'self'`).
+    for (i, _) in a.text.match_indices("<script") {
+        let tag = &a.text[i..];
+        let end = tag.find("</script>").expect("a closed <script>");
+        let open = &tag[..tag.find('>').unwrap()];
+        assert!(
+            open.contains(" src=\"") && open.contains("/console/console.js\""),
+            "{what}: {open}"
+        );
+        assert_eq!(tag.find('>').unwrap() + 1, end, "{what}: an inline script");
+    }
+    assert!(csp.contains("script-src 'self'"), "{what}: {csp}");
     // Each inline stylesheet is allowed by its hash.
     let mut rest = a.text.as_str();
     while let Some(i) = rest.find("<style>") {
@@ -148,6 +159,9 @@ async fn every_html_page_carries_the_security_headers() {
         ("/offer/{code}", offer),
         ("/offer/{code}", "/offer/forged".into()),
         ("/console", "/console".into()),
+        ("/console/sign-in", "/console/sign-in".into()),
+        ("/console/sign-up", "/console/sign-up".into()),
+        ("/console/forgot", "/console/forgot".into()),
         ("/console/{*rest}", "/console/accounts/x".into()),
         ("/sandbox/microsoft/{tenant}/v2.0/adminconsent", ms_consent),
         (
@@ -257,4 +271,48 @@ async fn json_answers_carry_nosniff_and_no_page_policy() {
     // A 302 to the provider is not a page, but keeps its own no-store / no-referrer.
     let a = local_get(&app, "/authorize/forged/start").await;
     assert_eq!(header(&a, "x-content-type-options"), "nosniff");
+}
+
+#[tokio::test]
+async fn the_consoles_signed_in_pages_carry_them_and_load_only_their_own_script() {
+    let app = TestApp::new();
+    let token = registered(&app, "Acme IT", "owner@msp.example").await;
+    let body = serde_json::json!({"client_name": "Contoso", "platform": "microsoft365", "managed_by": "client",
+                                  "has_admin_credentials": false, "authorization_email": "admin@client.example"});
+    let id = call(&app, Method::POST, "/v1/accounts", Some(body.to_string()), Some(&token))
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for path in [
+        "/console".to_owned(),
+        format!("/console/accounts/{id}"),
+        "/console/accounts/new".to_owned(),
+        "/console/seats".to_owned(),
+        "/console/team".to_owned(),
+        "/console/offers".to_owned(),
+        "/console/audit".to_owned(),
+    ] {
+        let req = Request::builder()
+            .uri(&path)
+            .header("cookie", format!("console_session={token}"))
+            .body(Body::empty())
+            .unwrap();
+        let res = onboarding::http::router(app.state.clone()).oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let a = Answer {
+            status,
+            headers,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        };
+        assert_eq!(a.status, StatusCode::OK, "{path}: {}", a.text);
+        assert_secure_page(&path, &a);
+    }
+    let script = call(&app, Method::GET, "/console/console.js", None, None).await;
+    assert_eq!(script.status, StatusCode::OK);
+    assert!(header(&script, "content-type").starts_with("text/javascript"));
+    assert_eq!(header(&script, "x-content-type-options"), "nosniff");
 }
