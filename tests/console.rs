@@ -144,11 +144,7 @@ async fn active_with_users(app: &TestApp, token: &str, users: usize) -> String {
                 last_seen: now,
                 protected_at: None,
             };
-            onboarding::store::Item::from_record(
-                onboarding::store::keys::discovered(&id, onboarding::store::keys::ObjectKind::Users, &o.id),
-                &o,
-            )
-            .unwrap()
+            onboarding::store::keys::discovered_item(&id, onboarding::store::keys::ObjectKind::Users, &o).unwrap()
         })
         .collect();
     for chunk in items.chunks(1000) {

@@ -752,3 +752,48 @@ async fn listings_search_names_and_emails_by_prefix_case_aside() {
         .await;
     assert_eq!((status, err["error"]["field"].as_str()), (422, Some("q")), "{err}");
 }
+
+#[tokio::test]
+async fn listings_go_in_name_order_when_asked_a_page_at_a_time() {
+    let (live, session, id) = setup(1000).await;
+    live.drain().await;
+    for kind in ["users", "sites", "teams", "groups"] {
+        let by_id = all(&live, &session, &id, kind, "").await;
+        let by_name = all(&live, &session, &id, kind, "order=name").await;
+        assert!(by_name.len() > 1 && by_name.len() == by_id.len(), "{kind}: each once");
+        let names: Vec<String> = by_name
+            .iter()
+            .map(|o| o["name"].as_str().unwrap().to_lowercase())
+            .collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted, "{kind} in name order");
+        let mut ids: Vec<&str> = by_name.iter().map(|o| o["id"].as_str().unwrap()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), by_id.len(), "{kind}: no object twice");
+    }
+    // A cursor of one order is not a position of the other.
+    let (_, page) = live
+        .api(Method::GET, &format!("/v1/accounts/{id}/users?limit=2"), &session, None)
+        .await;
+    let id_cursor = page["next_cursor"].as_str().unwrap();
+    let (status, err) = live
+        .api(
+            Method::GET,
+            &format!("/v1/accounts/{id}/users?order=name&cursor={id_cursor}"),
+            &session,
+            None,
+        )
+        .await;
+    assert_eq!((status, err["error"]["field"].as_str()), (422, Some("cursor")), "{err}");
+    let (status, _) = live
+        .api(
+            Method::GET,
+            &format!("/v1/accounts/{id}/users?order=size"),
+            &session,
+            None,
+        )
+        .await;
+    assert_eq!(status, 400, "a query that does not parse is malformed");
+}

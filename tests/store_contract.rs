@@ -870,6 +870,50 @@ async fn expired_items_are_absent(b: Backend) {
     assert_eq!(b.n("E#2", "B#1").await, Some(json!(4)));
 }
 
+/// `Pages::on_index` reads an index partition in index order (not the table's), a page at a
+/// time, every item once, names sharing a prefix and `\u{1}`-ended sort keys included (the
+/// discovered objects' name index).
+async fn index_pages_read_in_index_order(b: Backend) {
+    use onboarding::store::keys::name_sort_key;
+    let names = [
+        "Zoe",
+        "adele vance 2",
+        "Adele Vance",
+        "bob",
+        "Émile",
+        "adele vance 10",
+        "Carol",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        // Table order (by ID) differs from name order on purpose.
+        let it = item("ACCOUNT#n", &format!("USER#{:02}", 99 - i), i as i64).with_gsi1(Key::new(
+            "NAMES#n#users",
+            name_sort_key(name, &format!("{:02}", 99 - i)),
+        ));
+        b.store.put(it, Condition::NotExists).await.unwrap();
+    }
+    let mut pages = Pages::on_index(b.store.as_ref(), "NAMES#n#users", "", 2);
+    let mut order = Vec::new();
+    while let Some(items) = pages.next().await.unwrap() {
+        assert!(items.len() <= 2);
+        order.extend(items.iter().map(|i| i.attrs["n"].as_i64().unwrap() as usize));
+    }
+    let read: Vec<&str> = order.iter().map(|&i| names[i]).collect();
+    assert_eq!(
+        read,
+        [
+            "Adele Vance",
+            "adele vance 10",
+            "adele vance 2",
+            "bob",
+            "Carol",
+            "Zoe",
+            "Émile"
+        ],
+        "name order (case aside), each once"
+    );
+}
+
 macro_rules! contract {
     (backends: [$($backend:ident),* $(,)?], tests: $tests:tt) => {
         $( contract!(@backend $backend $tests); )*
@@ -901,6 +945,7 @@ contract!(
         batch_writes_past_25,
         batch_gets_past_100,
         expired_items_are_absent,
+        index_pages_read_in_index_order,
     ]
 );
 

@@ -63,6 +63,7 @@ pub fn waiting_account(
         current_link_hash: None,
         offboarding: None,
         offer: None,
+        names_indexed: false,
         link_sent_to: None,
         link_expires_at: None,
         authorized_at: None,

@@ -36,7 +36,7 @@
 //! strongly consistent `get` answers sign-in and a conditional put makes an address unique
 //! across all partners; a partner's members are listed through the index.
 
-use super::Key;
+use super::{Item, Key, StoreError};
 use crate::domain::{AccountId, ClientId, EmailAddress, ManagedBy, PartnerId, Platform, TenantRef};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -356,6 +356,10 @@ pub struct AccountItem {
     /// Set when a client created the account through the partner's offer link.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offer: Option<OfferRef>,
+    /// Whether every stored object of the account is in its kind's name index (objects stored
+    /// before the index existed are indexed once, by the account's next discovery run).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub names_indexed: bool,
 }
 
 /// The offer an account came through, and when its consent completed (counted once).
@@ -528,6 +532,47 @@ impl ObjectKind {
 /// One object discovered in an account's tenant (Graph object ID, site ID, Google user ID).
 pub fn discovered(account: &AccountId, kind: ObjectKind, object_id: &str) -> Key {
     Key::new(account_partition(account), format!("{}{object_id}", kind.prefix()))
+}
+
+/// The name index of one kind of an account's objects (GSI1): `NAMES#<account>#<kind>`, sorted
+/// by [`name_sort_key`], so a listing can go in name order.
+pub fn names_partition(account: &AccountId, kind: ObjectKind) -> String {
+    format!("NAMES#{account}#{}", kind.as_str())
+}
+
+/// Ends the name in a [`name_sort_key`]: below every character a folded name keeps, so
+/// "Adele Vance" sorts before "Adele Vance 2".
+const NAME_END: char = '\u{1}';
+
+/// An object's place in its name index: the name folded to lower case (control characters
+/// dropped, at most 200 characters), then [`NAME_END`] and the object's ID (names are not
+/// unique).
+pub fn name_sort_key(name: &str, object_id: &str) -> String {
+    let folded: String = name
+        .to_lowercase()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect();
+    format!("{folded}{NAME_END}{object_id}")
+}
+
+/// The object ID at the end of a [`name_sort_key`].
+pub fn object_id_of_name_key(sort_key: &str) -> Option<&str> {
+    sort_key
+        .rsplit_once(NAME_END)
+        .map(|(_, id)| id)
+        .filter(|id| !id.is_empty())
+}
+
+/// A discovered object as stored: its record under [`discovered`], indexed by name.
+pub fn discovered_item(account: &AccountId, kind: ObjectKind, o: &DiscoveredItem) -> Result<Item, StoreError> {
+    Ok(Item::from_record(discovered(account, kind, &o.id), o)?.with_gsi1(discovered_name_key(account, kind, o)))
+}
+
+/// The name-index key of a discovered object (for a record whose name may have changed).
+pub fn discovered_name_key(account: &AccountId, kind: ObjectKind, o: &DiscoveredItem) -> Key {
+    Key::new(names_partition(account, kind), name_sort_key(&o.name, &o.id))
 }
 
 /// Where the next delta query of `kind` resumes.

@@ -249,6 +249,8 @@ pub struct Pages<'a> {
     per_page: usize,
     after: Option<Cursor>,
     done: bool,
+    /// `pk` is a GSI1 partition (its items in index order) rather than a table partition.
+    index: bool,
 }
 
 impl<'a> Pages<'a> {
@@ -260,6 +262,15 @@ impl<'a> Pages<'a> {
             per_page,
             after: None,
             done: false,
+            index: false,
+        }
+    }
+
+    /// Reads the index partition `gsi1pk` under `sk_prefix` instead, in index order.
+    pub fn on_index(store: &'a dyn Store, gsi1pk: impl Into<String>, sk_prefix: &'a str, per_page: usize) -> Self {
+        Self {
+            index: true,
+            ..Self::new(store, gsi1pk, sk_prefix, per_page)
         }
     }
 
@@ -279,17 +290,15 @@ impl<'a> Pages<'a> {
         if self.done {
             return Ok(None);
         }
-        let page = self
-            .store
-            .query(
-                &self.pk,
-                self.sk_prefix,
-                QueryOptions {
-                    limit: Some(self.per_page),
-                    after: self.after.take(),
-                },
-            )
-            .await?;
+        let options = QueryOptions {
+            limit: Some(self.per_page),
+            after: self.after.take(),
+        };
+        let page = if self.index {
+            self.store.query_index(&self.pk, self.sk_prefix, options).await?
+        } else {
+            self.store.query(&self.pk, self.sk_prefix, options).await?
+        };
         self.done = page.next.is_none();
         self.after = page.next;
         Ok(Some(page.items))

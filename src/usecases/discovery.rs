@@ -194,6 +194,7 @@ async fn discover(
             return Ok(run);
         }
     };
+    let names_indexed = leased.names_indexed || index_names(s, account).await?;
     let fresh = leased.status == AccountStatus::ReauthorizationRequired
         || leased
             .discovery
@@ -269,6 +270,7 @@ async fn discover(
         &key,
         |a| {
             newly_revoked = record_run(a, &run, &end);
+            a.names_indexed |= names_indexed;
             Ok::<_, DiscoveryError>(true)
         },
         logged,
@@ -299,6 +301,38 @@ async fn discover(
         }
     }
     Ok(run)
+}
+
+/// Puts the account's objects stored before objects were indexed by name into the name
+/// index (once per account: the account records it). Each chunk is written under the versions
+/// read, so a protection change meanwhile is never overwritten; a chunk that lost such a race
+/// is left for the next run (answers `false`).
+async fn index_names(s: &Services, account: &AccountId) -> Result<bool, DiscoveryError> {
+    let mut complete = true;
+    for kind in ObjectKind::ALL {
+        let mut stored = Pages::new(s.store.as_ref(), keys::account_partition(account), kind.prefix(), CHUNK);
+        while let Some(items) = stored.next().await? {
+            let mut ops = Vec::new();
+            for item in items.iter().filter(|i| i.gsi1.is_none()) {
+                let o: DiscoveredItem = item.record()?;
+                ops.push(WriteOp::Put {
+                    item: item
+                        .next_version(&o)?
+                        .with_gsi1(keys::discovered_name_key(account, kind, &o)),
+                    condition: Condition::VersionIs(item.version),
+                });
+            }
+            if ops.is_empty() {
+                continue;
+            }
+            match s.store.transact(ops).await {
+                Ok(()) => {}
+                Err(crate::store::StoreError::ConditionFailed | crate::store::StoreError::Conflict) => complete = false,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(complete)
 }
 
 enum Lease {
@@ -1079,7 +1113,7 @@ async fn write_objects(
         let mut puts = Vec::with_capacity(objects.len());
         for o in objects.iter().filter(|o| !o.removed) {
             if let Some((record, change)) = merge(None, o, now) {
-                puts.push(Item::from_record(keys::discovered(ctx.account, kind, &o.id), &record)?);
+                puts.push(keys::discovered_item(ctx.account, kind, &record)?);
                 count(run, &change);
             }
         }
@@ -1116,8 +1150,12 @@ async fn write_objects(
                 let missed = record.as_ref().and_then(|r| uncounted(r, o, target.uncounted));
                 if let Some((next, change)) = merge(record.as_ref(), o, now) {
                     let (item, condition) = match existing {
-                        Some(i) => (i.next_version(&next)?, Condition::VersionIs(i.version)),
-                        None => (Item::from_record(key.clone(), &next)?, Condition::NotExists),
+                        Some(i) => (
+                            i.next_version(&next)?
+                                .with_gsi1(keys::discovered_name_key(ctx.account, kind, &next)),
+                            Condition::VersionIs(i.version),
+                        ),
+                        None => (keys::discovered_item(ctx.account, kind, &next)?, Condition::NotExists),
                     };
                     ops.push(WriteOp::Put { item, condition });
                     // Added by a run that died: an addition, whatever changed since.

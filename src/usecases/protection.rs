@@ -499,11 +499,27 @@ pub struct ListQuery {
     /// Only objects first discovered in the last [`NEW_DAYS`] days (`true`), or only older
     /// ones (`false`).
     pub new: Option<bool>,
+    /// `id` (the default: stable as objects are renamed) or `name` (case aside; objects
+    /// discovered before names were indexed join the name order at their account's next
+    /// discovery run).
+    #[param(inline)]
+    pub order: Option<ListOrder>,
     /// Search: objects whose name (or a word of it) or email starts with this, case aside
     /// (1 to 100 characters).
     #[param(min_length = 1, max_length = 100)]
     pub q: Option<String>,
 }
+
+/// The order of a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ListOrder {
+    Id,
+    Name,
+}
+
+/// What marks a name-order cursor (its position is in the name index, not the table).
+const NAME_CURSOR: &str = "NAME#";
 
 /// A listing's search term, folded for comparison.
 fn search_term(q: Option<&str>) -> Result<Option<String>, FieldError> {
@@ -550,21 +566,43 @@ pub async fn list(
     let term = search_term(q.q.as_deref())?;
     let (account, _) = account(s, who, id).await?;
     let pk = keys::account_partition(&account.id);
+    let by_name = q.order == Some(ListOrder::Name);
+    let names = keys::names_partition(&account.id, kind);
+    let not_ours = || FieldError::new("cursor", "is not a cursor of this listing");
     let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,
+        // In name order: the last item's place in the name index (and so its object ID).
+        Some(c) if by_name => {
+            let sk = Cursor::decode_sort_key(c, NAME_CURSOR).ok_or_else(not_ours)?;
+            let gsi1sk = &sk[NAME_CURSOR.len()..];
+            let id = keys::object_id_of_name_key(gsi1sk).ok_or_else(not_ours)?;
+            Some(Cursor {
+                key: keys::discovered(&account.id, kind, id),
+                gsi1: Some(Key::new(names.clone(), gsi1sk)),
+            })
+        }
         Some(c) => {
-            let sk = Cursor::decode_sort_key(c, kind.prefix())
-                .ok_or_else(|| FieldError::new("cursor", "is not a cursor of this listing"))?;
+            let sk = Cursor::decode_sort_key(c, kind.prefix()).ok_or_else(not_ours)?;
             Some(Cursor {
                 key: Key::new(pk.clone(), sk),
                 gsi1: None,
             })
         }
     };
+    let position = |item: &Item| match (&item.gsi1, by_name) {
+        (Some(g), true) => Cursor::encode_sort_key(&format!("{NAME_CURSOR}{}", g.sk)),
+        _ => Cursor::encode_sort_key(&item.key.sk),
+    };
     let new_since = s.clock.now() - chrono::Duration::days(NEW_DAYS);
     let mut items = Vec::new();
     let mut scanned = 0;
-    let mut stored = Pages::new(s.store.as_ref(), pk, kind.prefix(), limit.max(100)).starting_after(after);
+    let per_page = limit.max(100);
+    let mut stored = if by_name {
+        Pages::on_index(s.store.as_ref(), names, "", per_page)
+    } else {
+        Pages::new(s.store.as_ref(), pk, kind.prefix(), per_page)
+    }
+    .starting_after(after);
     while let Some(page) = stored.next().await? {
         let n = page.len();
         for (i, item) in page.into_iter().enumerate() {
@@ -581,7 +619,7 @@ pub async fn list(
             if (items.len() == limit || scanned >= SCAN_BUDGET) && !last_of_all {
                 return Ok(Listing {
                     items,
-                    next_cursor: Some(Cursor::encode_sort_key(&item.key.sk)),
+                    next_cursor: Some(position(&item)),
                 });
             }
         }

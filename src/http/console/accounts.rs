@@ -7,7 +7,7 @@ use crate::domain::{ManagedBy, Permission, Platform};
 use crate::http::error::ApiError;
 use crate::services::AppState;
 use crate::store::keys::{AccountItem, AccountStatus, ConsentFailureCode, DiscoveryStatus, ObjectKind};
-use crate::usecases::protection::{AutoAddRequest, ListQuery, ProtectKind, ProtectRequest};
+use crate::usecases::protection::{AutoAddRequest, ListOrder, ListQuery, ProtectKind, ProtectRequest};
 use crate::usecases::{accounts, authorization, discovery, lifecycle, protection};
 use askama::Template;
 use axum::Json;
@@ -464,6 +464,7 @@ pub async fn account(
                 deleted,
                 new,
                 q: term.map(str::to_owned),
+                order: Some(ListOrder::Name),
             },
         )
         .await;
