@@ -1245,6 +1245,7 @@ mod status_machine {
             current_link_hash: None,
             offboarding: None,
             offer: None,
+            names_indexed: false,
             link_sent_to: None,
             link_expires_at: None,
             authorized_at: Some(t0() - Duration::days(1)),
