@@ -6,6 +6,7 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+#[allow(dead_code)] // not every bench reports this way
 pub fn report(name: &str, mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     let (p50, p99) = (percentile(&samples, 0.5), percentile(&samples, 0.99));
