@@ -13,7 +13,7 @@ use onboarding::email::memory::MemoryMailer;
 use onboarding::services::AppState;
 use onboarding::store::Store;
 use onboarding::store::embedded::EmbeddedStore;
-use onboarding::store::keys::{self, AccountStatus, DiscoveredItem, ObjectKind};
+use onboarding::store::keys::AccountStatus;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -124,29 +124,9 @@ async fn main() {
     let big = big.expect("at least one account");
     println!("seeded {accounts} accounts in {:.1} s", t.elapsed().as_secs_f64());
     let t = Instant::now();
-    let now = chrono::Utc::now();
-    let mut puts = Vec::new();
-    for i in 0..users {
-        let o = DiscoveredItem {
-            id: format!("u{i:06}"),
-            name: format!("User {i:06}"),
-            email: Some(format!("user{i:06}@console.example")),
-            url: None,
-            enabled: true,
-            protected: false,
-            deleted: false,
-            first_seen: now,
-            last_seen: now,
-            protected_at: None,
-        };
-        puts.push(keys::discovered_item(&big, ObjectKind::Users, &o).unwrap());
-        if puts.len() == 1000 {
-            store.batch_write(std::mem::take(&mut puts), Vec::new()).await.unwrap();
-        }
-    }
-    if !puts.is_empty() {
-        store.batch_write(puts, Vec::new()).await.unwrap();
-    }
+    onboarding_test_support::fixtures::seed_users(store.as_ref(), &big, users, chrono::Utc::now())
+        .await
+        .unwrap();
     println!(
         "seeded {users} users in one account in {:.1} s",
         t.elapsed().as_secs_f64()

@@ -10,7 +10,6 @@ use axum::http::{Method, Request, StatusCode};
 use common::*;
 use http_body_util::BodyExt as _;
 use onboarding::clock::Clock as _;
-use onboarding::store::Store as _;
 use serde_json::json;
 use tower::ServiceExt as _;
 
@@ -116,7 +115,7 @@ async fn csrf_of(app: &TestApp, cookie: &str) -> String {
     csrf_in(&browse(app, Method::GET, "/console", Some(cookie), None).await.text)
 }
 
-/// An active account of `partner` with `users` discovered users named "User 00000" ...
+/// An active account of `partner` with `users` discovered users named "User 000000" ...
 async fn active_with_users(app: &TestApp, token: &str, users: usize) -> String {
     let me = call(app, Method::GET, "/v1/me", None, Some(token)).await.json();
     let partner = onboarding::domain::PartnerId::parse(me["partner"]["id"].as_str().unwrap()).unwrap();
@@ -129,27 +128,14 @@ async fn active_with_users(app: &TestApp, token: &str, users: usize) -> String {
     )
     .await
     .unwrap();
-    let now = app.clock.now() - chrono::Duration::days(30);
-    let items: Vec<_> = (0..users)
-        .map(|i| {
-            let o = onboarding::store::keys::DiscoveredItem {
-                id: format!("u{i:05}"),
-                name: format!("User {i:05}"),
-                email: Some(format!("user{i:05}@fake.example")),
-                url: None,
-                enabled: true,
-                protected: false,
-                deleted: false,
-                first_seen: now,
-                last_seen: now,
-                protected_at: None,
-            };
-            onboarding::store::keys::discovered_item(&id, onboarding::store::keys::ObjectKind::Users, &o).unwrap()
-        })
-        .collect();
-    for chunk in items.chunks(1000) {
-        app.store.batch_write(chunk.to_vec(), Vec::new()).await.unwrap();
-    }
+    onboarding_test_support::fixtures::seed_users(
+        app.store.as_ref(),
+        &id,
+        users,
+        app.clock.now() - chrono::Duration::days(30),
+    )
+    .await
+    .unwrap();
     id.to_string()
 }
 
@@ -526,7 +512,7 @@ async fn the_users_tab_pages_searches_filters_and_protects() {
     assert_eq!(p.status, StatusCode::OK);
     // A page of 50 out of 10,000, and a link on.
     assert_eq!(p.text.matches("name=\"ids\"").count(), 50);
-    assert!(p.text.contains("User 00000") && !p.text.contains("User 00050"));
+    assert!(p.text.contains("User 000000") && !p.text.contains("User 000050"));
     let next = p.text.split("href=\"").find(|h| h.contains("cursor=")).unwrap();
     let next = next[..next.find('"').unwrap()]
         .replace("&amp;", "&")
@@ -534,14 +520,14 @@ async fn the_users_tab_pages_searches_filters_and_protects() {
     let next = next.trim_start_matches(&app.state.links.public_base_url).to_owned();
     let p2 = browse(&app, Method::GET, &next, Some(&cookie), None).await;
     assert!(
-        p2.text.contains("User 00050") && !p2.text.contains("User 00049"),
+        p2.text.contains("User 000050") && !p2.text.contains("User 000049"),
         "{next}"
     );
     // Search by name and by email.
     let found = browse(
         &app,
         Method::GET,
-        &format!("{path}?tab=users&q=user%2009999"),
+        &format!("{path}?tab=users&q=user%20009999"),
         Some(&cookie),
         None,
     )
@@ -550,16 +536,16 @@ async fn the_users_tab_pages_searches_filters_and_protects() {
     let found = browse(
         &app,
         Method::GET,
-        &format!("{path}?tab=users&q=user09998%40"),
+        &format!("{path}?tab=users&q=user009998%40"),
         Some(&cookie),
         None,
     )
     .await;
-    assert!(found.text.contains("User 09998"));
+    assert!(found.text.contains("User 009998"));
     // Protect three at once, one by its own button: seats follow.
     let csrf = csrf_in(&p.text);
     let form = format!(
-        "csrf={}&kind=users&back=tab%3Dusers&ids=u00001&ids=u00002&ids=u00003&protected=true",
+        "csrf={}&kind=users&back=tab%3Dusers&ids=u000001&ids=u000002&ids=u000003&protected=true",
         encode(&csrf)
     );
     let done = browse(
@@ -571,7 +557,7 @@ async fn the_users_tab_pages_searches_filters_and_protects() {
     )
     .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
-    let form = format!("csrf={}&kind=users&toggle=p%3Au00004", encode(&csrf));
+    let form = format!("csrf={}&kind=users&toggle=p%3Au000004", encode(&csrf));
     browse(
         &app,
         Method::POST,
@@ -580,7 +566,7 @@ async fn the_users_tab_pages_searches_filters_and_protects() {
         Some(&form),
     )
     .await;
-    let form = format!("csrf={}&kind=users&toggle=u%3Au00001", encode(&csrf));
+    let form = format!("csrf={}&kind=users&toggle=u%3Au000001", encode(&csrf));
     browse(
         &app,
         Method::POST,
@@ -599,7 +585,7 @@ async fn the_users_tab_pages_searches_filters_and_protects() {
     .await;
     assert!(after.text.contains("Seats 3 of 1000"), "seats in the header");
     assert_eq!(after.text.matches("name=\"ids\"").count(), 3);
-    for u in ["User 00002", "User 00003", "User 00004"] {
+    for u in ["User 000002", "User 000003", "User 000004"] {
         assert!(after.text.contains(u), "{u}");
     }
     let seats = browse(&app, Method::GET, "/console/seats", Some(&cookie), None).await;
@@ -678,11 +664,11 @@ async fn a_technician_sees_everything_and_changes_only_what_the_role_allows() {
     let (tech, _) = sign_in(&app, "tech@msp.example").await;
     let csrf = csrf_of(&app, &tech).await;
     let page = browse(&app, Method::GET, &format!("/console/accounts/{id}"), Some(&tech), None).await;
-    assert!(page.text.contains("User 00000") && !page.text.contains("Protect selected"));
+    assert!(page.text.contains("User 000000") && !page.text.contains("Protect selected"));
     for (path, form) in [
         (
             format!("/console/accounts/{id}/protect"),
-            "kind=users&ids=u00001&protected=true",
+            "kind=users&ids=u000001&protected=true",
         ),
         (
             format!("/console/accounts/{id}/auto-add"),

@@ -178,7 +178,7 @@ impl ConsentError {
             ),
             Self::ProviderError(_) => (
                 "The sign-in did not complete",
-                "The identity provider reported an error while granting access.",
+                "Microsoft or Google reported an error while granting access.",
                 "Open the authorization link from the email again. If it keeps failing, tell your IT provider.",
                 false,
             ),
@@ -237,7 +237,7 @@ impl ConsentError {
                 true,
             ),
             Self::ProviderUnavailable => (
-                "The identity provider did not answer",
+                "Microsoft or Google did not answer",
                 "We could not confirm the access with the provider just now (it was slow or unavailable). Nothing was lost.",
                 "Try again in a minute.",
                 true,

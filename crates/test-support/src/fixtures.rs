@@ -79,3 +79,45 @@ pub fn in_memory() -> InMemory {
         clock,
     }
 }
+
+/// User `i` of a seeded tenant: `u000042`, "User 000042", `user000042@fake.example`, first
+/// seen at `first_seen`, not protected.
+pub fn discovered_user(i: usize, first_seen: DateTime<Utc>) -> keys::DiscoveredItem {
+    keys::DiscoveredItem {
+        id: format!("u{i:06}"),
+        name: format!("User {i:06}"),
+        email: Some(format!("user{i:06}@fake.example")),
+        url: None,
+        enabled: true,
+        protected: false,
+        deleted: false,
+        first_seen,
+        last_seen: first_seen,
+        protected_at: None,
+    }
+}
+
+/// Stores `count` users ([`discovered_user`]) in the account, as discovery stores them (with
+/// their name-index entries), a thousand to a batch.
+pub async fn seed_users(
+    store: &dyn Store,
+    account: &AccountId,
+    count: usize,
+    first_seen: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut puts = Vec::new();
+    for i in 0..count {
+        puts.push(keys::discovered_item(
+            account,
+            keys::ObjectKind::Users,
+            &discovered_user(i, first_seen),
+        )?);
+        if puts.len() == 1000 {
+            store.batch_write(std::mem::take(&mut puts), Vec::new()).await?;
+        }
+    }
+    if !puts.is_empty() {
+        store.batch_write(puts, Vec::new()).await?;
+    }
+    Ok(())
+}
