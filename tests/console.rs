@@ -428,6 +428,21 @@ async fn new_saas_account_emails_the_link_or_opens_the_consent() {
         "scopes in plain words: {}",
         mail.text
     );
+    // The link's page names the partner and how to reach the member who asked.
+    let link = mail.links[0]
+        .trim_start_matches(&app.state.links.public_base_url)
+        .to_owned();
+    let landing = request(&app, Method::GET, &link, None, None).await;
+    assert_eq!(landing.status, StatusCode::OK, "{}", landing.text);
+    assert!(
+        landing.text.contains("Write to Acme IT at") && landing.text.contains(&format!("mailto:{OWNER}")),
+        "{}",
+        landing.text
+    );
+    assert!(
+        landing.text.contains("(User.Read.All)"),
+        "scope names beside their plain words"
+    );
     let account = browse(&app, Method::GET, &p.location(), Some(&cookie), None).await;
     assert!(
         account.text.contains("Link sent to admin@contoso.example"),

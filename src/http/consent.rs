@@ -112,6 +112,7 @@ pub async fn landing(State(s): State<AppState>, Path(token): Path<String>) -> Re
                     permissions: &l.permissions,
                     start_url: &start_url,
                     expires: &expires,
+                    contact: &l.contact,
                 },
             ))
         }

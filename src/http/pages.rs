@@ -62,6 +62,8 @@ pub struct Authorize<'a> {
     pub permissions: &'a [String],
     pub start_url: &'a str,
     pub expires: &'a str,
+    /// The partner's member who asked: questions go there.
+    pub contact: &'a str,
 }
 
 /// Where a client's administrator lands after granting consent.

@@ -83,6 +83,8 @@ pub struct Landing {
     pub tenant: Option<String>,
     pub permissions: Vec<String>,
     pub expires_at: DateTime<Utc>,
+    /// Who at the partner asked (the admin's questions go there).
+    pub contact: String,
 }
 
 pub async fn landing(s: &Services, token: &str) -> Result<Landing, LinkError> {
@@ -94,6 +96,7 @@ pub async fn landing(s: &Services, token: &str) -> Result<Landing, LinkError> {
         tenant: open.account.tenant.as_ref().map(|t| t.as_str().to_owned()),
         permissions: permissions(open.account.platform),
         expires_at: open.link.expires_at,
+        contact: open.account.created_by.clone(),
     })
 }
 
