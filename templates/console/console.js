@@ -3,6 +3,7 @@
 // - live discovery progress: while discovery is queued or running, the progress line is
 //   polled every 2 s (announced through its aria-live region), and the page reloads once
 //   discovery has finished, to show what it found;
+// - the next auto-add run in the browser's own time zone;
 // - "select every row" for the protect form.
 (function () {
   'use strict';
@@ -25,6 +26,16 @@
         .catch(function () { if (tries < 450) window.setTimeout(poll, 5000); });
     };
     window.setTimeout(poll, 1000);
+  }
+  // The next auto-add run in the browser's own time zone, beside the account's zone and UTC.
+  var yours = document.getElementById('next-run-yours');
+  if (yours && yours.dataset.at) {
+    var at = new Date(yours.dataset.at);
+    if (!isNaN(at.getTime())) {
+      yours.textContent = 'Your time: ' + at.toLocaleString(undefined, {
+        weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', timeZoneName: 'short',
+      }) + '.';
+    }
   }
   var all = document.getElementById('select-all');
   if (all) {

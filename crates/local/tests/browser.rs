@@ -244,6 +244,10 @@ async fn a_partner_onboards_a_client_and_protects_users_in_the_console() {
     assert_eq!(seen["protectedRows"], 3, "{seen}");
     let auto_add = seen["autoAdd"].as_str().unwrap();
     assert!(auto_add.contains("20:00 AE") && auto_add.contains("UTC)"), "{auto_add}");
+    assert!(
+        seen["autoAddYours"].as_str().unwrap().starts_with("Your time: "),
+        "{seen}"
+    );
     assert!(seen["seats"].as_str().unwrap().contains("3 of"), "{seen}");
     assert!(seen["audit"].as_str().unwrap().contains("protection changed"), "{seen}");
     assert_eq!(seen["pages"].as_array().unwrap().len(), 16, "{seen}");

@@ -331,6 +331,8 @@ struct AutoAddForm {
     /// The next run in the chosen zone and in UTC.
     next_local: Option<String>,
     next_utc: Option<String>,
+    /// The next run as RFC 3339, for the script to show it in the browser's own zone too.
+    next_iso: Option<String>,
 }
 
 #[derive(Template)]
@@ -493,21 +495,24 @@ pub async fn account(
     })
     .collect();
     let auto_add = match &a.auto_add {
-        Some(x) => AutoAddForm {
-            users: x.users,
-            sites: x.sites,
-            teams: x.teams,
-            run_at: x.run_at.to_string(),
-            timezone: x.timezone.to_string(),
-            next_local: (x.users || x.sites || x.teams).then(|| {
-                x.next_run_at
-                    .with_timezone(&x.timezone.tz())
-                    .format("%a %-d %b %Y, %H:%M %Z")
-                    .to_string()
-            }),
-            next_utc: (x.users || x.sites || x.teams)
-                .then(|| x.next_run_at.format("%a %-d %b %Y, %H:%M UTC").to_string()),
-        },
+        Some(x) => {
+            // The next run, when auto add is on for some kind.
+            let next = (x.users || x.sites || x.teams).then_some(x.next_run_at);
+            AutoAddForm {
+                users: x.users,
+                sites: x.sites,
+                teams: x.teams,
+                run_at: x.run_at.to_string(),
+                timezone: x.timezone.to_string(),
+                next_local: next.map(|t| {
+                    t.with_timezone(&x.timezone.tz())
+                        .format("%a %-d %b %Y, %H:%M %Z")
+                        .to_string()
+                }),
+                next_utc: next.map(|t| t.format("%a %-d %b %Y, %H:%M UTC").to_string()),
+                next_iso: next.map(|t| t.to_rfc3339()),
+            }
+        }
         None => {
             let d = crate::schedule::DailyAt::default();
             AutoAddForm {
@@ -518,6 +523,7 @@ pub async fn account(
                 timezone: d.zone.to_string(),
                 next_local: None,
                 next_utc: None,
+                next_iso: None,
             }
         }
     };

@@ -67,7 +67,26 @@ async function fromMail(re) {
     });
     // A screenshot at both widths and an accessibility pass (axe-core, evaluated through the
     // DevTools protocol, so the page's own policy still forbids inline scripts).
+    // A page whose discovery runs reloads itself when it ends: wait for that first.
+    const settled = async () => {
+      for (let i = 0; i < 300; i += 1) {
+        let busy = true;
+        try {
+          await page.waitForLoadState('load');
+          busy = await page.evaluate(() => {
+            const p = document.getElementById('progress');
+            return !!p && p.dataset.busy === 'true';
+          });
+        } catch (e) {
+          busy = true; // navigating
+        }
+        if (!busy) return;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      throw new Error('discovery did not finish within 60 s');
+    };
     const shoot = async (name) => {
+      await settled();
       await page.setViewportSize({ width: 1440, height: 900 });
       await page.screenshot({ path: path.join(artifacts, `${name}-1440.png`), fullPage: true });
       await page.setViewportSize({ width: 390, height: 844 });
@@ -169,6 +188,7 @@ async function fromMail(re) {
       await page.click('#save-auto-add');
       await page.waitForSelector('text=Auto add saved.');
       seen.autoAdd = await page.innerText('section[aria-labelledby=auto-h]');
+      seen.autoAddYours = await page.innerText('#next-run-yours');
       await shoot('account-sites-auto-add');
 
       // Seats, Team, Offers, Audit.
