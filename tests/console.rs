@@ -557,6 +557,17 @@ async fn the_users_tab_pages_searches_filters_and_protects() {
     )
     .await;
     assert!(found.text.contains("User 009998"));
+    // A later word of the name: no name starts with it, so words and emails are searched.
+    let found = browse(
+        &app,
+        Method::GET,
+        &format!("{path}?tab=users&q=009997"),
+        Some(&cookie),
+        None,
+    )
+    .await;
+    assert_eq!(found.text.matches("name=\"ids\"").count(), 1, "{}", found.text);
+    assert!(found.text.contains("User 009997") && found.text.contains("Matching any word"));
     // Protect three at once, one by its own button: seats follow.
     let csrf = csrf_in(&p.text);
     let form = format!(

@@ -773,6 +773,52 @@ async fn listings_go_in_name_order_when_asked_a_page_at_a_time() {
         ids.dedup();
         assert_eq!(ids.len(), by_id.len(), "{kind}: no object twice");
     }
+    // In name order, a search is a name prefix, found through the index, a page at a time.
+    let users = all(&live, &session, &id, "users", "").await;
+    let first = users[0]["name"].as_str().unwrap().to_owned();
+    let prefix: String = first.to_uppercase().chars().take(4).collect();
+    let found = all(
+        &live,
+        &session,
+        &id,
+        "users",
+        &format!("order=name&q={}", prefix.replace(' ', "%20")),
+    )
+    .await;
+    let expected: Vec<String> = {
+        let mut e: Vec<String> = users
+            .iter()
+            .map(|u| u["name"].as_str().unwrap().to_owned())
+            .filter(|n| n.to_lowercase().starts_with(&prefix.to_lowercase()))
+            .collect();
+        e.sort_by_key(|n| n.to_lowercase());
+        e
+    };
+    let got: Vec<String> = found.iter().map(|u| u["name"].as_str().unwrap().to_owned()).collect();
+    assert!(
+        !expected.is_empty() && got == expected,
+        "{prefix}: {got:?} vs {expected:?}"
+    );
+    // A later word of a name is not a name prefix (the default order's search finds it).
+    let word = first.split_whitespace().nth(1).expect("a name of two words").to_owned();
+    assert!(
+        !users.iter().any(|u| u["name"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .starts_with(&word.to_lowercase())),
+        "{word} begins no name"
+    );
+    assert!(
+        all(&live, &session, &id, "users", &format!("order=name&q={word}"))
+            .await
+            .is_empty()
+    );
+    assert!(
+        !all(&live, &session, &id, "users", &format!("q={word}"))
+            .await
+            .is_empty()
+    );
     // A cursor of one order is not a position of the other.
     let (_, page) = live
         .api(Method::GET, &format!("/v1/accounts/{id}/users?limit=2"), &session, None)

@@ -504,8 +504,9 @@ pub struct ListQuery {
     /// discovery run).
     #[param(inline)]
     pub order: Option<ListOrder>,
-    /// Search: objects whose name (or a word of it) or email starts with this, case aside
-    /// (1 to 100 characters).
+    /// Search, case aside (1 to 100 characters): objects whose name (or a word of it) or
+    /// email starts with this; with `order=name`, objects whose name starts with it (found
+    /// through the name index, however large the account).
     #[param(min_length = 1, max_length = 100)]
     pub q: Option<String>,
 }
@@ -597,8 +598,15 @@ pub async fn list(
     let mut items = Vec::new();
     let mut scanned = 0;
     let per_page = limit.max(100);
+    // In name order a search is a prefix of the name: a seek in the name index, however many
+    // objects the account has (the key folds names as `search_term` folds the term).
+    let seek = if by_name {
+        term.clone().unwrap_or_default()
+    } else {
+        String::new()
+    };
     let mut stored = if by_name {
-        Pages::on_index(s.store.as_ref(), names, "", per_page)
+        Pages::on_index(s.store.as_ref(), names, &seek, per_page)
     } else {
         Pages::new(s.store.as_ref(), pk, kind.prefix(), per_page)
     }
@@ -611,7 +619,7 @@ pub async fn list(
             let keep = q.protected.is_none_or(|p| p == o.protected)
                 && q.deleted.is_none_or(|d| d == o.deleted)
                 && q.new.is_none_or(|n| n == (o.first_seen >= new_since))
-                && term.as_deref().is_none_or(|t| matches(&o, t));
+                && (by_name || term.as_deref().is_none_or(|t| matches(&o, t)));
             if keep {
                 items.push(o);
             }

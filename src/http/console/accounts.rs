@@ -304,6 +304,51 @@ pub struct AccountQuery {
     show: Option<String>,
     #[serde(default)]
     cursor: Option<String>,
+    /// The order the cursor belongs to: `name` (default) or `id` (a search by words and
+    /// emails).
+    #[serde(default)]
+    order: Option<String>,
+}
+
+/// One page of a tab as shown: a filtered or searched listing reads a bounded stretch per
+/// call and may answer an empty page with a cursor, so it reads on (up to [`SEARCH_CALLS`]
+/// stretches) before showing "nothing".
+#[allow(clippy::too_many_arguments)]
+async fn list_page(
+    s: &AppState,
+    member: &Member,
+    id: &str,
+    kind: ObjectKind,
+    (protected, deleted, new): (Option<bool>, Option<bool>, Option<bool>),
+    term: Option<&str>,
+    mut cursor: Option<String>,
+    order: ListOrder,
+) -> Result<protection::Listing, ApiError> {
+    let mut calls = 0;
+    loop {
+        calls += 1;
+        let page = protection::list(
+            s,
+            &member.principal,
+            id,
+            kind,
+            ListQuery {
+                cursor: cursor.take(),
+                limit: Some(PAGE),
+                protected,
+                deleted,
+                new,
+                q: term.map(str::to_owned),
+                order: Some(order),
+            },
+        )
+        .await?;
+        if page.items.is_empty() && page.next_cursor.is_some() && calls < SEARCH_CALLS {
+            cursor = page.next_cursor;
+        } else {
+            return Ok(page);
+        }
+    }
 }
 
 struct ObjectRow {
@@ -367,6 +412,9 @@ struct AccountPage<'a> {
     protectable: bool,
     /// This tab's query (tab, search, filter), for the forms' way back and the next page.
     back: String,
+    /// The search also looked in later words of names and in emails (no name starts with it,
+    /// or it is an address).
+    broad: bool,
     next_href: Option<String>,
     q: &'a str,
     show: &'a str,
@@ -448,33 +496,36 @@ pub async fn account(
         .unwrap_or("all");
     let (protected, deleted, new) = filter(show);
     let term = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
-    // A filtered or searched listing reads a bounded stretch per call and may answer an empty
-    // page with a cursor: read on (up to SEARCH_CALLS stretches) before showing "nothing".
-    let mut cursor = q.cursor.clone();
-    let mut calls = 0;
-    let listing = loop {
-        calls += 1;
-        let page = protection::list(
-            &s,
-            &member.principal,
-            &id,
-            kind,
-            ListQuery {
-                cursor: cursor.take(),
-                limit: Some(PAGE),
-                protected,
-                deleted,
-                new,
-                q: term.map(str::to_owned),
-                order: Some(ListOrder::Name),
-            },
-        )
-        .await;
-        match page {
-            Ok(l) if l.items.is_empty() && l.next_cursor.is_some() && calls < SEARCH_CALLS => cursor = l.next_cursor,
-            Ok(l) => break l,
-            Err(e) => return problem(&s, e.into()),
+    // A search looks for names starting with the term first (a seek in the name index); an
+    // address, or a term no name starts with, is looked for in every word of the names and in
+    // the emails (a scan, continued by "Search further").
+    let mut order = match q.order.as_deref() {
+        Some("id") => ListOrder::Id,
+        Some(_) => ListOrder::Name,
+        None if term.is_some_and(|t| t.contains('@')) => ListOrder::Id,
+        None => ListOrder::Name,
+    };
+    let listing = match list_page(
+        &s,
+        &member,
+        &id,
+        kind,
+        (protected, deleted, new),
+        term,
+        q.cursor.clone(),
+        order,
+    )
+    .await
+    {
+        Ok(l) if l.items.is_empty() && term.is_some() && order == ListOrder::Name && q.cursor.is_none() => {
+            order = ListOrder::Id;
+            list_page(&s, &member, &id, kind, (protected, deleted, new), term, None, order).await
         }
+        other => other,
+    };
+    let listing = match listing {
+        Ok(l) => l,
+        Err(e) => return problem(&s, e),
     };
     let now = s.clock.now();
     let new_since = now - chrono::Duration::days(protection::NEW_DAYS);
@@ -531,6 +582,7 @@ pub async fn account(
         .append_pair("tab", kind.as_str())
         .append_pair("q", term.unwrap_or(""))
         .append_pair("show", show)
+        .append_pair("order", if order == ListOrder::Id { "id" } else { "name" })
         .finish();
     let offboarding = match (&a.offboarding, a.status) {
         (Some(o), AccountStatus::Disabled) => lifecycle::offboarding_view(a.platform, o).remove_app_steps,
@@ -589,6 +641,7 @@ pub async fn account(
                 q.append_pair("cursor", &c);
                 format!("{}/console/accounts/{}?{}", chrome.base, a.id, q.finish())
             }),
+            broad: term.is_some() && order == ListOrder::Id,
             back,
             auto_add,
             delete_at: a.offboarding.as_ref().map(|o| when(Some(o.delete_at))),
@@ -746,7 +799,8 @@ pub async fn protect(State(s): State<AppState>, member: Member, Path(id): Path<S
         // Back to the same tab, search and filter (only this page's own query keys).
         let keep: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(
-                url::form_urlencoded::parse(back.as_bytes()).filter(|(k, _)| matches!(&**k, "tab" | "q" | "show")),
+                url::form_urlencoded::parse(back.as_bytes())
+                    .filter(|(k, _)| matches!(&**k, "tab" | "q" | "show" | "order")),
             )
             .finish();
         Ok(format!("done=protected&{keep}"))
