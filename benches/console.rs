@@ -1,8 +1,8 @@
 //! The partner console's pages through the real router (server time = time to the whole
 //! body, which askama renders at once, so also the time to first byte), p50/p99 and bytes, on
 //! the embedded store on disk: a partner with 1,000 accounts (Status, Seats) and one account
-//! of 100,000 users (the Users tab: first page, a page deep by cursor, a search that matches
-//! one user). Arguments: `-- [accounts] [users]` (defaults 1,000 and 100,000).
+//! of 100,000 users (the Users tab: first page, a page deep by cursor, a name search and a
+//! word search that each match one user). Arguments: `-- [accounts] [users]` (defaults 1,000 and 100,000).
 //! Run with `cargo bench --bench console`.
 
 use axum::body::Body;
@@ -148,8 +148,12 @@ async fn main() {
             format!("/console/accounts/{big}"),
         ),
         (
-            "Account, Users tab, a search (1 match)",
+            "Account, Users tab, a name search (1)",
             format!("/console/accounts/{big}?tab=users&q=user+{:06}", users - 1),
+        ),
+        (
+            "Account, Users tab, a word search (1)",
+            format!("/console/accounts/{big}?tab=users&q={:06}", users - 1),
         ),
         (
             "Account, Sites tab (empty)",
