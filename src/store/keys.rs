@@ -393,6 +393,7 @@ pub struct ConsentFailure {
     pub code: ConsentFailureCode,
     /// The provider's own code where it gave one (`AADSTS65004`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub provider_code: Option<String>,
     /// In plain language.
     pub cause: String,
