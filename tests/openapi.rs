@@ -247,3 +247,53 @@ async fn the_optional_reauthorization_body_is_not_required() {
         json!(true)
     );
 }
+
+/// Response schemas are derived from the types the handlers serialize: an `Option` always
+/// serialized is required and nullable, one skipped when `None` is optional and never null,
+/// and string enums list their values.
+#[tokio::test]
+async fn response_schemas_say_what_serde_emits() {
+    let app = TestApp::new();
+    let doc = spec(&app).await;
+    let schemas = &doc["components"]["schemas"];
+    let required = |name: &str| -> Vec<String> {
+        schemas[name]["required"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} has no required list"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let account = required("Account");
+    for field in ["tenant", "tenant_id", "tenant_domain", "auto_add"] {
+        assert!(account.contains(&field.to_owned()), "Account.{field} is always sent");
+    }
+    for field in ["authorization_url", "offboarding"] {
+        assert!(
+            !account.contains(&field.to_owned()),
+            "Account.{field} is left out when none"
+        );
+    }
+    assert_eq!(
+        schemas["Account"]["properties"]["tenant"]["type"],
+        json!(["string", "null"])
+    );
+    assert_eq!(
+        schemas["Account"]["properties"]["authorization_url"]["type"],
+        json!("string")
+    );
+    assert!(!required("Session").contains(&"partner_id".to_owned()));
+    assert_eq!(schemas["Session"]["properties"]["partner_id"]["type"], json!("string"));
+    assert!(required("ObjectPage").contains(&"next_cursor".to_owned()));
+    assert!(required("AuditPage").contains(&"next_cursor".to_owned()));
+    assert_eq!(
+        schemas["Discovery"]["properties"]["status"]["$ref"],
+        json!("#/components/schemas/DiscoveryState")
+    );
+    assert_eq!(
+        schemas["RefreshJob"]["enum"],
+        json!(["queued", "already_queued", "scheduled"])
+    );
+    assert_eq!(schemas["MePartner"]["required"], json!(["created_at", "id", "name"]));
+    assert_eq!(schemas["AccountId"]["format"], json!("uuid"));
+}

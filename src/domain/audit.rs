@@ -41,6 +41,7 @@ pub enum Actor {
     },
     ClientAdmin {
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(nullable = false)]
         email: Option<String>,
     },
     System,

@@ -2,7 +2,7 @@
 //! `parse` accepts, constraints included, so `/openapi.json` is generated from the parsers and a
 //! fuzzer drawing from it finds no gap. Patterns are ECMA-262 (and Python `re`) compatible.
 
-use super::{ConfirmationCode, EmailAddress, NewPassword, OrganizationName, TenantRef};
+use super::{AccountId, ClientId, ConfirmationCode, EmailAddress, NewPassword, OrganizationName, PartnerId, TenantRef};
 use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::{RefOr, schema::SchemaType};
 use utoipa::{PartialSchema, ToSchema};
@@ -115,6 +115,26 @@ pub fn uuid(description: &str) -> RefOr<Schema> {
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
         .into()
 }
+
+/// The IDs this service issues (`domain::ids`): what they serialize as, a UUID string.
+macro_rules! uuid_schema {
+    ($($name:ident: $description:literal),* $(,)?) => {
+        $(
+            impl PartialSchema for $name {
+                fn schema() -> RefOr<Schema> {
+                    uuid($description)
+                }
+            }
+            impl ToSchema for $name {}
+        )*
+    };
+}
+
+uuid_schema!(
+    PartnerId: "A partner organization's ID.",
+    ClientId: "A partner's client's ID.",
+    AccountId: "A SaaS account's ID.",
+);
 
 /// An optional address (absent, `null` or blank is none).
 pub fn optional_email() -> RefOr<Schema> {

@@ -4,6 +4,7 @@
 use super::error::ApiError;
 use super::extract::{ApiJson, Manager};
 use super::views::AccountView;
+use crate::domain::ClientId;
 #[allow(unused_imports)] // named by the schema attributes
 use crate::domain::schema::optional_email;
 #[allow(unused_imports)] // named by the schema attributes
@@ -19,7 +20,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
 /// Names the account on the request's span (so on every log line of the request).
@@ -38,18 +38,56 @@ pub struct NewClientBody {
     contact_email: Option<String>,
 }
 
-#[derive(Serialize)]
+/// A partner's client.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Client)]
 pub struct ClientOut {
-    id: String,
+    id: ClientId,
     name: String,
+    #[schema(required)]
     contact_email: Option<String>,
     created_at: DateTime<Utc>,
+}
+
+/// The partner's clients.
+#[derive(Serialize, ToSchema)]
+pub struct ClientList {
+    items: Vec<ClientOut>,
+}
+
+/// The partner's accounts.
+#[derive(Serialize, ToSchema)]
+pub struct AccountList {
+    items: Vec<AccountView>,
+}
+
+/// A fresh authorization link went out.
+// Fields in alphabetical order, as the `json!` object this replaced serialized them.
+#[derive(Serialize, ToSchema)]
+pub struct LinkSent {
+    expires_at: DateTime<Utc>,
+    sent_to: String,
+}
+
+/// A consent URL for the missing permissions, and where it was mailed if it was.
+// Fields in alphabetical order, as the `json!` object this replaced serialized them.
+#[derive(Serialize, ToSchema)]
+pub struct Reauthorization {
+    authorization_url: String,
+    /// With `email`: when the mailed link stops working.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    expires_at: Option<DateTime<Utc>>,
+    /// With `email`: where the link was mailed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    sent_to: Option<String>,
 }
 
 impl From<ClientItem> for ClientOut {
     fn from(c: ClientItem) -> Self {
         Self {
-            id: c.id.to_string(),
+            id: c.id,
             name: c.name,
             contact_email: c.contact_email,
             created_at: c.created_at,
@@ -66,13 +104,13 @@ pub async fn create_client(
     Ok((StatusCode::CREATED, Json(ClientOut::from(client))).into_response())
 }
 
-pub async fn list_clients(State(s): State<AppState>, who: Principal) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn list_clients(State(s): State<AppState>, who: Principal) -> Result<Json<ClientList>, ApiError> {
     let items: Vec<ClientOut> = accounts::list_clients(&s, &who)
         .await?
         .into_iter()
         .map(ClientOut::from)
         .collect();
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(ClientList { items }))
 }
 
 pub async fn create_account(
@@ -87,14 +125,14 @@ pub async fn create_account(
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
-pub async fn list_accounts(State(s): State<AppState>, who: Principal) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn list_accounts(State(s): State<AppState>, who: Principal) -> Result<Json<AccountList>, ApiError> {
     let now = s.clock.now();
     let items: Vec<AccountView> = accounts::list_accounts(&s, &who)
         .await?
         .iter()
         .map(|a| AccountView::of(a, now))
         .collect();
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(AccountList { items }))
 }
 
 pub async fn get_account(
@@ -165,11 +203,7 @@ pub async fn resend(
 ) -> Result<Response, ApiError> {
     on_account(&id);
     let (sent_to, expires_at) = authorization::resend(&s, &who, &id, &b.email).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "sent_to": sent_to, "expires_at": expires_at })),
-    )
-        .into_response())
+    Ok((StatusCode::ACCEPTED, Json(LinkSent { expires_at, sent_to })).into_response())
 }
 
 pub async fn reauthorize(
@@ -177,7 +211,7 @@ pub async fn reauthorize(
     who: Principal,
     Path(id): Path<String>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Reauthorization>, ApiError> {
     on_account(&id);
     let body = body.map_err(ApiError::from)?;
     // The body is optional: none (or `{}`) asks for a URL only.
@@ -201,10 +235,9 @@ pub async fn reauthorize(
         })?
     };
     let (url, sent) = authorization::reauthorize(&s, &who, &id, b.email.as_deref()).await?;
-    let mut out = json!({ "authorization_url": url });
-    if let Some(sent) = sent {
-        out["sent_to"] = json!(sent.to);
-        out["expires_at"] = json!(sent.expires_at);
-    }
-    Ok(Json(out))
+    Ok(Json(Reauthorization {
+        authorization_url: url,
+        expires_at: sent.as_ref().map(|m| m.expires_at),
+        sent_to: sent.map(|m| m.to),
+    }))
 }

@@ -16,7 +16,8 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 fn on_account(id: &str) {
     if uuid::Uuid::parse_str(id).is_ok() {
@@ -24,17 +25,34 @@ fn on_account(id: &str) {
     }
 }
 
+/// Refresh's answer: the account, and what became of the job.
+#[derive(Serialize, ToSchema)]
+pub struct Refreshed {
+    account: AccountView,
+    job: RefreshJob,
+}
+
+/// `queued`: a job was queued now; `already_queued`: one was already on its way or running;
+/// `scheduled`: the queue could not take it, the schedule queues it within minutes.
+#[derive(Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RefreshJob {
+    Queued,
+    AlreadyQueued,
+    Scheduled,
+}
+
 /// `POST /v1/accounts/{id}/discovery` (Refresh): queues a discovery job and answers 202 with
 /// the account (its discovery `queued`).
 pub async fn refresh(State(s): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<Response, ApiError> {
     on_account(&id);
     let job = match discovery::refresh(&s, &who, &id).await? {
-        Queued::Sent(_) => "queued",
-        Queued::Already => "already_queued",
-        Queued::Unsent | Queued::NotDiscoverable => "scheduled",
+        Queued::Sent(_) => RefreshJob::Queued,
+        Queued::Already => RefreshJob::AlreadyQueued,
+        Queued::Unsent | Queued::NotDiscoverable => RefreshJob::Scheduled,
     };
     let account = AccountView::of(&accounts::get_account(&s, &who, &id).await?, s.clock.now());
-    Ok((StatusCode::ACCEPTED, Json(json!({ "account": account, "job": job }))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(Refreshed { account, job })).into_response())
 }
 
 async fn list(

@@ -1,275 +1,40 @@
 //! `GET /openapi.json`: the HTTP contract (`shared/api.md`) as OpenAPI 3.1, generated with
 //! utoipa. Request bodies and query parameters are the very types the handlers parse, each
 //! field with the schema of the domain type its use case parses it into (constraints
-//! included: `crate::domain::schema`); enums are the domain's and the store's own. Every
+//! included: `crate::domain::schema`); enums are the domain's and the store's own. Response
+//! bodies are the very types the handlers serialize (`super::views`, the handlers' answer
+//! types, the use cases' views), so the document cannot drift from what is sent. Every
 //! status a route can answer is documented: the route's own below, and the ones every route
 //! of a kind shares (malformed or mistyped bodies, sessions, unknown IDs, server failures) by
 //! [`Statuses`]. `tests/openapi.rs` fails when a route of the contract is missing from the
 //! document or when a documented route is not served; `scripts/contract-fuzz` runs
 //! schemathesis against the served document.
+// The functions below only carry the `#[utoipa::path]` of each route: never called.
 #![allow(dead_code)]
 
-use super::accounts::{NewClientBody, OptionalEmailBody, ResendBody};
+use super::accounts::{
+    AccountList, ClientList, ClientOut, LinkSent, NewClientBody, OptionalEmailBody, Reauthorization, ResendBody,
+};
+use super::discovery::Refreshed;
 use super::error::ErrorBody;
 use super::members::{AcceptBody, InviteBody, MemberList, RoleBody};
 use super::offers::{OfferForm, OfferList};
-use super::signup::{ConfirmBody, EmailBody, ResetBody, SignInBody, SignupBody, TokenQuery};
-use crate::domain::Role;
-use crate::domain::{ManagedBy, Platform};
-use crate::store::keys::{AccountStatus, ObjectKind};
+use super::signup::{
+    Accepted, ConfirmBody, EmailBody, MeOut, ResetBody, SessionOut, SignInBody, SignupBody, TokenQuery,
+};
+use super::views::{AccountView, AutoAddView, ObjectPage};
 use crate::usecases::accounts::NewAccount;
+use crate::usecases::audit::AuditPage;
 use crate::usecases::consent::{GoogleCallback, MicrosoftCallback};
-use crate::usecases::lifecycle::OffboardingView;
 use crate::usecases::members::MemberView;
 use crate::usecases::offers::{NewOffer, OfferView};
-use crate::usecases::protection::{AutoAddRequest, ListQuery, ProtectRequest};
-use chrono::{DateTime, Utc};
+use crate::usecases::protection::{AutoAddRequest, ListQuery, ProtectOutcome, ProtectRequest};
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr};
-use utoipa::{Modify, OpenApi, ToSchema};
-
-#[derive(ToSchema)]
-pub struct Accepted {
-    status: String,
-}
-
-#[derive(ToSchema)]
-pub struct Session {
-    token: String,
-    expires_at: DateTime<Utc>,
-    partner_id: Option<String>,
-}
-
-#[derive(ToSchema)]
-pub struct Me {
-    partner: serde_json::Value,
-    member: MeMember,
-    /// Protected users across the partner's accounts, and the limit (`SEAT_LIMIT`).
-    seats: Seats,
-}
-
-#[derive(ToSchema)]
-pub struct MeMember {
-    email: String,
-    role: Role,
-}
-
-#[derive(ToSchema)]
-pub struct Client {
-    id: String,
-    name: String,
-    contact_email: Option<String>,
-    created_at: DateTime<Utc>,
-}
-
-#[derive(ToSchema)]
-pub struct ClientList {
-    items: Vec<Client>,
-}
-
-#[derive(ToSchema)]
-pub struct Authorization {
-    sent_to: Option<String>,
-    expires_at: Option<DateTime<Utc>>,
-    expired: bool,
-    authorized_at: Option<DateTime<Utc>>,
-    /// On creation: `sent` or `failed`.
-    delivery: Option<String>,
-    /// On `authorization/check` of an account still waiting: what must happen next (a
-    /// consent completes only through the link, never by a token alone).
-    next_step: Option<String>,
-    /// The last consent attempt the provider refused (declined, wrong account, blocked by a
-    /// policy, ...), until a consent succeeds; null when there was none.
-    last_error: Option<crate::store::keys::ConsentFailure>,
-}
-
-#[derive(ToSchema)]
-pub struct Discovery {
-    /// `not_started`, `due`, `queued` (a job waits), `running`, `done`, `partial` (continues by
-    /// itself), `failed`.
-    status: String,
-    due_at: Option<DateTime<Utc>>,
-    last_run_at: Option<DateTime<Utc>>,
-    last_success_at: Option<DateTime<Utc>>,
-    /// Why the last run failed, for a person.
-    error: Option<String>,
-    users: u64,
-    groups: u64,
-    teams: u64,
-    sites: u64,
-    protected: ProtectedCounts,
-    deleted: DeletedCounts,
-}
-
-#[derive(ToSchema)]
-pub struct ProtectedCounts {
-    users: u64,
-    teams: u64,
-    sites: u64,
-}
-
-#[derive(ToSchema)]
-pub struct DeletedCounts {
-    users: u64,
-    groups: u64,
-    teams: u64,
-    sites: u64,
-}
-
-#[derive(ToSchema)]
-pub struct AutoAddResult {
-    protected: u64,
-    /// New objects left unprotected because the seat limit was reached.
-    left_out: u64,
-    left_out_ids: Vec<String>,
-}
-
-#[derive(ToSchema)]
-pub struct AutoAdd {
-    users: bool,
-    sites: bool,
-    teams: bool,
-    /// `HH:MM`, local to `timezone`.
-    run_at: String,
-    /// IANA time zone, e.g. `Australia/Sydney`.
-    timezone: String,
-    /// The next run, in UTC.
-    next_run_at: DateTime<Utc>,
-    last_run_at: Option<DateTime<Utc>>,
-    last_result: Option<AutoAddResult>,
-}
-
-#[derive(ToSchema)]
-pub struct DiscoveredObject {
-    id: String,
-    name: String,
-    email: Option<String>,
-    /// Sites only.
-    url: Option<String>,
-    enabled: bool,
-    protected: bool,
-    /// Removed from the tenant; kept and listed (a protected one keeps its seat).
-    deleted: bool,
-    first_seen: DateTime<Utc>,
-    last_seen: DateTime<Utc>,
-}
-
-#[derive(ToSchema)]
-pub struct ObjectPage {
-    items: Vec<DiscoveredObject>,
-    /// Pass as `cursor` for the next page; absent on the last.
-    next_cursor: Option<String>,
-}
-
-#[derive(ToSchema)]
-pub struct AuditPage {
-    items: Vec<AuditEntry>,
-    /// Pass as `cursor` for the next (older) page; null on the last.
-    next_cursor: Option<String>,
-}
-
-#[derive(ToSchema)]
-pub struct AuditEntry {
-    id: uuid::Uuid,
-    at: DateTime<Utc>,
-    actor: crate::domain::Actor,
-    action: crate::domain::AuditAction,
-    account_id: Option<uuid::Uuid>,
-    client_id: Option<uuid::Uuid>,
-    /// What changed (counts, kinds, codes, the addresses the action used); never a secret.
-    detail: serde_json::Value,
-}
-
-#[derive(ToSchema)]
-pub struct Seats {
-    used: u64,
-    limit: u64,
-}
-
-#[derive(ToSchema)]
-pub struct ProtectOutcome {
-    kind: ObjectKind,
-    changed: u64,
-    protected: u64,
-    total: u64,
-    seats: Seats,
-}
-
-#[derive(ToSchema)]
-pub struct RunKind {
-    kind: Option<ObjectKind>,
-    full: bool,
-    partial: bool,
-    pages: u64,
-    seen: u64,
-    added: u64,
-    changed: u64,
-    removed: u64,
-    restored: u64,
-}
-
-#[derive(ToSchema)]
-pub struct DiscoveryRun {
-    account_id: String,
-    /// `done`, `partial`, `failed`, `revoked`, `app_credentials`, `busy`.
-    outcome: String,
-    detail: Option<String>,
-    missing_permissions: Vec<String>,
-    kinds: Vec<RunKind>,
-}
-
-#[derive(ToSchema)]
-pub struct Refreshed {
-    account: Account,
-    /// `queued`: a job was queued now; `already_queued`: one was already on its way or
-    /// running; `scheduled`: the queue could not take it, the schedule queues it within
-    /// minutes.
-    job: String,
-}
-
-#[derive(ToSchema)]
-pub struct Account {
-    id: String,
-    client_id: String,
-    client_name: String,
-    platform: Platform,
-    managed_by: ManagedBy,
-    status: AccountStatus,
-    tenant: Option<String>,
-    tenant_id: Option<String>,
-    tenant_domain: Option<String>,
-    authorization: Authorization,
-    missing_permissions: Vec<String>,
-    discovery: Discovery,
-    auto_add: Option<AutoAdd>,
-    created_at: DateTime<Utc>,
-    /// With admin credentials: the provider's consent page, to open now.
-    authorization_url: Option<String>,
-    /// While `disabled`: the seats freed, when the discovered objects are deleted, and how the
-    /// client removes the app from their tenant.
-    offboarding: Option<OffboardingView>,
-}
-
-#[derive(ToSchema)]
-pub struct AccountList {
-    items: Vec<Account>,
-}
-
-#[derive(ToSchema)]
-pub struct LinkSent {
-    sent_to: String,
-    expires_at: DateTime<Utc>,
-}
-
-#[derive(ToSchema)]
-pub struct Reauthorization {
-    authorization_url: String,
-    sent_to: Option<String>,
-    expires_at: Option<DateTime<Utc>>,
-}
+use utoipa::{Modify, OpenApi};
 
 const RA: &str = "Retry-After";
 
@@ -291,7 +56,7 @@ fn sign_up() {}
 fn resend_code() {}
 
 #[utoipa::path(post, path = "/v1/signup/confirm", tag = "signup", request_body = ConfirmBody, responses(
-    (status = 200, body = Session),
+    (status = 200, body = SessionOut),
     (status = 410, body = ErrorBody, description = "code_expired or code_used"),
     (status = 422, body = ErrorBody, description = "invalid_code (a wrong code, or no pending signup for the address)"),
     (status = 429, body = ErrorBody, description = "too_many_attempts", headers(("Retry-After" = u32)))))]
@@ -335,7 +100,7 @@ fn reset_page() {}
 fn reset_password() {}
 
 #[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = SignInBody, responses(
-    (status = 200, body = Session), (status = 401, body = ErrorBody, description = "invalid_credentials"),
+    (status = 200, body = SessionOut), (status = 401, body = ErrorBody, description = "invalid_credentials"),
     (status = 429, body = ErrorBody, description = "5 failures for the address (or 100 from the source IP) in 15 minutes",
         headers(("Retry-After" = u32)))))]
 fn sign_in() {}
@@ -344,11 +109,11 @@ fn sign_in() {}
     (status = 204, description = "Signed out: this session ended")))]
 fn sign_out() {}
 
-#[utoipa::path(get, path = "/v1/me", tag = "sessions", security(("bearer" = [])), responses((status = 200, body = Me)))]
+#[utoipa::path(get, path = "/v1/me", tag = "sessions", security(("bearer" = [])), responses((status = 200, body = MeOut)))]
 fn me() {}
 
 #[utoipa::path(post, path = "/v1/clients", tag = "accounts", security(("bearer" = [])), request_body = NewClientBody, responses(
-    (status = 201, body = Client),
+    (status = 201, body = ClientOut),
     (status = 409, body = ErrorBody, description = "conflict: one of your clients already has this name (case and spaces aside)")))]
 fn create_client() {}
 
@@ -357,7 +122,7 @@ fn create_client() {}
 fn list_clients() {}
 
 #[utoipa::path(post, path = "/v1/accounts", tag = "accounts", security(("bearer" = [])), request_body = NewAccount, responses(
-    (status = 201, body = Account, description = "Created; a `client_name` naming one of your clients (case and spaces aside) uses that client"),
+    (status = 201, body = AccountView, description = "Created; a `client_name` naming one of your clients (case and spaces aside) uses that client"),
     (status = 409, body = ErrorBody, description = "conflict: a concurrent request created a client of the same name (try again)"),
     (status = 422, body = ErrorBody, description = "invalid_field; also `client_id` that is not one of your clients, or a client-managed account whose client has no contact email and no `authorization_email`"),
     (status = 429, body = ErrorBody, description = "Over an authorization-mail limit (per address 1 a minute, per partner 50 a day): the account is not created", headers(("Retry-After" = u32)))))]
@@ -368,12 +133,12 @@ fn create_account() {}
 fn list_accounts() {}
 
 #[utoipa::path(get, path = "/v1/accounts/{id}", tag = "accounts", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = Account)))]
+    responses((status = 200, body = AccountView)))]
 fn get_account() {}
 
 #[utoipa::path(post, path = "/v1/accounts/{id}/authorization/check", tag = "authorization", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)), responses(
-    (status = 200, body = Account, description = "Re-evaluated; an expired unused link is replaced and re-sent"),
+    (status = 200, body = AccountView, description = "Re-evaluated; an expired unused link is replaced and re-sent"),
     (status = 409, body = ErrorBody),
     (status = 429, body = ErrorBody, description = "Checked within the last minute, or the re-send would pass a mail limit", headers(("Retry-After" = u32))),
     (status = 502, body = ErrorBody, description = "provider_unavailable")))]
@@ -431,7 +196,7 @@ fn protect() {}
 
 #[utoipa::path(put, path = "/v1/accounts/{id}/auto-add", tag = "discovery", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)), request_body = AutoAddRequest, responses(
-    (status = 200, body = AutoAdd)))]
+    (status = 200, body = AutoAddView)))]
 fn auto_add() {}
 
 #[utoipa::path(get, path = "/authorize/{token}", tag = "pages", params(("token" = String, Path)), responses(
@@ -467,14 +232,14 @@ fn callback_google() {}
 
 #[utoipa::path(post, path = "/v1/accounts/{id}/disable", tag = "accounts", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)), responses(
-    (status = 200, body = Account, description = "Disabled (or already): discovery and auto-add stop, seats freed, tenant released; `offboarding` says how the client removes the app and when the objects are deleted"),
+    (status = 200, body = AccountView, description = "Disabled (or already): discovery and auto-add stop, seats freed, tenant released; `offboarding` says how the client removes the app and when the objects are deleted"),
     (status = 403, body = ErrorBody, description = "forbidden: owners and admins only"),
     (status = 409, body = ErrorBody, description = "conflict: changed meanwhile")))]
 fn disable_account() {}
 
 #[utoipa::path(post, path = "/v1/accounts/{id}/enable", tag = "accounts", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)), responses(
-    (status = 200, body = Account, description = "waiting_for_authorization: a fresh link is mailed (a new consent is needed); freed seats are taken again"),
+    (status = 200, body = AccountView, description = "waiting_for_authorization: a fresh link is mailed (a new consent is needed); freed seats are taken again"),
     (status = 403, body = ErrorBody, description = "forbidden: owners and admins only"),
     (status = 409, body = ErrorBody, description = "conflict (not disabled) or seat_limit; nothing changed"),
     (status = 429, body = ErrorBody, description = "Over an authorization-mail limit", headers(("Retry-After" = u32)))))]
@@ -552,7 +317,7 @@ fn invitation_page() {}
         description = "JSON (answers JSON) or the invitation page's form (answers HTML pages)"),
     responses(
     (status = 200, description = "Joined and signed in", content(
-        (Session = "application/json"), (String = "text/html"))),
+        (SessionOut = "application/json"), (String = "text/html"))),
     (status = 409, description = "already_member: the address already has an account", content(
         (ErrorBody = "application/json"), (String = "text/html"))),
     (status = 410, description = "invitation_expired: not ours, used, withdrawn, replaced or expired", content(

@@ -5,6 +5,7 @@ use super::extract::{ApiJson, JsonOrForm, SourceIp};
 use super::pages::{Activate, Activated, PasswordChanged, Problem, ResetPassword, page, token_page};
 #[allow(unused_imports)] // named by the schema attributes
 use crate::domain::{ConfirmationCode, EmailAddress, NewPassword, OrganizationName};
+use crate::domain::{PartnerId, Role};
 use crate::services::AppState;
 use crate::usecases::password_reset::{self, ResetError};
 use crate::usecases::sessions::{self, Principal};
@@ -18,7 +19,6 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 // Request bodies: each field's schema is the one of the domain type its use case parses it
@@ -60,12 +60,64 @@ pub struct SignInBody {
     password: SecretString,
 }
 
-#[derive(Serialize)]
+/// A new session: its bearer token.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Session)]
 pub struct SessionOut {
     token: String,
     expires_at: DateTime<Utc>,
+    /// On confirmation only: the new partner's ID.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, format = Uuid)]
     partner_id: Option<String>,
+}
+
+/// A request taken: what was done (or will be).
+#[derive(Serialize, ToSchema)]
+pub struct Accepted {
+    status: AcceptedStatus,
+}
+
+/// `confirmation_sent` (signup, resend: a code and an activation link are mailed),
+/// `reset_link_sent` (forgot password: mailed if the address is registered),
+/// `password_changed` (password reset).
+#[derive(Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AcceptedStatus {
+    ConfirmationSent,
+    ResetLinkSent,
+    PasswordChanged,
+}
+
+impl Accepted {
+    fn json(status: AcceptedStatus) -> Json<Self> {
+        Json(Self { status })
+    }
+}
+
+/// `GET /v1/me`: who is signed in, for which partner, and the partner's seats.
+// Fields in alphabetical order, as the `json!` object this replaced serialized them.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Me)]
+pub struct MeOut {
+    member: MeMember,
+    partner: MePartner,
+    seats: crate::usecases::protection::SeatsView,
+}
+
+/// The signed-in member.
+#[derive(Serialize, ToSchema)]
+pub struct MeMember {
+    email: String,
+    role: Role,
+}
+
+/// The member's partner organization.
+#[derive(Serialize, ToSchema)]
+pub struct MePartner {
+    created_at: DateTime<Utc>,
+    id: PartnerId,
+    name: String,
 }
 
 impl SessionOut {
@@ -80,7 +132,7 @@ impl SessionOut {
 }
 
 fn accepted() -> Response {
-    (StatusCode::ACCEPTED, Json(json!({ "status": "confirmation_sent" }))).into_response()
+    (StatusCode::ACCEPTED, Accepted::json(AcceptedStatus::ConfirmationSent)).into_response()
 }
 
 pub async fn sign_up(
@@ -201,7 +253,7 @@ pub async fn activate(State(s): State<AppState>, form: Result<Form<TokenQuery>, 
 }
 
 fn reset_sent() -> Response {
-    (StatusCode::ACCEPTED, Json(json!({ "status": "reset_link_sent" }))).into_response()
+    (StatusCode::ACCEPTED, Accepted::json(AcceptedStatus::ResetLinkSent)).into_response()
 }
 
 pub async fn forgot_password(
@@ -296,7 +348,7 @@ pub async fn reset_password(State(s): State<AppState>, body: JsonOrForm<ResetBod
             Err(e) => reset_problem(&s, e, &b.token),
         },
         JsonOrForm::Json(b) => match password_reset::reset(&s, &b.token, b.password).await {
-            Ok(()) => Json(json!({ "status": "password_changed" })).into_response(),
+            Ok(()) => Accepted::json(AcceptedStatus::PasswordChanged).into_response(),
             Err(e) => ApiError::from(e).into_response(),
         },
     }
@@ -316,12 +368,19 @@ pub async fn sign_out(State(s): State<AppState>, principal: Principal) -> Result
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn me(State(s): State<AppState>, principal: Principal) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn me(State(s): State<AppState>, principal: Principal) -> Result<Json<MeOut>, ApiError> {
     let partner = sessions::partner_of(&s, &principal).await?;
     let seats = crate::usecases::protection::seats(&s, &principal).await?;
-    Ok(Json(json!({
-        "partner": { "id": partner.id, "name": partner.name, "created_at": partner.created_at },
-        "member": { "email": principal.email, "role": principal.role },
-        "seats": seats,
-    })))
+    Ok(Json(MeOut {
+        member: MeMember {
+            email: principal.email,
+            role: principal.role,
+        },
+        partner: MePartner {
+            created_at: partner.created_at,
+            id: partner.id,
+            name: partner.name,
+        },
+        seats,
+    }))
 }

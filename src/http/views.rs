@@ -1,13 +1,17 @@
 //! What the API shows: views of the records the use cases answer with. Only the HTTP layer
-//! builds them, so a use case never shapes a response.
+//! builds them, so a use case never shapes a response. Their OpenAPI schemas are derived from
+//! them (`/openapi.json`): an `Option` that is always serialized is required and nullable, one
+//! skipped when `None` is optional and never null.
 
 use crate::domain::{AccountId, ClientId, ManagedBy, Platform};
 use crate::store::keys::{AccountItem, AccountStatus, AutoAddItem, AutoAddResult, DiscoveredItem, DiscoveryStatus};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// An account as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Account)]
 pub struct AccountView {
     pub id: AccountId,
     pub client_id: ClientId,
@@ -16,47 +20,68 @@ pub struct AccountView {
     pub managed_by: ManagedBy,
     pub status: AccountStatus,
     /// The tenant as pre-entered (ID or domain), if it was.
+    #[schema(required)]
     pub tenant: Option<String>,
+    #[schema(required)]
     pub tenant_id: Option<String>,
+    #[schema(required)]
     pub tenant_domain: Option<String>,
     pub authorization: AuthorizationView,
     pub missing_permissions: Vec<String>,
     pub discovery: DiscoveryView,
+    #[schema(required)]
     pub auto_add: Option<AutoAddView>,
     pub created_at: DateTime<Utc>,
+    /// With admin credentials, on creation: the provider's consent page, to open now.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub authorization_url: Option<String>,
     /// While disabled: freed seats, when the objects are deleted, how the client removes the
     /// app.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub offboarding: Option<crate::usecases::lifecycle::OffboardingView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Authorization)]
 pub struct AuthorizationView {
+    #[schema(required)]
     pub sent_to: Option<String>,
+    #[schema(required)]
     pub expires_at: Option<DateTime<Utc>>,
     pub expired: bool,
+    #[schema(required)]
     pub authorized_at: Option<DateTime<Utc>>,
     /// On creation only: whether the authorization email went out (`sent`, `failed`). A
     /// failed one is logged; `authorization/resend` sends a fresh link.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub delivery: Option<crate::usecases::accounts::Delivery>,
-    /// On `authorization/check` of an account still waiting: what must happen next.
+    /// On `authorization/check` of an account still waiting: what must happen next (a consent
+    /// completes only through the link, never by a token alone).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub next_step: Option<&'static str>,
-    /// The last consent attempt the provider refused, until a consent succeeds.
+    /// The last consent attempt the provider refused (declined, wrong account, blocked by a
+    /// policy, ...), until a consent succeeds; null when there was none.
+    #[schema(required)]
     pub last_error: Option<crate::store::keys::ConsentFailure>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Discovery)]
 pub struct DiscoveryView {
     pub status: DiscoveryState,
     /// When the next run is due.
+    #[schema(required)]
     pub due_at: Option<DateTime<Utc>>,
+    #[schema(required)]
     pub last_run_at: Option<DateTime<Utc>>,
+    #[schema(required)]
     pub last_success_at: Option<DateTime<Utc>>,
     /// Why the last run failed, for a person.
+    #[schema(required)]
     pub error: Option<String>,
     /// Objects present in the tenant.
     pub users: u64,
@@ -69,7 +94,7 @@ pub struct DiscoveryView {
 }
 
 /// Where an account's discovery stands, as the partner sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DiscoveryState {
     NotStarted,
@@ -84,14 +109,18 @@ pub enum DiscoveryState {
     Failed,
 }
 
-#[derive(Debug, Serialize)]
+/// Protected objects present in the tenant.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ProtectedCounts)]
 pub struct ProtectedView {
     pub users: u64,
     pub teams: u64,
     pub sites: u64,
 }
 
-#[derive(Debug, Serialize)]
+/// Objects removed from the tenant but still listed.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DeletedCounts)]
 pub struct DeletedView {
     pub users: u64,
     pub groups: u64,
@@ -175,15 +204,20 @@ impl AccountView {
 }
 
 /// One discovered object as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DiscoveredObject)]
 pub struct ObjectView {
     pub id: String,
     pub name: String,
+    #[schema(required)]
     pub email: Option<String>,
+    /// Sites only.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub url: Option<String>,
     pub enabled: bool,
     pub protected: bool,
+    /// Removed from the tenant; kept and listed (a protected one keeps its seat).
     pub deleted: bool,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
@@ -205,23 +239,31 @@ impl From<DiscoveredItem> for ObjectView {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// One page of a listing.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ObjectPage {
     pub items: Vec<ObjectView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    #[schema(required)]
     pub next_cursor: Option<String>,
 }
 
 /// Auto-add settings as the API shows them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = AutoAdd)]
 pub struct AutoAddView {
     pub users: bool,
     pub sites: bool,
     pub teams: bool,
+    /// `HH:MM`, local to `timezone`.
     pub run_at: String,
+    /// IANA time zone, e.g. `Australia/Sydney`.
     pub timezone: String,
     /// The next time auto-add runs, in UTC.
     pub next_run_at: DateTime<Utc>,
+    #[schema(required)]
     pub last_run_at: Option<DateTime<Utc>>,
+    #[schema(required)]
     pub last_result: Option<AutoAddResult>,
 }
 

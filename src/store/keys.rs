@@ -111,15 +111,20 @@ pub fn audit_account_partition(partner: &PartnerId, account: &AccountId) -> Stri
 pub const AUDIT_DAYS: i64 = 400;
 
 /// One audit entry: append-only (written with its action, never changed by any route).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `GET /v1/audit` answers the records as they are (their schema: `AuditEntry`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = AuditEntry)]
 pub struct AuditItem {
+    #[schema(format = Uuid)]
     pub id: String,
     pub at: DateTime<Utc>,
     pub actor: crate::domain::Actor,
     pub action: crate::domain::AuditAction,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub account_id: Option<AccountId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub client_id: Option<ClientId>,
     /// What changed, without secrets (counts, kinds, codes, addresses the action used).
     pub detail: serde_json::Value,
@@ -392,6 +397,7 @@ pub struct ConsentFailure {
     pub code: ConsentFailureCode,
     /// The provider's own code where it gave one (`AADSTS65004`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub provider_code: Option<String>,
     /// In plain language.
     pub cause: String,
@@ -857,7 +863,7 @@ pub struct AutoAddItem {
     pub last_result: Option<AutoAddResult>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AutoAddResult {
     pub protected: u64,
     /// New objects left unprotected because the seat limit was reached.

@@ -61,7 +61,7 @@ pub struct Created {
 
 /// Whether an authorization email went out. A failed one is logged; `authorization/resend`
 /// sends a fresh link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Delivery {
     Sent,

@@ -36,9 +36,11 @@ pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 200;
 
 /// One page of the log (the API's answer as it is).
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct AuditPage {
     pub items: Vec<AuditItem>,
+    /// Pass as `cursor` for the next (older) page; null on the last.
+    #[schema(required)]
     pub next_cursor: Option<String>,
 }
 

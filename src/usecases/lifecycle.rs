@@ -62,6 +62,7 @@ pub struct OffboardingView {
     /// When the discovered objects are deleted (or were: `deleted_at`).
     pub delete_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub deleted_at: Option<DateTime<Utc>>,
     /// For the client's administrator: removing the app ends the consent at the provider.
     pub remove_app_steps: Vec<&'static str>,

@@ -65,9 +65,11 @@ pub struct MemberView {
     pub status: MemberStatus,
     /// When the member joined (absent while invited).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub joined_at: Option<DateTime<Utc>>,
     /// When the pending invitation's link stops working.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub invitation_expires_at: Option<DateTime<Utc>>,
 }
 

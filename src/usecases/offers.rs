@@ -73,6 +73,7 @@ pub struct OfferView {
     /// The link to publish.
     pub url: String,
     pub platform: Platform,
+    #[schema(required)]
     pub label: Option<String>,
     pub active: bool,
     /// Consents completed through it.

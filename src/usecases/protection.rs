@@ -103,7 +103,7 @@ impl From<ProtectKind> for ObjectKind {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProtectOutcome {
     pub kind: ObjectKind,
     /// Objects whose protection changed.
@@ -115,7 +115,9 @@ pub struct ProtectOutcome {
     pub seats: SeatsView,
 }
 
-#[derive(Debug, Serialize)]
+/// Protected users across the partner's accounts, and the limit (`SEAT_LIMIT`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Seats)]
 pub struct SeatsView {
     pub used: u64,
     pub limit: u64,
