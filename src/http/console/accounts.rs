@@ -71,7 +71,8 @@ struct Row {
     badge_class: &'static str,
     cause: Option<String>,
     last_run: String,
-    protected: u64,
+    /// Protected users, sites and Teams.
+    protected: [u64; 3],
     waiting: bool,
     sent_to: String,
 }
@@ -115,7 +116,10 @@ pub async fn status(State(s): State<AppState>, member: Member, q: Result<Query<N
                 badge_class,
                 cause,
                 last_run: when(a.discovery.last_run_at),
-                protected: a.discovery.counts.users.protected,
+                protected: {
+                    let c = &a.discovery.counts;
+                    [c.users.protected, c.sites.protected, c.teams.protected]
+                },
                 waiting: a.status == AccountStatus::WaitingForAuthorization,
                 sent_to: a.link_sent_to.clone().unwrap_or_default(),
             }
