@@ -21,10 +21,24 @@ const MEMBER: &str = "owner@msp.example";
 /// The local server's whole app (router, console, sandbox), as `cargo run` serves it.
 async fn local_get(app: &TestApp, path: &str) -> Answer {
     let req = Request::builder().uri(path).body(Body::empty()).unwrap();
-    let res = onboarding::http::local(app.state.clone(), sandbox::router(Sandbox::new()))
-        .oneshot(req)
-        .await
-        .unwrap();
+    answer(
+        onboarding::http::local(app.state.clone(), sandbox::router(Sandbox::new()))
+            .oneshot(req)
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+fn header<'a>(a: &'a Answer, name: &str) -> &'a str {
+    a.headers
+        .get(name)
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or_else(|| panic!("no {name} header"))
+}
+
+/// A router's response as an [`Answer`].
+async fn answer(res: axum::response::Response) -> Answer {
     let status = res.status();
     let headers = res.headers().clone();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
@@ -33,13 +47,6 @@ async fn local_get(app: &TestApp, path: &str) -> Answer {
         headers,
         text: String::from_utf8_lossy(&bytes).into_owned(),
     }
-}
-
-fn header<'a>(a: &'a Answer, name: &str) -> &'a str {
-    a.headers
-        .get(name)
-        .map(|v| v.to_str().unwrap())
-        .unwrap_or_else(|| panic!("no {name} header"))
 }
 
 /// The headers of an HTML page, and a body the policy allows.
@@ -195,18 +202,13 @@ async fn every_html_page_carries_the_security_headers() {
         .header("content-type", "application/x-www-form-urlencoded")
         .body(Body::from("token=forged&password=correct+horse+battery+staple"))
         .unwrap();
-    let res = onboarding::http::local(app.state.clone(), sandbox::router(Sandbox::new()))
-        .oneshot(req)
-        .await
-        .unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    let form = Answer {
-        status,
-        headers,
-        text: String::from_utf8_lossy(&bytes).into_owned(),
-    };
+    let form = answer(
+        onboarding::http::local(app.state.clone(), sandbox::router(Sandbox::new()))
+            .oneshot(req)
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(form.status, StatusCode::NOT_FOUND, "{}", form.text);
     assert_secure_page("POST /v1/password/reset (form)", &form);
 
@@ -240,15 +242,7 @@ async fn every_lambda_functions_pages_carry_them_too() {
         (Function::Confirm, "/v1/signup/activate?token=x"),
     ] {
         let req = Request::builder().uri(path).body(Body::empty()).unwrap();
-        let res = router_for(function, app.state.clone()).oneshot(req).await.unwrap();
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        let a = Answer {
-            status,
-            headers,
-            text: String::from_utf8_lossy(&bytes).into_owned(),
-        };
+        let a = answer(router_for(function, app.state.clone()).oneshot(req).await.unwrap()).await;
         assert_secure_page(path, &a);
     }
 }
@@ -299,15 +293,7 @@ async fn the_consoles_signed_in_pages_carry_them_and_load_only_their_own_script(
             .header("cookie", format!("console_session={token}"))
             .body(Body::empty())
             .unwrap();
-        let res = onboarding::http::router(app.state.clone()).oneshot(req).await.unwrap();
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        let a = Answer {
-            status,
-            headers,
-            text: String::from_utf8_lossy(&bytes).into_owned(),
-        };
+        let a = answer(onboarding::http::router(app.state.clone()).oneshot(req).await.unwrap()).await;
         assert_eq!(a.status, StatusCode::OK, "{path}: {}", a.text);
         assert_secure_page(&path, &a);
     }

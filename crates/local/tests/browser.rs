@@ -16,12 +16,25 @@ fn browse(node_path: &str, link: &str, screenshot: &str, mode: Option<&str>) -> 
     std::fs::create_dir_all(&artifacts).unwrap();
     let screenshot = artifacts.join(screenshot);
     let _ = std::fs::remove_file(&screenshot);
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/consent.cjs");
+    let mut args = vec![link.to_owned(), screenshot.display().to_string()];
+    args.extend(mode.map(str::to_owned));
+    let seen = node(node_path, "consent.cjs", &args);
+    assert!(
+        std::fs::metadata(&screenshot).unwrap().len() > 1000,
+        "a screenshot was kept"
+    );
+    seen
+}
+
+/// Runs `tests/browser/<script>` with `args` under node (NODE_PATH finds playwright-core and
+/// axe-core); fails on a failed run; answers the script's JSON line.
+fn node(node_path: &str, script: &str, args: &[String]) -> Value {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/browser")
+        .join(script);
     let out = Command::new("node")
         .arg(&script)
-        .arg(link)
-        .arg(&screenshot)
-        .args(mode)
+        .args(args)
         .env("NODE_PATH", node_path)
         .output()
         .expect("node runs");
@@ -29,10 +42,6 @@ fn browse(node_path: &str, link: &str, screenshot: &str, mode: Option<&str>) -> 
         out.status.success(),
         "browser run failed: {}",
         String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        std::fs::metadata(&screenshot).unwrap().len() > 1000,
-        "a screenshot was kept"
     );
     serde_json::from_slice(&out.stdout).expect("the script's JSON line")
 }
@@ -186,27 +195,21 @@ async fn console_walk(mode: &str) -> Value {
         .join(format!("console-{mode}"));
     let _ = std::fs::remove_dir_all(&artifacts);
     std::fs::create_dir_all(&artifacts).unwrap();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/console.cjs");
     let started = std::time::Instant::now();
-    let out = Command::new("node")
-        .arg(&script)
-        .arg(&server.base)
-        .arg(dir.path().join("outbox"))
-        .arg(&artifacts)
-        .arg(mode)
-        .env("NODE_PATH", node_path)
-        .output()
-        .expect("node runs");
-    assert!(
-        out.status.success(),
-        "browser run failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let seen = node(
+        &node_path,
+        "console.cjs",
+        &[
+            server.base.clone(),
+            dir.path().join("outbox").display().to_string(),
+            artifacts.display().to_string(),
+            mode.to_owned(),
+        ],
     );
     eprintln!(
         "console browser walk ({mode}): {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let seen: Value = serde_json::from_slice(&out.stdout).expect("the script's JSON line");
     // Every page: a screenshot at both widths, nothing wider than a 390 px phone, no serious
     // accessibility violation, nothing blocked by the pages' policy.
     for p in seen["pages"].as_array().unwrap() {
