@@ -28,7 +28,7 @@ pub const PAGE_CSS: &str = concat!(
     "label.choice{display:block;font-weight:400;margin:4px 0}fieldset{border:1px solid #d9e2ec;border-radius:4px;margin:0 0 12px;padding:8px 12px}legend{font-weight:600}",
     "input,select{font-size:15px;padding:4px}.search{margin:8px 0}.note{display:block}button.small{padding:4px 10px;font-size:14px}button.danger{background:#b42318}",
     ".link-field{width:100%;min-width:12em}.detail{font-family:monospace;font-size:12px;word-break:break-all}meter{width:100%;max-width:420px;height:20px}",
-    "@media (max-width:600px){body.console{margin:8px auto;padding:0 12px}table,thead,tbody,tr,th,td{display:block}thead{display:none}td{border:0;padding:2px 0}tr{border-bottom:1px solid #d9e2ec;padding:6px 0}}",
+    "@media (max-width:600px){body.console{margin:8px auto;padding:0 12px}table,thead,tbody,tr,th,td{display:block}thead{display:none}td{border:0;padding:2px 0}td[data-label]::before{content:attr(data-label) \": \";font-weight:600;color:#52606d}tr{border-bottom:1px solid #d9e2ec;padding:6px 0}}",
 );
 
 #[derive(Template)]
