@@ -19,6 +19,13 @@ impl Platform {
         }
     }
 
+    /// The platform [`Platform::as_str`] names.
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Platform::Microsoft365, Platform::GoogleWorkspace]
+            .into_iter()
+            .find(|p| p.as_str() == raw)
+    }
+
     pub fn display_name(self) -> &'static str {
         match self {
             Platform::Microsoft365 => "Microsoft 365",
@@ -169,5 +176,14 @@ mod tests {
             assert!(TenantRef::parse("t", bad, Platform::Microsoft365).is_err(), "{bad:?}");
         }
         assert!(TenantRef::parse("t", "7f3c2a10-0000-4000-8000-00000000c0de", Platform::GoogleWorkspace).is_err());
+    }
+
+    #[test]
+    fn platforms_parse_back_from_their_names_only() {
+        for p in [Platform::Microsoft365, Platform::GoogleWorkspace] {
+            assert_eq!(Platform::parse(p.as_str()), Some(p));
+        }
+        assert_eq!(Platform::parse("Microsoft365"), None);
+        assert_eq!(Platform::parse(""), None);
     }
 }

@@ -103,6 +103,20 @@ impl From<ProtectKind> for ObjectKind {
     }
 }
 
+/// Groups cannot be protected.
+impl TryFrom<ObjectKind> for ProtectKind {
+    type Error = ObjectKind;
+
+    fn try_from(k: ObjectKind) -> Result<Self, ObjectKind> {
+        match k {
+            ObjectKind::Users => Ok(ProtectKind::Users),
+            ObjectKind::Sites => Ok(ProtectKind::Sites),
+            ObjectKind::Teams => Ok(ProtectKind::Teams),
+            ObjectKind::Groups => Err(k),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProtectOutcome {
     pub kind: ObjectKind,

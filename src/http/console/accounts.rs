@@ -3,7 +3,7 @@
 //! progress, auto-add, the reauthorization banner, disable / enable) with their actions.
 
 use super::{Chrome, Member, Posted, chrome, forbidden_form, html, not_allowed, problem, see_other, when};
-use crate::domain::{ManagedBy, Permission, Platform};
+use crate::domain::{ManagedBy, Permission};
 use crate::http::error::ApiError;
 use crate::services::AppState;
 use crate::store::keys::{AccountItem, AccountStatus, ConsentFailureCode, DiscoveryStatus, ObjectKind};
@@ -218,11 +218,7 @@ fn optional(v: &str) -> Option<String> {
 
 /// The form as the API's request; a choice that is not one of the form's is a field error.
 fn new_account(f: &NewForm) -> Result<accounts::NewAccount, ApiError> {
-    let platform = match f.platform.as_str() {
-        "microsoft365" => Platform::Microsoft365,
-        "google_workspace" => Platform::GoogleWorkspace,
-        _ => return Err(crate::domain::FieldError::new("platform", "choose Microsoft 365 or Google Workspace").into()),
-    };
+    let platform = super::platform(&f.platform)?;
     let managed_by = match f.managed_by.as_str() {
         "partner" => ManagedBy::Partner,
         "client" => ManagedBy::Client,
@@ -457,15 +453,6 @@ fn label(kind: ObjectKind) -> &'static str {
     }
 }
 
-fn protect_kind(kind: ObjectKind) -> Option<ProtectKind> {
-    match kind {
-        ObjectKind::Users => Some(ProtectKind::Users),
-        ObjectKind::Sites => Some(ProtectKind::Sites),
-        ObjectKind::Teams => Some(ProtectKind::Teams),
-        ObjectKind::Groups => None,
-    }
-}
-
 /// The filter's query fields: (protected, deleted, new).
 fn filter(show: &str) -> (Option<bool>, Option<bool>, Option<bool>) {
     match show {
@@ -625,7 +612,7 @@ pub async fn account(
             tabs,
             tab: kind.as_str(),
             tab_label: label(kind),
-            protectable: protect_kind(kind).is_some() && chrome.manager && a.status != AccountStatus::Disabled,
+            protectable: ProtectKind::try_from(kind).is_ok() && chrome.manager && a.status != AccountStatus::Disabled,
             q: term.unwrap_or(""),
             show,
             objects: listing
@@ -674,12 +661,20 @@ pub async fn progress(State(s): State<AppState>, member: Member, Path(id): Path<
     .into_response()
 }
 
+/// Where an account action's answer goes.
+enum Then {
+    /// Back to the account page with this query (its notice, tab, search).
+    Back(String),
+    /// On elsewhere (the provider's consent).
+    Leave(String),
+}
+
 /// A posted account action: checks the form's CSRF token first (403, nothing done), then the
 /// role when the action needs more than operating.
 async fn acted<F, Fut>(s: &AppState, member: &Member, csrf: &str, id: &str, needs: Permission, f: F) -> Response
 where
     F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<String, ApiError>>,
+    Fut: std::future::Future<Output = Result<Then, ApiError>>,
 {
     if !member.posted(s, csrf) {
         return forbidden_form(s);
@@ -691,8 +686,8 @@ where
         return problem(s, ApiError::not_found());
     }
     match f().await {
-        Ok(to) if to.starts_with("http") => see_other(&to),
-        Ok(done) => see_other(&format!("{}/console/accounts/{id}?{done}", super::base(s))),
+        Ok(Then::Leave(to)) => see_other(&to),
+        Ok(Then::Back(query)) => see_other(&format!("{}/console/accounts/{id}?{query}", super::base(s))),
         Err(e) => problem(s, e),
     }
 }
@@ -705,7 +700,7 @@ pub async fn check(State(s): State<AppState>, member: Member, Path(id): Path<Str
     let csrf = csrf_of(form);
     acted(&s, &member, &csrf, &id, Permission::Operate, || async {
         authorization::check(&s, &member.principal, &id).await?;
-        Ok("done=checked".to_owned())
+        Ok(Then::Back("done=checked".to_owned()))
     })
     .await
 }
@@ -729,7 +724,7 @@ pub async fn resend(
     };
     acted(&s, &member, &f.csrf, &id, Permission::Operate, || async {
         authorization::resend(&s, &member.principal, &id, &f.email).await?;
-        Ok("done=resent".to_owned())
+        Ok(Then::Back("done=resent".to_owned()))
     })
     .await
 }
@@ -738,7 +733,7 @@ pub async fn refresh(State(s): State<AppState>, member: Member, Path(id): Path<S
     let csrf = csrf_of(form);
     acted(&s, &member, &csrf, &id, Permission::Operate, || async {
         discovery::refresh(&s, &member.principal, &id).await?;
-        Ok("done=refreshed".to_owned())
+        Ok(Then::Back("done=refreshed".to_owned()))
     })
     .await
 }
@@ -749,7 +744,7 @@ pub async fn reauthorize(State(s): State<AppState>, member: Member, Path(id): Pa
     let csrf = csrf_of(form);
     acted(&s, &member, &csrf, &id, Permission::Operate, || async {
         let (url, _) = authorization::reauthorize(&s, &member.principal, &id, None).await?;
-        Ok(url)
+        Ok(Then::Leave(url))
     })
     .await
 }
@@ -786,7 +781,7 @@ pub async fn protect(State(s): State<AppState>, member: Member, Path(id): Path<S
     }
     acted(&s, &member, &csrf, &id, Permission::Manage, || async {
         let kind = ObjectKind::parse(&kind)
-            .and_then(protect_kind)
+            .and_then(|k| ProtectKind::try_from(k).ok())
             .ok_or_else(|| ApiError::from(crate::domain::FieldError::new("kind", "choose users, sites or Teams")))?;
         let protected =
             protected.ok_or_else(|| ApiError::from(crate::domain::FieldError::new("protected", "is required")))?;
@@ -807,7 +802,7 @@ pub async fn protect(State(s): State<AppState>, member: Member, Path(id): Path<S
                     .filter(|(k, _)| matches!(&**k, "tab" | "q" | "show" | "order")),
             )
             .finish();
-        Ok(format!("done=protected&{keep}"))
+        Ok(Then::Back(format!("done=protected&{keep}")))
     })
     .await
 }
@@ -846,7 +841,7 @@ pub async fn auto_add(
             timezone: optional(&f.timezone),
         };
         protection::set_auto_add(&s, &member.principal, &id, req).await?;
-        Ok("done=auto_add".to_owned())
+        Ok(Then::Back("done=auto_add".to_owned()))
     })
     .await
 }
@@ -855,7 +850,7 @@ pub async fn disable(State(s): State<AppState>, member: Member, Path(id): Path<S
     let csrf = csrf_of(form);
     acted(&s, &member, &csrf, &id, Permission::Manage, || async {
         lifecycle::disable(&s, &member.principal, &id).await?;
-        Ok("done=disabled".to_owned())
+        Ok(Then::Back("done=disabled".to_owned()))
     })
     .await
 }
@@ -864,7 +859,7 @@ pub async fn enable(State(s): State<AppState>, member: Member, Path(id): Path<St
     let csrf = csrf_of(form);
     acted(&s, &member, &csrf, &id, Permission::Manage, || async {
         lifecycle::enable(&s, &member.principal, &id).await?;
-        Ok("done=enabled".to_owned())
+        Ok(Then::Back("done=enabled".to_owned()))
     })
     .await
 }

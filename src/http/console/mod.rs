@@ -324,6 +324,12 @@ async fn chrome(s: &AppState, m: &Member, section: &'static str) -> Result<Chrom
     })
 }
 
+/// A form's platform choice (the values the API uses, `Platform::parse`).
+fn platform(raw: &str) -> Result<crate::domain::Platform, ApiError> {
+    crate::domain::Platform::parse(raw)
+        .ok_or_else(|| crate::domain::FieldError::new("platform", "choose Microsoft 365 or Google Workspace").into())
+}
+
 fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
     t.map_or_else(|| "never".to_owned(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
 }

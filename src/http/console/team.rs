@@ -2,7 +2,7 @@
 //! each shown to every member and changed only by the roles the API allows.
 
 use super::{Chrome, Member, Posted, chrome, forbidden_form, html, not_allowed, problem, see_other, when};
-use crate::domain::{Actor, Permission, Platform, Role};
+use crate::domain::{Actor, Permission, Role};
 use crate::http::error::ApiError;
 use crate::services::AppState;
 use crate::usecases::audit::AuditQuery;
@@ -308,15 +308,7 @@ pub async fn create_offer(State(s): State<AppState>, member: Member, form: Poste
         return forbidden_form(&s);
     };
     team_acted(&s, &member, &f.csrf, "offers", || async {
-        let platform = match f.platform.as_str() {
-            "microsoft365" => Platform::Microsoft365,
-            "google_workspace" => Platform::GoogleWorkspace,
-            _ => {
-                return Err(
-                    crate::domain::FieldError::new("platform", "choose Microsoft 365 or Google Workspace").into(),
-                );
-            }
-        };
+        let platform = super::platform(&f.platform)?;
         let label = Some(f.label.trim().to_owned()).filter(|l| !l.is_empty());
         offers::create(&s, &member.principal, NewOffer { platform, label }).await?;
         Ok("created")
