@@ -1,5 +1,7 @@
-//! The ports and settings the use cases run against, as one value the wiring ([`crate::app`])
-//! builds once per process and tests build from in-memory twins.
+//! The ports and settings the use cases run against: one trait per port ([`HasStore`],
+//! [`HasMailer`], [`HasDirectory`], ...), and all of them as one value, [`Services`], that the
+//! wiring ([`crate::app`]) builds once per process and tests build from in-memory twins. Each
+//! use case declares the few it needs (`crate::ports!`) and takes `&impl Ports`.
 
 use crate::clock::Clock;
 use crate::crypto::{Encryptor, PasswordHasher, Signer, random_bytes};
@@ -135,3 +137,91 @@ impl Services {
 }
 
 pub type AppState = Arc<Services>;
+
+/// The ports, one trait each: a use case (or a shared record in `repo`) declares the ones it
+/// runs against in its own `Ports` trait and takes `&impl Ports`, so it can be read, tested and
+/// wired with only those. [`Services`] has them all, and so does any `Arc` of one.
+macro_rules! port {
+    ($(#[$doc:meta])* $name:ident { $($method:ident -> $ty:ty = |$s:ident| $get:expr;)+ }) => {
+        $(#[$doc])*
+        pub trait $name: Send + Sync {
+            $(fn $method(&self) -> $ty;)+
+        }
+        impl $name for Services {
+            $(fn $method(&self) -> $ty {
+                let $s = self;
+                $get
+            })+
+        }
+        impl<T: $name + ?Sized> $name for Arc<T> {
+            $(fn $method(&self) -> $ty {
+                (**self).$method()
+            })+
+        }
+    };
+}
+
+port! {
+    /// The table (DynamoDB or the embedded store).
+    HasStore { store -> &Arc<dyn Store> = |s| &s.store; }
+}
+port! {
+    /// Now.
+    HasClock { clock -> &Arc<dyn Clock> = |s| &s.clock; }
+}
+port! {
+    /// Mail out (SES or the outbox).
+    HasMailer { mailer -> &Arc<dyn Mailer> = |s| &s.mailer; }
+}
+port! {
+    /// The base URLs links are built on.
+    HasLinks { links -> &Links = |s| &s.links; }
+}
+port! {
+    /// Signs and checks tokens (states, activate links).
+    HasSigner { signer -> &Signer = |s| &s.signer; }
+}
+port! {
+    /// Seals secrets kept in the store.
+    HasEncryptor { encryptor -> &Encryptor = |s| &s.encryptor; }
+}
+port! {
+    /// Hashes and verifies passwords.
+    HasHasher { hasher -> &PasswordHasher = |s| &s.hasher; }
+}
+port! {
+    /// Microsoft's and Google's sign-in and consent.
+    HasIdentity {
+        microsoft -> &Arc<dyn Microsoft> = |s| &s.microsoft;
+        google -> &Arc<dyn Google> = |s| &s.google;
+    }
+}
+port! {
+    /// Tenants' directories (Graph, Admin SDK).
+    HasDirectory { directory -> &Arc<dyn Directory> = |s| &s.directory; }
+}
+port! {
+    /// Where discovery jobs go.
+    HasQueue { queue -> &Arc<dyn Queue> = |s| &s.queue; }
+}
+port! {
+    /// The product's settings: lifetimes, limits, intervals.
+    HasSettings {
+        session_hours -> i64 = |s| s.session_hours;
+        link_days -> i64 = |s| s.link_days;
+        seat_limit -> u64 = |s| s.seat_limit;
+        account_retention_days -> i64 = |s| s.account_retention_days;
+        discovery_interval -> chrono::Duration = |s| s.discovery_interval;
+    }
+}
+
+/// Declares a module's `Ports`: the port traits (and other modules' `Ports`) it runs against;
+/// everything that has them all is one.
+#[macro_export]
+macro_rules! ports {
+    ($($bound:path),+ $(,)?) => {
+        /// The ports this module runs against.
+        pub trait Ports: $($bound +)+ {}
+        impl<T: $($bound +)+ ?Sized> Ports for T {}
+    };
+}

@@ -5,9 +5,10 @@
 //! Layers, lowest first:
 //! 0. `domain`, `clock`, `crypto`, `schedule`, `telemetry`: values and pure rules, no I/O.
 //! 1. `store`; 2. `email`, `identity`, `limits`, `queue`: the ports and their adapters.
-//! 3. `services`: the ports as one value.
+//! 3. `services`: one trait per port, and all of them as one value.
 //! 4. `repo`: the records several use cases share (accounts, links and states, sessions).
-//! 5. `usecases::*`: one module per use case, none importing another.
+//! 5. `usecases::*`: one module per use case, none importing another; each declares the ports
+//!    it runs against (`crate::ports!`) and takes `&impl Ports`, never the whole `Services`.
 //! 6. `flows`: what combines use cases.
 //! 7. `http`: the router (the sandbox and the fakes live in crates/sandbox and crates/test-support).
 //! 8. `config`; 9. `app`: typed configuration and the wiring built from it.
@@ -140,5 +141,70 @@ fn the_check_sees_a_sibling_use_case_and_an_upward_import() {
     assert!(
         bad.iter().any(|b| b.contains("repo.rs (layer 4) imports `usecases`")),
         "{bad:?}"
+    );
+}
+
+/// Files under `usecases/` and `repo/` that name the whole [`Services`] instead of declaring
+/// the ports they run against (`crate::ports!(...)`, taken as `&impl Ports`).
+///
+/// [`Services`]: onboarding::services::Services
+fn wide_ports(src: &Path) -> Vec<String> {
+    let mut bad = Vec::new();
+    for dir in ["usecases", "repo"] {
+        let mut files = Vec::new();
+        rust_files(&src.join(dir), &mut files);
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let code: String = text
+                .lines()
+                .map(|l| l.split("//").next().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("\n");
+            let name = file.strip_prefix(src).unwrap().display();
+            let names_services = code
+                .match_indices("Services")
+                .any(|(i, _)| !code[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_'));
+            if names_services || code.contains("AppState") {
+                bad.push(format!("{name} takes the whole Services"));
+            }
+            if code.contains("impl Ports") && !code.contains("crate::ports!(") {
+                bad.push(format!("{name} takes `impl Ports` without declaring them"));
+            }
+        }
+    }
+    bad
+}
+
+#[test]
+fn use_cases_and_records_take_only_the_ports_they_declare() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let bad = wide_ports(&src);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+#[test]
+fn the_check_sees_a_use_case_taking_the_whole_services() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path();
+    std::fs::create_dir_all(src.join("usecases")).unwrap();
+    std::fs::create_dir_all(src.join("repo")).unwrap();
+    std::fs::write(
+        src.join("usecases/signup.rs"),
+        "use crate::services::Services;\npub async fn f(s: &Services) {}\n",
+    )
+    .unwrap();
+    std::fs::write(src.join("repo/links.rs"), "pub fn g(s: &impl Ports) {}\n").unwrap();
+    std::fs::write(
+        src.join("usecases/audit.rs"),
+        "// not Services in a comment\ncrate::ports!(HasStore);\npub fn h(s: &impl Ports) {}\n",
+    )
+    .unwrap();
+    let bad = wide_ports(src);
+    assert_eq!(
+        bad,
+        [
+            "usecases/signup.rs takes the whole Services",
+            "repo/links.rs takes `impl Ports` without declaring them",
+        ]
     );
 }

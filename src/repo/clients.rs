@@ -2,14 +2,16 @@
 //! adds it or a client starts it through an offer.
 
 use crate::domain::{AccountId, ClientId, EmailAddress, ManagedBy, OrganizationName, PartnerId, Platform, TenantRef};
-use crate::services::Services;
+use crate::services::HasClock;
 use crate::store::keys::{self, AccountItem, AccountStatus, ClientItem};
 use crate::store::{Condition, Item, StoreError, WriteOp};
+
+crate::ports!(HasClock);
 
 /// A new client and its writes: the client, and its name (which no other client of the
 /// partner may hold: the put fails when it does).
 pub fn new_client(
-    s: &Services,
+    s: &impl Ports,
     partner: &PartnerId,
     name: &OrganizationName,
     contact_email: Option<&EmailAddress>,
@@ -18,7 +20,7 @@ pub fn new_client(
         id: ClientId::new(),
         name: name.to_string(),
         contact_email: contact_email.map(|e| e.to_string()),
-        created_at: s.clock.now(),
+        created_at: s.clock().now(),
     };
     let index = keys::ClientNameItem {
         client_id: client.id.clone(),

@@ -6,11 +6,13 @@
 use crate::domain::{AccountId, JobKind, PartnerId};
 use crate::queue::Job;
 use crate::repo::due::{JOB_GRACE, discoverable};
-use crate::services::Services;
+use crate::services::{HasClock, HasQueue};
 use crate::store::keys::{self, AccountItem, PendingJob};
 use crate::store::{Key, StoreError};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
+
+crate::ports!(HasClock, HasQueue, crate::repo::accounts::Ports);
 
 /// What queueing did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,13 +49,13 @@ pub fn in_flight(a: &AccountItem, now: DateTime<Utc>) -> bool {
 
 /// Queues a `kind` job for the account now, unless one is already on its way.
 pub async fn enqueue(
-    s: &Services,
+    s: &impl Ports,
     partner: &PartnerId,
     account: &AccountId,
     kind: JobKind,
 ) -> Result<Queued, StoreError> {
     let key = keys::account(partner, account);
-    let now = s.clock.now();
+    let now = s.clock().now();
     let job = Job::new(partner, account, kind, 0);
     let mut outcome = Queued::Sent(job.clone());
     crate::repo::accounts::modify(s, &key, |a| {
@@ -78,8 +80,8 @@ pub async fn enqueue(
 
 /// Sends a job already marked on its account; when the queue refuses, takes the mark back
 /// (the account is then due at once). Answers whether it was sent.
-pub async fn send(s: &Services, job: &Job, delay: Duration) -> bool {
-    match s.queue.send(job, delay).await {
+pub async fn send(s: &impl Ports, job: &Job, delay: Duration) -> bool {
+    match s.queue().send(job, delay).await {
         Ok(()) => {
             tracing::info!(job_id = %job.id, kind = job.kind.as_str(), delay_s = delay.as_secs(), "job queued");
             true
@@ -94,7 +96,7 @@ pub async fn send(s: &Services, job: &Job, delay: Duration) -> bool {
 
 /// Clears the account's pending job if it is still `job_id` (best effort: should this fail
 /// too, the job's grace runs out and the schedule queues the account then).
-pub async fn unmark(s: &Services, key: &Key, job_id: &str) {
+pub async fn unmark(s: &impl Ports, key: &Key, job_id: &str) {
     let cleared = crate::repo::accounts::modify(s, key, |a| {
         let ours = a.discovery.job.as_ref().is_some_and(|j| j.id == job_id);
         if ours {

@@ -15,7 +15,7 @@ use crate::domain::{EmailAddress, Platform, Provider};
 use crate::email::{MailError, templates};
 use crate::identity::{REQUIRED_MICROSOFT_ROLES, SignInRequest};
 use crate::limits::{self, Limit, LimitError, RateLimited};
-use crate::services::Services;
+use crate::services::{HasClock, HasEncryptor, HasIdentity, HasLinks, HasMailer, HasSettings, HasSigner, HasStore};
 use crate::store::keys::{self, AccountItem, AccountStatus, Audience, LinkItem, PartnerItem, StateItem, StatePhase};
 use crate::store::{Condition, Item, StoreError, WriteOp};
 use base64::Engine as _;
@@ -23,6 +23,17 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
+
+crate::ports!(
+    HasClock,
+    HasEncryptor,
+    HasIdentity,
+    HasLinks,
+    HasMailer,
+    HasSettings,
+    HasSigner,
+    HasStore
+);
 
 const LINK: &str = "authorize";
 pub const STATE_MINUTES: i64 = 60;
@@ -65,16 +76,16 @@ pub fn audience_for(managed_by: crate::domain::ManagedBy) -> Audience {
 
 /// Mints a link for `account` (which now points at it) and the write that stores it.
 pub fn new_link(
-    s: &Services,
+    s: &impl Ports,
     account: &mut AccountItem,
     to: &EmailAddress,
     audience: Audience,
 ) -> Result<NewLink, StoreError> {
-    let now = s.clock.now();
+    let now = s.clock().now();
     let random = random_token();
-    let token = SecretString::from(s.signer.seal(LINK, &[random.expose_secret()]));
+    let token = SecretString::from(s.signer().seal(LINK, &[random.expose_secret()]));
     let hash = sha256_hex(token.expose_secret());
-    let expires_at = now + Duration::days(s.link_days);
+    let expires_at = now + Duration::days(s.link_days());
     let link = LinkItem {
         partner_id: account.partner_id.clone(),
         account_id: account.id.clone(),
@@ -112,8 +123,8 @@ pub fn permissions(platform: Platform) -> Vec<String> {
     }
 }
 
-pub async fn partner_name(s: &Services, account: &AccountItem) -> Result<String, StoreError> {
-    let item = s.store.get(&keys::partner(&account.partner_id)).await?;
+pub async fn partner_name(s: &impl Ports, account: &AccountItem) -> Result<String, StoreError> {
+    let item = s.store().get(&keys::partner(&account.partner_id)).await?;
     Ok(item
         .map(|i| i.record::<PartnerItem>())
         .transpose()?
@@ -122,7 +133,7 @@ pub async fn partner_name(s: &Services, account: &AccountItem) -> Result<String,
 
 /// Emails the link: who asks, for which client and tenant, what access, until when.
 pub async fn send_link(
-    s: &Services,
+    s: &impl Ports,
     account: &AccountItem,
     to: &EmailAddress,
     link: &NewLink,
@@ -130,7 +141,7 @@ pub async fn send_link(
     let partner = partner_name(s, account).await?;
     let url = SecretString::from(format!(
         "{}/authorize/{}",
-        s.links.public_base_url,
+        s.links().public_base_url,
         link.token.expose_secret()
     ));
     let perms = permissions(account.platform);
@@ -146,7 +157,7 @@ pub async fn send_link(
         expires: &expires,
         reply_to: reply_to.as_ref(),
     };
-    s.mailer
+    s.mailer()
         .send(&templates::authorization_request(to, &request, &url)?)
         .await?;
     tracing::info!(account_id = %account.id, to_domain = to.domain(), "authorization link sent");
@@ -155,18 +166,18 @@ pub async fn send_link(
 
 /// A fresh sealed state and its record, valid [`STATE_MINUTES`].
 fn mint_state(
-    s: &Services,
+    s: &impl Ports,
     account: &AccountItem,
     audience: Audience,
     link_hash: Option<String>,
     phase: StatePhase,
 ) -> (String, StateItem) {
-    let now = s.clock.now();
+    let now = s.clock().now();
     let expires_at = now + Duration::minutes(STATE_MINUTES);
     let provider = account.platform.provider();
     let random = random_token();
     let exp = expires_at.timestamp().to_string();
-    let state = s.signer.seal(
+    let state = s.signer().seal(
         &state_purpose(provider),
         &[account.id.as_str(), &exp, random.expose_secret()],
     );
@@ -202,7 +213,7 @@ fn state_write(state: &str, record: &StateItem) -> Result<WriteOp, StoreError> {
 /// Microsoft's sign-in leg (OpenID Connect code flow with nonce and PKCE, whose ID token
 /// proves the admin's tenant) or Google's authorization code flow with PKCE.
 pub fn new_state(
-    s: &Services,
+    s: &impl Ports,
     account: &AccountItem,
     audience: Audience,
     link_hash: Option<String>,
@@ -210,13 +221,13 @@ pub fn new_state(
     let (state, mut record) = mint_state(s, account, audience, link_hash, StatePhase::SignIn);
     let verifier = random_token();
     let challenge = B64.encode(Sha256::digest(verifier.expose_secret().as_bytes()));
-    record.pkce_verifier_enc = Some(s.encryptor.encrypt(&verifier, account.id.as_str()));
+    record.pkce_verifier_enc = Some(s.encryptor().encrypt(&verifier, account.id.as_str()));
     let entered = account.tenant.as_ref().map(|t| t.as_str());
     let url = match account.platform {
         Platform::Microsoft365 => {
             let nonce = random_token();
             record.nonce_hash = Some(sha256_hex(nonce.expose_secret()));
-            s.microsoft.sign_in_url(&SignInRequest {
+            s.microsoft().sign_in_url(&SignInRequest {
                 tenant: account.tenant_id.as_deref().or(entered),
                 state: &state,
                 nonce: nonce.expose_secret(),
@@ -224,7 +235,7 @@ pub fn new_state(
             })
         }
         Platform::GoogleWorkspace => {
-            s.google
+            s.google()
                 .authorize_url(&state, &challenge, account.tenant_domain.as_deref().or(entered))
         }
     };
@@ -234,7 +245,7 @@ pub fn new_state(
 /// The consent leg of a Microsoft consent, after a proven sign-in: a state bound to the
 /// signed-in admin's tenant, its write, and the admin-consent URL for exactly that tenant.
 pub fn consent_state(
-    s: &Services,
+    s: &impl Ports,
     signed_in: &StateItem,
     account: &AccountItem,
     tenant_id: &str,
@@ -247,7 +258,7 @@ pub fn consent_state(
         StatePhase::Consent,
     );
     record.tenant_id = Some(tenant_id.to_owned());
-    let url = s.microsoft.admin_consent_url(Some(tenant_id), &state);
+    let url = s.microsoft().admin_consent_url(Some(tenant_id), &state);
     Ok((state_write(&state, &record)?, url))
 }
 
@@ -258,13 +269,13 @@ pub struct OpenLink {
     pub account: AccountItem,
 }
 
-pub async fn open_link(s: &Services, token: &str) -> Result<OpenLink, LinkError> {
-    if s.signer.open(LINK, token).is_none() {
+pub async fn open_link(s: &impl Ports, token: &str) -> Result<OpenLink, LinkError> {
+    if s.signer().open(LINK, token).is_none() {
         return Err(LinkError::Invalid);
     }
     let hash = sha256_hex(token);
     let item = s
-        .store
+        .store()
         .get(&keys::authorization_link(&hash))
         .await?
         .ok_or(LinkError::Expired)?;
@@ -272,11 +283,11 @@ pub async fn open_link(s: &Services, token: &str) -> Result<OpenLink, LinkError>
     if link.used_at.is_some() {
         return Err(LinkError::Used);
     }
-    if link.expires_at <= s.clock.now() {
+    if link.expires_at <= s.clock().now() {
         return Err(LinkError::Expired);
     }
     let account: AccountItem = s
-        .store
+        .store()
         .get(&keys::account(&link.partner_id, &link.account_id))
         .await?
         .ok_or(LinkError::Expired)?
@@ -293,7 +304,7 @@ pub async fn open_link(s: &Services, token: &str) -> Result<OpenLink, LinkError>
 /// Points the account (read as `item`) at a fresh link, in one transaction conditioned on
 /// the version read: [`StoreError::ConditionFailed`] when the account changed meanwhile.
 pub async fn replace_link(
-    s: &Services,
+    s: &impl Ports,
     item: &Item,
     account: &mut AccountItem,
     to: &EmailAddress,
@@ -309,10 +320,10 @@ pub async fn replace_link(
         logged.actor,
         crate::domain::AuditAction::AuthorizationResent,
         serde_json::json!({ "to": to.as_str(), "why": logged.why }),
-        s.clock.now(),
+        s.clock().now(),
     )?;
     let result = s
-        .store
+        .store()
         .transact(vec![
             link.op.clone(),
             WriteOp::Put {
@@ -340,7 +351,7 @@ pub const MAILS_PER_PARTNER_DAY: Limit = Limit::new(keys::LIMIT_AUTH_MAIL_PARTNE
 /// refusal writes nothing. All limits are checked first (so an ordinary refusal counts
 /// nothing), then counted one by one (so parallel requests cannot pass a limit; one that
 /// loses such a race may leave the limits it already took counted, erring on the safe side).
-pub async fn reserve_mail(s: &Services, account: &AccountItem, to: &EmailAddress) -> Result<(), LimitError> {
+pub async fn reserve_mail(s: &impl Ports, account: &AccountItem, to: &EmailAddress) -> Result<(), LimitError> {
     let subjects = [
         (&MAILS_PER_ADDRESS_MINUTE, to.as_str()),
         (&MAILS_PER_ACCOUNT_HOUR, account.id.as_str()),
@@ -351,7 +362,7 @@ pub async fn reserve_mail(s: &Services, account: &AccountItem, to: &EmailAddress
     let checks = futures_util::future::join_all(
         subjects
             .iter()
-            .map(|(limit, subject)| limits::check(&*s.store, &*s.clock, limit, subject)),
+            .map(|(limit, subject)| limits::check(s.store().as_ref(), s.clock().as_ref(), limit, subject)),
     )
     .await;
     let mut wait = None;
@@ -369,7 +380,7 @@ pub async fn reserve_mail(s: &Services, account: &AccountItem, to: &EmailAddress
     let takes = futures_util::future::join_all(
         subjects
             .iter()
-            .map(|(limit, subject)| limits::take(&*s.store, &*s.clock, limit, subject)),
+            .map(|(limit, subject)| limits::take(s.store().as_ref(), s.clock().as_ref(), limit, subject)),
     )
     .await;
     takes.into_iter().collect()

@@ -4,21 +4,24 @@
 use crate::domain::{Actor, AuditAction, EmailAddress};
 use crate::email::templates;
 use crate::repo::audit;
-use crate::services::Services;
+use crate::services::{HasClock, HasLinks, HasMailer, HasStore};
 use crate::store::keys::{self, AccountItem, MemberItem, OfferItem};
 use crate::store::{Condition, QueryOptions, StoreError, WriteOp};
+
+crate::ports!(HasClock, HasLinks, HasMailer, HasStore);
 
 /// After a consent through an offer's account completes for the first time: the offer's use
 /// is counted, `offer_accepted` logged (one transaction with the account's mark), and the
 /// partner's owners and admins are emailed. Later consents of the account do nothing here.
-pub async fn accepted(s: &Services, account: &AccountItem) -> Result<(), StoreError> {
+pub async fn accepted(s: &impl Ports, account: &AccountItem) -> Result<(), StoreError> {
     let Some(reference) = account.offer.as_ref().filter(|o| o.accepted_at.is_none()) else {
         return Ok(());
     };
     let account_key = keys::account(&account.partner_id, &account.id);
     let offer_key = keys::offer(&account.partner_id, &reference.offer_id);
     for _ in 0..8 {
-        let (Some(account_item), Some(offer_item)) = (s.store.get(&account_key).await?, s.store.get(&offer_key).await?)
+        let (Some(account_item), Some(offer_item)) =
+            (s.store().get(&account_key).await?, s.store().get(&offer_key).await?)
         else {
             return Ok(());
         };
@@ -26,12 +29,12 @@ pub async fn accepted(s: &Services, account: &AccountItem) -> Result<(), StoreEr
         let Some(r) = a.offer.as_mut().filter(|o| o.accepted_at.is_none()) else {
             return Ok(());
         };
-        let now = s.clock.now();
+        let now = s.clock().now();
         r.accepted_at = Some(now);
         let mut offer: OfferItem = offer_item.record()?;
         offer.uses += 1;
         let written = s
-            .store
+            .store()
             .transact(vec![
                 WriteOp::Put {
                     item: account_item.next_version(&a)?,
@@ -63,9 +66,9 @@ pub async fn accepted(s: &Services, account: &AccountItem) -> Result<(), StoreEr
 }
 
 /// "<organization> accepted your offer", to every owner and admin of the partner.
-async fn notify(s: &Services, a: &AccountItem) {
+async fn notify(s: &impl Ports, a: &AccountItem) {
     let members = match s
-        .store
+        .store()
         .query_index(
             &keys::partner_partition(&a.partner_id),
             keys::MEMBER_PREFIX,
@@ -79,7 +82,7 @@ async fn notify(s: &Services, a: &AccountItem) {
             return;
         }
     };
-    let url = format!("{}/accounts/{}", s.links.console_url, a.id);
+    let url = format!("{}/accounts/{}", s.links().console_url, a.id);
     let tenant = a.tenant_domain.as_deref().or(a.tenant_id.as_deref()).unwrap_or("");
     for item in members {
         let Ok(m) = item.record::<MemberItem>() else { continue };
@@ -90,7 +93,7 @@ async fn notify(s: &Services, a: &AccountItem) {
             continue;
         };
         let sent = match templates::offer_accepted(&to, &a.client_name, a.platform.display_name(), tenant, &url) {
-            Ok(message) => s.mailer.send(&message).await,
+            Ok(message) => s.mailer().send(&message).await,
             Err(e) => Err(e),
         };
         if let Err(e) = sent {

@@ -2,13 +2,15 @@
 //! the write that sets it, conditioned on the version read, for the transaction that moves it.
 
 use crate::domain::PartnerId;
-use crate::services::Services;
+use crate::services::HasStore;
 use crate::store::keys::{self, SeatsItem};
 use crate::store::{Condition, Item, StoreError, WriteOp};
 
+crate::ports!(HasStore);
+
 /// Seats used, and the counter's item (`None` before the first protection).
-pub async fn read(s: &Services, partner: &PartnerId) -> Result<(u64, Option<Item>), StoreError> {
-    let item = s.store.get(&keys::seats(partner)).await?;
+pub async fn read(s: &impl Ports, partner: &PartnerId) -> Result<(u64, Option<Item>), StoreError> {
+    let item = s.store().get(&keys::seats(partner)).await?;
     let used = item
         .as_ref()
         .map(|i| i.record::<SeatsItem>())

@@ -3,11 +3,13 @@
 
 use crate::crypto::{random_token, sha256_hex};
 use crate::domain::{EmailAddress, PartnerId};
-use crate::services::Services;
+use crate::services::{HasClock, HasSettings, HasStore};
 use crate::store::keys::{self, MemberSessionItem, SessionItem};
 use crate::store::{Condition, Item, Pages, StoreError, WriteOp};
 use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
+
+crate::ports!(HasClock, HasSettings, HasStore);
 
 /// A freshly issued session: the token is shown to the client once and never stored.
 #[derive(Debug)]
@@ -20,14 +22,14 @@ pub struct NewSession {
 /// The writes that store a new session and its entry in the member's session index (used
 /// alone by sign-in and inside the confirm transaction).
 pub fn issue_session_ops(
-    s: &Services,
+    s: &impl Ports,
     partner_id: &PartnerId,
     email: &EmailAddress,
 ) -> Result<(Vec<WriteOp>, NewSession), StoreError> {
-    let now = s.clock.now();
+    let now = s.clock().now();
     let token = random_token();
     let token_hash = sha256_hex(token.expose_secret());
-    let expires_at = now + Duration::hours(s.session_hours);
+    let expires_at = now + Duration::hours(s.session_hours());
     let record = SessionItem {
         partner_id: partner_id.clone(),
         email: email.to_string(),
@@ -64,10 +66,10 @@ pub fn issue_session_ops(
 
 /// Ends every session of a member (password reset): reads the member's session index with
 /// strongly consistent queries and deletes sessions and index entries. Returns how many.
-pub async fn end_all_sessions(s: &Services, email: &EmailAddress) -> Result<usize, StoreError> {
+pub async fn end_all_sessions(s: &impl Ports, email: &EmailAddress) -> Result<usize, StoreError> {
     let mut ended = 0;
     let mut pages = Pages::new(
-        &*s.store,
+        s.store().as_ref(),
         keys::member_partition(email),
         keys::MEMBER_SESSION_PREFIX,
         50,
@@ -82,7 +84,7 @@ pub async fn end_all_sessions(s: &Services, email: &EmailAddress) -> Result<usiz
         }
     }
     for chunk in deletes.chunks(24) {
-        s.store.batch_write(Vec::new(), chunk.to_vec()).await?;
+        s.store().batch_write(Vec::new(), chunk.to_vec()).await?;
     }
     Ok(ended)
 }

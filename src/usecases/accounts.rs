@@ -6,11 +6,19 @@ use crate::domain::{ClientId, EmailAddress, FieldError, ManagedBy, OrganizationN
 use crate::email::MailError;
 use crate::repo::audit;
 use crate::repo::links::{self as authorization, LinkError};
-use crate::services::Services;
+use crate::services::{HasClock, HasStore};
 use crate::store::keys::{self, AccountItem, Audience, ClientItem};
 use crate::store::{Condition, Item, QueryOptions, StoreError, WriteOp};
 
 use serde::Deserialize;
+
+crate::ports!(
+    HasClock,
+    HasStore,
+    crate::repo::accounts::Ports,
+    crate::repo::clients::Ports,
+    crate::repo::links::Ports
+);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -89,7 +97,7 @@ pub struct NewAccount {
 }
 
 pub async fn create_client(
-    s: &Services,
+    s: &impl Ports,
     who: &Principal,
     name: &str,
     contact_email: Option<&str>,
@@ -98,7 +106,7 @@ pub async fn create_client(
     if find_client_named(s, who, &client.name).await?.is_some() {
         return Err(AccountError::Conflict(NAME_TAKEN));
     }
-    match s.store.transact(ops).await {
+    match s.store().transact(ops).await {
         Err(StoreError::ConditionFailed) => return Err(AccountError::Conflict(NAME_TAKEN)),
         other => other?,
     }
@@ -110,7 +118,7 @@ const NAME_TAKEN: &str = "one of your clients already has this name";
 
 /// A new client (parsed name and contact) and its writes.
 fn new_client(
-    s: &Services,
+    s: &impl Ports,
     partner: &PartnerId,
     name: &str,
     contact_email: Option<&str>,
@@ -130,14 +138,14 @@ fn new_client(
 
 /// The partner's client of this name, case and spaces aside: by the name's entry, else (a
 /// client from before names had entries) by reading the partner's clients.
-async fn find_client_named(s: &Services, who: &Principal, name: &str) -> Result<Option<ClientItem>, AccountError> {
+async fn find_client_named(s: &impl Ports, who: &Principal, name: &str) -> Result<Option<ClientItem>, AccountError> {
     let Ok(name) = OrganizationName::parse("name", name) else {
         return Ok(None);
     };
     let folded = name.folded();
-    if let Some(item) = s.store.get(&keys::client_name(&who.partner_id, &folded)).await? {
+    if let Some(item) = s.store().get(&keys::client_name(&who.partner_id, &folded)).await? {
         let index: keys::ClientNameItem = item.record()?;
-        if let Some(client) = s.store.get(&keys::client(&who.partner_id, &index.client_id)).await? {
+        if let Some(client) = s.store().get(&keys::client(&who.partner_id, &index.client_id)).await? {
             return Ok(Some(client.record()?));
         }
     }
@@ -147,9 +155,9 @@ async fn find_client_named(s: &Services, who: &Principal, name: &str) -> Result<
         .find(|c| OrganizationName::parse("name", &c.name).is_ok_and(|n| n.folded() == folded)))
 }
 
-pub async fn list_clients(s: &Services, who: &Principal) -> Result<Vec<ClientItem>, AccountError> {
+pub async fn list_clients(s: &impl Ports, who: &Principal) -> Result<Vec<ClientItem>, AccountError> {
     let page = s
-        .store
+        .store()
         .query(
             &keys::partner_partition(&who.partner_id),
             keys::CLIENT_PREFIX,
@@ -159,10 +167,10 @@ pub async fn list_clients(s: &Services, who: &Principal) -> Result<Vec<ClientIte
     Ok(page.items.iter().map(Item::record).collect::<Result<_, _>>()?)
 }
 
-async fn get_client(s: &Services, who: &Principal, id: &str) -> Result<ClientItem, AccountError> {
+async fn get_client(s: &impl Ports, who: &Principal, id: &str) -> Result<ClientItem, AccountError> {
     let id = ClientId::parse(id).ok_or(AccountError::NotFound)?;
     let item = s
-        .store
+        .store()
         .get(&keys::client(&who.partner_id, &id))
         .await?
         .ok_or(AccountError::NotFound)?;
@@ -171,7 +179,7 @@ async fn get_client(s: &Services, who: &Principal, id: &str) -> Result<ClientIte
 
 /// The client an account is for: an existing one by ID, or a new one by name (with its write).
 async fn client_for(
-    s: &Services,
+    s: &impl Ports,
     who: &Principal,
     req: &NewAccount,
 ) -> Result<(ClientItem, Vec<WriteOp>), AccountError> {
@@ -228,7 +236,7 @@ fn recipient(
 /// open now (admin credentials at hand) or emails an authorization link to the right person:
 /// the typed address, else the client's contact (client-managed), else the signed-in member.
 #[tracing::instrument(skip_all, fields(partner_id = %who.partner_id, account_id))]
-pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> Result<Created, AccountError> {
+pub async fn create_account(s: &impl Ports, who: &Principal, req: NewAccount) -> Result<Created, AccountError> {
     let tenant = req
         .tenant
         .as_deref()
@@ -247,7 +255,7 @@ pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> R
     } else {
         Some(recipient(who, req.managed_by, typed, &client)?)
     };
-    let now = s.clock.now();
+    let now = s.clock().now();
     let mut account = crate::repo::clients::waiting_account(
         &who.partner_id,
         &who.email,
@@ -297,7 +305,7 @@ pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> R
         // Over a mail limit the account is not created either: nothing written, nothing sent.
         authorization::reserve_mail(s, &account, to).await?;
     }
-    match s.store.transact(ops).await {
+    match s.store().transact(ops).await {
         // Only a new client's name can be taken meanwhile (every other key is new).
         Err(StoreError::ConditionFailed) => {
             return Err(AccountError::Conflict(
@@ -329,19 +337,19 @@ pub async fn create_account(s: &Services, who: &Principal, req: NewAccount) -> R
     })
 }
 
-async fn account_item(s: &Services, who: &Principal, id: &str) -> Result<Item, AccountError> {
+async fn account_item(s: &impl Ports, who: &Principal, id: &str) -> Result<Item, AccountError> {
     crate::repo::accounts::find(s, &who.partner_id, id)
         .await?
         .ok_or(AccountError::NotFound)
 }
 
-pub async fn get_account(s: &Services, who: &Principal, id: &str) -> Result<AccountItem, AccountError> {
+pub async fn get_account(s: &impl Ports, who: &Principal, id: &str) -> Result<AccountItem, AccountError> {
     Ok(account_item(s, who, id).await?.record()?)
 }
 
-pub async fn list_accounts(s: &Services, who: &Principal) -> Result<Vec<AccountItem>, AccountError> {
+pub async fn list_accounts(s: &impl Ports, who: &Principal) -> Result<Vec<AccountItem>, AccountError> {
     let page = s
-        .store
+        .store()
         .query(
             &keys::partner_partition(&who.partner_id),
             keys::ACCOUNT_PREFIX,

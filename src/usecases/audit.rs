@@ -3,10 +3,12 @@
 //! (`repo::audit`); nothing here or anywhere changes or deletes one.
 
 use crate::domain::{AccountId, FieldError, Principal};
-use crate::services::Services;
+use crate::services::HasStore;
 use crate::store::keys::{self, AuditItem};
 use crate::store::{Cursor, Key, QueryOptions, StoreError};
 use serde::Deserialize;
+
+crate::ports!(HasStore, crate::repo::accounts::Ports);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
@@ -44,7 +46,7 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
-pub async fn list(s: &Services, who: &Principal, q: AuditQuery) -> Result<AuditPage, AuditError> {
+pub async fn list(s: &impl Ports, who: &Principal, q: AuditQuery) -> Result<AuditPage, AuditError> {
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(FieldError::new("limit", format!("must be 1 to {MAX_PAGE}")).into());
@@ -80,8 +82,8 @@ pub async fn list(s: &Services, who: &Principal, q: AuditQuery) -> Result<AuditP
         after,
     };
     let page = match &index_pk {
-        None => s.store.query(&table_pk, keys::AUDIT_PREFIX, options).await?,
-        Some(pk) => s.store.query_index(pk, keys::AUDIT_PREFIX, options).await?,
+        None => s.store().query(&table_pk, keys::AUDIT_PREFIX, options).await?,
+        Some(pk) => s.store().query_index(pk, keys::AUDIT_PREFIX, options).await?,
     };
     let items = page
         .items
@@ -92,4 +94,54 @@ pub async fn list(s: &Services, who: &Principal, q: AuditQuery) -> Result<AuditP
         next_cursor: page.next.map(|c| Cursor::encode_sort_key(&c.key.sk)),
         items,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use crate::domain::{AuditAction, PartnerId, Role};
+    use crate::repo::audit::{Entry, entry, member};
+    use crate::store::Store;
+    use crate::store::embedded::EmbeddedStore;
+    use std::sync::Arc;
+
+    /// Everything the audit log reads with: a store, no mail, clock, keys or providers.
+    struct OnlyStore(Arc<dyn Store>);
+
+    impl HasStore for OnlyStore {
+        fn store(&self) -> &Arc<dyn Store> {
+            &self.0
+        }
+    }
+
+    #[tokio::test]
+    async fn the_log_reads_with_nothing_but_a_store() {
+        let clock = Arc::new(ManualClock::default());
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory(clock.clone()));
+        let partner = PartnerId::new();
+        let write = entry(
+            Entry {
+                partner: &partner,
+                actor: member("owner@msp.example"),
+                action: AuditAction::MemberInvited,
+                account: None,
+                client: None,
+                detail: serde_json::json!({}),
+            },
+            clock.now(),
+        )
+        .unwrap();
+        store.transact(vec![write]).await.unwrap();
+        let who = Principal {
+            partner_id: partner,
+            email: "owner@msp.example".into(),
+            role: Role::Owner,
+            token_hash: String::new(),
+        };
+        let page = list(&OnlyStore(store), &who, AuditQuery::default()).await.unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(page.items[0].action, AuditAction::MemberInvited);
+        assert!(page.next_cursor.is_none());
+    }
 }

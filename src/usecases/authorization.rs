@@ -9,10 +9,18 @@ use crate::repo::audit::{self, Logged};
 use crate::repo::links::{
     LinkError, audience_for, new_state, open_link, partner_name, permissions, replace_link, reserve_mail, send_link,
 };
-use crate::services::Services;
+use crate::services::{HasClock, HasSettings, HasStore};
 use crate::store::keys::{self, AccountItem, AccountStatus, Audience};
 use crate::store::{Item, StoreError};
 use chrono::{DateTime, Duration, Utc};
+
+crate::ports!(
+    HasClock,
+    HasSettings,
+    HasStore,
+    crate::repo::accounts::Ports,
+    crate::repo::links::Ports
+);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthorizationError {
@@ -61,7 +69,7 @@ impl From<LinkError> for AuthorizationError {
     }
 }
 
-async fn account_item(s: &Services, who: &Principal, id: &str) -> Result<Item, AuthorizationError> {
+async fn account_item(s: &impl Ports, who: &Principal, id: &str) -> Result<Item, AuthorizationError> {
     crate::repo::accounts::find(s, &who.partner_id, id)
         .await
         .map_err(AuthorizationError::Store)?
@@ -87,7 +95,7 @@ pub struct Landing {
     pub contact: String,
 }
 
-pub async fn landing(s: &Services, token: &str) -> Result<Landing, LinkError> {
+pub async fn landing(s: &impl Ports, token: &str) -> Result<Landing, LinkError> {
     let open = open_link(s, token).await?;
     Ok(Landing {
         partner: partner_name(s, &open.account).await?,
@@ -102,10 +110,10 @@ pub async fn landing(s: &Services, token: &str) -> Result<Landing, LinkError> {
 
 /// Starts consent from a link: stores a fresh state and answers the provider URL.
 #[tracing::instrument(skip_all)]
-pub async fn start(s: &Services, token: &str) -> Result<String, LinkError> {
+pub async fn start(s: &impl Ports, token: &str) -> Result<String, LinkError> {
     let open = open_link(s, token).await?;
     let (op, url) = new_state(s, &open.account, open.link.audience, Some(open.hash))?;
-    s.store.transact(vec![op]).await?;
+    s.store().transact(vec![op]).await?;
     tracing::info!(account_id = %open.account.id, "consent started from a link");
     Ok(url)
 }
@@ -116,15 +124,21 @@ pub const CONSENT_NOT_COMPLETE: &str = "Consent is not complete: ask the adminis
 /// `authorization/check`: the account re-evaluated. An expired, unused link is replaced and
 /// re-sent to its last recipient.
 #[tracing::instrument(skip_all, fields(partner_id = %who.partner_id))]
-pub async fn check(s: &Services, who: &Principal, id: &str) -> Result<Checked, AuthorizationError> {
+pub async fn check(s: &impl Ports, who: &Principal, id: &str) -> Result<Checked, AuthorizationError> {
     let item = account_item(s, who, id).await?;
     // Each check may call the provider: at most once a minute per account.
     let current: AccountItem = item.record()?;
-    limits::take(&*s.store, &*s.clock, &CHECK_PER_ACCOUNT, current.id.as_str()).await?;
+    limits::take(
+        s.store().as_ref(),
+        s.clock().as_ref(),
+        &CHECK_PER_ACCOUNT,
+        current.id.as_str(),
+    )
+    .await?;
     // A token alone never activates: it proves that someone in the tenant consented to the
     // (shared) app, not that the tenant's admin came through this account's link.
     let mut account = current;
-    let now = s.clock.now();
+    let now = s.clock().now();
     let expired = account.status == AccountStatus::WaitingForAuthorization
         && account.link_expires_at.is_some_and(|t| t <= now)
         && account.link_sent_to.is_some();
@@ -147,7 +161,7 @@ pub async fn check(s: &Services, who: &Principal, id: &str) -> Result<Checked, A
 /// `authorization/resend {email}`: a fresh link to the typed address; earlier links die.
 #[tracing::instrument(skip_all, fields(partner_id = %who.partner_id))]
 pub async fn resend(
-    s: &Services,
+    s: &impl Ports,
     who: &Principal,
     id: &str,
     email: &str,
@@ -164,8 +178,8 @@ pub async fn resend(
     // The same address at most once a minute: a double click or a script must not flood an
     // inbox (another address is fine: the partner corrected a typo).
     if let (Some(last_to), Some(expires)) = (&account.link_sent_to, account.link_expires_at) {
-        let sent_at = expires - Duration::days(s.link_days);
-        let wait = (sent_at + Duration::seconds(RESEND_COOLDOWN_SECONDS) - s.clock.now()).num_seconds();
+        let sent_at = expires - Duration::days(s.link_days());
+        let wait = (sent_at + Duration::seconds(RESEND_COOLDOWN_SECONDS) - s.clock().now()).num_seconds();
         if last_to == to.as_str() && wait > 0 {
             return Err(AuthorizationError::RateLimited { retry_after: wait });
         }
@@ -194,7 +208,7 @@ pub struct Sent {
 /// now, for an account that was authorized before; emailed too when an address is given.
 #[tracing::instrument(skip_all, fields(partner_id = %who.partner_id))]
 pub async fn reauthorize(
-    s: &Services,
+    s: &impl Ports,
     who: &Principal,
     id: &str,
     email: Option<&str>,
@@ -214,12 +228,12 @@ pub async fn reauthorize(
     let (state_op, url) = new_state(s, &account, Audience::Partner, None)?;
     let sent = match to {
         None => {
-            s.store.transact(vec![state_op]).await?;
+            s.store().transact(vec![state_op]).await?;
             None
         }
         Some(to) => {
             let audience = audience_for(account.managed_by);
-            s.store.transact(vec![state_op]).await?;
+            s.store().transact(vec![state_op]).await?;
             let logged = Logged {
                 actor: audit::member(&who.email),
                 why: "reauthorization",

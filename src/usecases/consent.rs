@@ -48,12 +48,26 @@ use crate::identity::{CONSENTING_ADMIN_ROLES, GOOGLE_SCOPES, IdTokenClaims, Toke
 use crate::queue::Job;
 use crate::repo::audit;
 use crate::repo::links::{consent_state, state_purpose};
-use crate::services::Services;
+use crate::services::{HasClock, HasEncryptor, HasIdentity, HasLinks, HasMailer, HasSigner, HasStore};
 use crate::store::keys::{
     self, AccountItem, AccountStatus, Audience, ConsentFailureCode, StateItem, StateOutcome, StatePhase,
     TenantOwnerItem,
 };
 use crate::store::{Condition, Item, StoreError, Update, WriteOp};
+
+crate::ports!(
+    HasClock,
+    HasEncryptor,
+    HasIdentity,
+    HasLinks,
+    HasMailer,
+    HasSigner,
+    HasStore,
+    crate::repo::accounts::Ports,
+    crate::repo::jobs::Ports,
+    crate::repo::links::Ports,
+    crate::repo::offers::Ports
+);
 
 /// What the Microsoft admin-consent redirect carried.
 #[derive(Debug, Default, Clone, serde::Deserialize, utoipa::IntoParams)]
@@ -332,17 +346,17 @@ enum StateCheck {
     Replay(Redirect),
 }
 
-async fn check_state(s: &Services, provider: Provider, state: Option<&str>) -> Result<StateCheck, ConsentError> {
+async fn check_state(s: &impl Ports, provider: Provider, state: Option<&str>) -> Result<StateCheck, ConsentError> {
     let raw = state.filter(|v| !v.is_empty()).ok_or(ConsentError::MissingState)?;
     let parts = s
-        .signer
+        .signer()
         .open(&state_purpose(provider), raw)
         .ok_or(ConsentError::ForgedState)?;
     let [account_id, exp, _random] = parts.as_slice() else {
         return Err(ConsentError::ForgedState);
     };
     let key = keys::oauth_state(&sha256_hex(raw));
-    let item = s.store.get(&key).await?.ok_or(ConsentError::ExpiredState)?;
+    let item = s.store().get(&key).await?.ok_or(ConsentError::ExpiredState)?;
     let state: StateItem = item.record().map_err(ConsentError::Store)?;
     if state.account_id.as_str() != *account_id
         || state.provider != provider
@@ -356,11 +370,11 @@ async fn check_state(s: &Services, provider: Provider, state: Option<&str>) -> R
             None => Err(ConsentError::ReplayedState),
         };
     }
-    if state.expires_at <= s.clock.now() {
+    if state.expires_at <= s.clock().now() {
         return Err(ConsentError::ExpiredState);
     }
     let account_item = s
-        .store
+        .store()
         .get(&keys::account(&state.partner_id, &state.account_id))
         .await?
         .ok_or(ConsentError::ForgedState)?;
@@ -409,7 +423,7 @@ fn token_failure(e: TokenError) -> ConsentError {
 
 /// `GET /v1/callback/microsoft`: either leg, told apart by the state's phase.
 #[tracing::instrument(skip_all, fields(account_id))]
-pub async fn microsoft(s: &Services, cb: &MicrosoftCallback) -> Result<Redirect, ConsentError> {
+pub async fn microsoft(s: &impl Ports, cb: &MicrosoftCallback) -> Result<Redirect, ConsentError> {
     if let Some(error) = cb.error.as_deref().filter(|e| !e.is_empty()) {
         let e = microsoft_error(error, cb.error_description.as_deref().unwrap_or(""));
         tracing::info!(error, cause = %e, "sign-in or admin consent failed at Microsoft");
@@ -431,14 +445,14 @@ pub async fn microsoft(s: &Services, cb: &MicrosoftCallback) -> Result<Redirect,
 /// state is one we issued and still open (nothing else changes: the state stays usable, the
 /// link too, so the admin can try again). Without such a state nothing is recorded: a
 /// provider's error page alone names no account.
-async fn record_failure(s: &Services, provider: Provider, state: Option<&str>, e: &ConsentError) {
+async fn record_failure(s: &impl Ports, provider: Provider, state: Option<&str>, e: &ConsentError) {
     let Some((code, provider_code)) = e.recorded() else {
         return;
     };
     let Ok(StateCheck::Open(open)) = check_state(s, provider, state).await else {
         return;
     };
-    let now = s.clock.now();
+    let now = s.clock().now();
     let failure = keys::ConsentFailure {
         code,
         provider_code,
@@ -477,7 +491,7 @@ async fn record_failure(s: &Services, provider: Provider, state: Option<&str>, e
 }
 
 /// Steps 3-5: the admin signed in; the ID token names the tenant; on to consent for it.
-async fn signed_in(s: &Services, open: OpenState, cb: &MicrosoftCallback) -> Result<Redirect, ConsentError> {
+async fn signed_in(s: &impl Ports, open: OpenState, cb: &MicrosoftCallback) -> Result<Redirect, ConsentError> {
     let Some(code) = cb.code.as_deref().filter(|c| !c.is_empty()) else {
         if cb.admin_consent.is_some() {
             tracing::warn!("admin-consent callback with a sign-in state: nobody signed in through this link");
@@ -487,7 +501,7 @@ async fn signed_in(s: &Services, open: OpenState, cb: &MicrosoftCallback) -> Res
     };
     let verifier = pkce_verifier(s, &open)?;
     let claims = s
-        .microsoft
+        .microsoft()
         .redeem_sign_in(code, secrecy::ExposeSecret::expose_secret(&verifier))
         .await
         .map_err(sign_in_failure)?;
@@ -500,7 +514,7 @@ async fn signed_in(s: &Services, open: OpenState, cb: &MicrosoftCallback) -> Res
     expected_tenant(s, &open.account, &tenant_id).await?;
     ownership(s, &open.account, &tenant_id).await?;
 
-    let now = s.clock.now();
+    let now = s.clock().now();
     let mut consumed = open.state.clone();
     consumed.consumed_at = Some(now);
     let mut state_item = Item::from_record(open.key.clone(), &consumed)?;
@@ -514,7 +528,7 @@ async fn signed_in(s: &Services, open: OpenState, cb: &MicrosoftCallback) -> Res
         },
         consent_op,
     ];
-    match s.store.transact(ops).await {
+    match s.store().transact(ops).await {
         Ok(()) => {}
         // The same sign-in completed concurrently.
         Err(StoreError::ConditionFailed) => return Err(ConsentError::ReplayedState),
@@ -524,13 +538,13 @@ async fn signed_in(s: &Services, open: OpenState, cb: &MicrosoftCallback) -> Res
     Ok(Redirect(url))
 }
 
-fn pkce_verifier(s: &Services, open: &OpenState) -> Result<secrecy::SecretString, ConsentError> {
+fn pkce_verifier(s: &impl Ports, open: &OpenState) -> Result<secrecy::SecretString, ConsentError> {
     let enc = open
         .state
         .pkce_verifier_enc
         .as_deref()
         .ok_or(ConsentError::ForgedState)?;
-    s.encryptor
+    s.encryptor()
         .decrypt(enc, open.account.id.as_str())
         .map_err(|_| ConsentError::ForgedState)
 }
@@ -550,8 +564,8 @@ const ID_TOKEN_SKEW_SECONDS: i64 = 300;
 /// Step 3: the ID token from our own code exchange, checked; answers the signed-in tenant.
 /// Its signature is taken on trust: it came straight from the token endpoint over TLS
 /// (OpenID Connect Core 3.1.3.7).
-fn verify_id_token(s: &Services, state: &StateItem, c: &IdTokenClaims) -> Result<String, ConsentError> {
-    if c.aud != s.microsoft.client_id() {
+fn verify_id_token(s: &impl Ports, state: &StateItem, c: &IdTokenClaims) -> Result<String, ConsentError> {
+    if c.aud != s.microsoft().client_id() {
         return Err(ConsentError::InvalidSignIn("audience"));
     }
     let tenant = c
@@ -559,14 +573,14 @@ fn verify_id_token(s: &Services, state: &StateItem, c: &IdTokenClaims) -> Result
         .as_deref()
         .and_then(TenantId::parse)
         .ok_or(ConsentError::InvalidSignIn("tenant"))?;
-    if c.iss != s.microsoft.issuer(tenant.as_str()) {
+    if c.iss != s.microsoft().issuer(tenant.as_str()) {
         return Err(ConsentError::InvalidSignIn("issuer"));
     }
     let nonce_ok = matches!((&c.nonce, &state.nonce_hash), (Some(n), Some(h)) if &sha256_hex(n) == h);
     if !nonce_ok {
         return Err(ConsentError::InvalidSignIn("nonce"));
     }
-    if c.exp + ID_TOKEN_SKEW_SECONDS <= s.clock.now().timestamp() {
+    if c.exp + ID_TOKEN_SKEW_SECONDS <= s.clock().now().timestamp() {
         return Err(ConsentError::InvalidSignIn("expired"));
     }
     Ok(tenant.as_str().to_owned())
@@ -574,14 +588,14 @@ fn verify_id_token(s: &Services, state: &StateItem, c: &IdTokenClaims) -> Result
 
 /// Step 4: the tenant the partner entered for this client (an ID, or a domain resolved by
 /// the provider) must be the one signed in to.
-async fn expected_tenant(s: &Services, account: &AccountItem, tenant_id: &str) -> Result<(), ConsentError> {
+async fn expected_tenant(s: &impl Ports, account: &AccountItem, tenant_id: &str) -> Result<(), ConsentError> {
     let mismatch = |expected: &str| ConsentError::TenantMismatch {
         expected: expected.to_owned(),
         found: tenant_id.to_owned(),
     };
     match &account.tenant {
         Some(TenantRef::Id(id)) if id.as_str() != tenant_id => Err(mismatch(id.as_str())),
-        Some(TenantRef::Domain(domain)) => match s.microsoft.tenant_of_domain(domain).await {
+        Some(TenantRef::Domain(domain)) => match s.microsoft().tenant_of_domain(domain).await {
             Ok(Some(t)) if t == tenant_id => Ok(()),
             Ok(_) => Err(mismatch(domain)),
             Err(e) => Err(token_failure(e)),
@@ -591,7 +605,7 @@ async fn expected_tenant(s: &Services, account: &AccountItem, tenant_id: &str) -
 }
 
 /// Steps 6-8: admin consent came back for the tenant the sign-in proved.
-async fn consented(s: &Services, open: OpenState, cb: &MicrosoftCallback) -> Result<Redirect, ConsentError> {
+async fn consented(s: &impl Ports, open: OpenState, cb: &MicrosoftCallback) -> Result<Redirect, ConsentError> {
     if !cb
         .admin_consent
         .as_deref()
@@ -612,7 +626,7 @@ async fn consented(s: &Services, open: OpenState, cb: &MicrosoftCallback) -> Res
             found: claimed.to_string(),
         });
     }
-    let token = s.microsoft.fresh_app_token(&bound).await.map_err(token_failure)?;
+    let token = s.microsoft().fresh_app_token(&bound).await.map_err(token_failure)?;
     if !token.tenant_id.eq_ignore_ascii_case(&bound) {
         tracing::warn!("token tenant differs from the signed-in tenant");
         return Err(ConsentError::TenantMismatch {
@@ -636,7 +650,7 @@ async fn consented(s: &Services, open: OpenState, cb: &MicrosoftCallback) -> Res
 
 /// `GET /v1/callback/google`.
 #[tracing::instrument(skip_all, fields(account_id))]
-pub async fn google(s: &Services, cb: &GoogleCallback) -> Result<Redirect, ConsentError> {
+pub async fn google(s: &impl Ports, cb: &GoogleCallback) -> Result<Redirect, ConsentError> {
     if let Some(error) = cb.error.as_deref().filter(|e| !e.is_empty()) {
         tracing::info!(error, "Google authorization failed");
         let e = if error == "access_denied" {
@@ -659,7 +673,7 @@ pub async fn google(s: &Services, cb: &GoogleCallback) -> Result<Redirect, Conse
         .ok_or(ConsentError::Incomplete)?;
     let verifier = pkce_verifier(s, &open)?;
     let grant = s
-        .google
+        .google()
         .exchange_code(code, secrecy::ExposeSecret::expose_secret(&verifier))
         .await
         .map_err(token_failure)?;
@@ -668,7 +682,7 @@ pub async fn google(s: &Services, cb: &GoogleCallback) -> Result<Redirect, Conse
         ConsentError::NotProven
     })?;
     let customer = s
-        .google
+        .google()
         .probe_directory(&grant.access_token)
         .await
         .map_err(token_failure)?;
@@ -694,13 +708,13 @@ pub async fn google(s: &Services, cb: &GoogleCallback) -> Result<Redirect, Conse
         tenant_id: customer.customer_id,
         tenant_domain: Some(customer.domain),
         missing,
-        refresh_token_enc: Some(s.encryptor.encrypt(refresh, open.account.id.as_str())),
+        refresh_token_enc: Some(s.encryptor().encrypt(refresh, open.account.id.as_str())),
     };
     finish(s, *open, proven).await
 }
 
 /// Steps 4 and 6: ownership, then the one transaction, the partner's email and the redirect.
-async fn finish(s: &Services, open: OpenState, proven: Proven) -> Result<Redirect, ConsentError> {
+async fn finish(s: &impl Ports, open: OpenState, proven: Proven) -> Result<Redirect, ConsentError> {
     let OpenState {
         key,
         version,
@@ -710,7 +724,7 @@ async fn finish(s: &Services, open: OpenState, proven: Proven) -> Result<Redirec
     } = open;
     let platform = account.platform;
     let owner_condition = ownership(s, &account, &proven.tenant_id).await?;
-    let now = s.clock.now();
+    let now = s.clock().now();
     let redirect = redirect_for(s, &state, &account);
     let before = account.clone();
     authorize(&mut account, &proven, now);
@@ -757,16 +771,16 @@ async fn finish(s: &Services, open: OpenState, proven: Proven) -> Result<Redirec
             now,
         )?);
     }
-    match s.store.transact(ops).await {
+    match s.store().transact(ops).await {
         Ok(()) => {}
         Err(StoreError::ConditionFailed) => {
             // A concurrent callback with the same state won, or the account/tenant changed.
-            if let Some(item) = s.store.get(&key).await?
+            if let Some(item) = s.store().get(&key).await?
                 && let Ok(StateItem { outcome: Some(o), .. }) = item.record::<StateItem>()
             {
                 return Ok(Redirect(o.redirect_to));
             }
-            if let Some(item) = s.store.get(&keys::tenant_owner(platform, &proven.tenant_id)).await?
+            if let Some(item) = s.store().get(&keys::tenant_owner(platform, &proven.tenant_id)).await?
                 && item
                     .record::<TenantOwnerItem>()
                     .is_ok_and(|o| o.account_id != account.id)
@@ -791,7 +805,7 @@ async fn finish(s: &Services, open: OpenState, proven: Proven) -> Result<Redirec
 /// Checks the tenant may be this account's: not another tenant than the one it was
 /// authorized for, not owned by another account. Answers the condition for claiming it
 /// (`None`: already this account's).
-async fn ownership(s: &Services, account: &AccountItem, tenant_id: &str) -> Result<Option<Condition>, ConsentError> {
+async fn ownership(s: &impl Ports, account: &AccountItem, tenant_id: &str) -> Result<Option<Condition>, ConsentError> {
     if let Some(existing) = &account.tenant_id
         && existing != tenant_id
     {
@@ -801,7 +815,7 @@ async fn ownership(s: &Services, account: &AccountItem, tenant_id: &str) -> Resu
             found: tenant_id.to_owned(),
         });
     }
-    match s.store.get(&keys::tenant_owner(account.platform, tenant_id)).await? {
+    match s.store().get(&keys::tenant_owner(account.platform, tenant_id)).await? {
         Some(item) if item.record::<TenantOwnerItem>()?.account_id != account.id => Err(ConsentError::TenantOwned),
         Some(_) => Ok(None),
         None => Ok(Some(Condition::NotExists)),
@@ -867,12 +881,14 @@ fn account_ops(
 }
 
 /// Partners land on the console's account page; clients on the "being set up" page.
-fn redirect_for(s: &Services, state: &StateItem, account: &AccountItem) -> Redirect {
+fn redirect_for(s: &impl Ports, state: &StateItem, account: &AccountItem) -> Redirect {
     match state.audience {
-        Audience::Partner => Redirect(format!("{}/accounts/{}", s.links.console_url, account.id)),
+        Audience::Partner => Redirect(format!("{}/accounts/{}", s.links().console_url, account.id)),
         Audience::Client => {
-            let token = s.signer.seal(DONE, &[account.partner_id.as_str(), account.id.as_str()]);
-            Redirect(format!("{}/authorize/done/{token}", s.links.public_base_url))
+            let token = s
+                .signer()
+                .seal(DONE, &[account.partner_id.as_str(), account.id.as_str()]);
+            Redirect(format!("{}/authorize/done/{token}", s.links().public_base_url))
         }
     }
 }
@@ -887,8 +903,8 @@ pub struct SetupStarted {
     pub missing: Vec<String>,
 }
 
-pub async fn setup_started(s: &Services, token: &str) -> Result<SetupStarted, ConsentError> {
-    let parts = s.signer.open(DONE, token).ok_or(ConsentError::ForgedState)?;
+pub async fn setup_started(s: &impl Ports, token: &str) -> Result<SetupStarted, ConsentError> {
+    let parts = s.signer().open(DONE, token).ok_or(ConsentError::ForgedState)?;
     let [partner_id, account_id] = parts.as_slice() else {
         return Err(ConsentError::ForgedState);
     };
@@ -899,12 +915,12 @@ pub async fn setup_started(s: &Services, token: &str) -> Result<SetupStarted, Co
         return Err(ConsentError::ForgedState);
     };
     let account: AccountItem = s
-        .store
+        .store()
         .get(&keys::account(&partner_id, &account_id))
         .await?
         .ok_or(ConsentError::ForgedState)?
         .record()?;
-    let partner = match s.store.get(&keys::partner(&partner_id)).await? {
+    let partner = match s.store().get(&keys::partner(&partner_id)).await? {
         Some(i) => i.record::<keys::PartnerItem>()?.name,
         None => "Your IT provider".to_owned(),
     };
@@ -917,7 +933,7 @@ pub async fn setup_started(s: &Services, token: &str) -> Result<SetupStarted, Co
 }
 
 /// Tells the member who added the account. A mail failure is logged, never undoes consent.
-async fn notify_partner(s: &Services, account: &AccountItem) {
+async fn notify_partner(s: &impl Ports, account: &AccountItem) {
     if account.offer.is_some() {
         // Through an offer: counted, logged, and its owners and admins told instead.
         if let Err(e) = crate::repo::offers::accepted(s, account).await {
@@ -928,7 +944,7 @@ async fn notify_partner(s: &Services, account: &AccountItem) {
     let Ok(to) = EmailAddress::parse("email", &account.created_by) else {
         return;
     };
-    let url = format!("{}/accounts/{}", s.links.console_url, account.id);
+    let url = format!("{}/accounts/{}", s.links().console_url, account.id);
     let message = templates::account_authorized(
         &to,
         &account.client_name,
@@ -942,7 +958,7 @@ async fn notify_partner(s: &Services, account: &AccountItem) {
         &url,
     );
     let sent = match message {
-        Ok(message) => s.mailer.send(&message).await,
+        Ok(message) => s.mailer().send(&message).await,
         Err(e) => Err(e),
     };
     if let Err(e) = sent {

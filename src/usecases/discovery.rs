@@ -31,7 +31,7 @@ use crate::identity::graph::{GraphError, GraphPage};
 use crate::identity::missing_roles;
 use crate::queue::{Job, MAX_DELAY};
 use crate::repo::jobs::Queued;
-use crate::services::Services;
+use crate::services::{HasClock, HasDirectory, HasEncryptor, HasIdentity, HasLinks, HasMailer, HasSettings, HasStore};
 use crate::store::keys::{
     self, AccountItem, AccountStatus, Counts, DeltaCheckpointItem, DiscoveredItem, DiscoveryStatus, ObjectKind,
 };
@@ -145,10 +145,23 @@ impl AccountRun {
 
 pub use crate::repo::due::{discoverable, due_at};
 
+crate::ports!(
+    HasClock,
+    HasDirectory,
+    HasEncryptor,
+    HasIdentity,
+    HasLinks,
+    HasMailer,
+    HasSettings,
+    HasStore,
+    crate::repo::accounts::Ports,
+    crate::repo::jobs::Ports
+);
+
 /// Discovers one account now, within `budget`, outside any job (benchmarks and tests; a
 /// partial run is then continued by the schedule).
 pub async fn discover_account(
-    s: &Services,
+    s: &impl Ports,
     partner: &PartnerId,
     account: &AccountId,
     budget: std::time::Duration,
@@ -160,13 +173,13 @@ pub async fn discover_account(
 /// very job (else [`Outcome::Superseded`], nothing done); a run that stops part-way queues its
 /// continuation. Errors: the account is gone ([`DiscoveryError::NotFound`]) or no longer
 /// authorized ([`DiscoveryError::NotAuthorized`]): nothing to do; the store failed: retry.
-pub async fn run_job(s: &Services, job: &Job, budget: std::time::Duration) -> Result<AccountRun, DiscoveryError> {
+pub async fn run_job(s: &impl Ports, job: &Job, budget: std::time::Duration) -> Result<AccountRun, DiscoveryError> {
     discover(s, &job.partner, &job.account, budget, Some(job)).await
 }
 
 #[tracing::instrument(skip_all, fields(partner_id = %partner, account_id = %account, job_id = job.map(|j| j.id.as_str())))]
 async fn discover(
-    s: &Services,
+    s: &impl Ports,
     partner: &PartnerId,
     account: &AccountId,
     budget: std::time::Duration,
@@ -175,7 +188,7 @@ async fn discover(
     let started = Instant::now();
     let deadline = started + budget;
     let key = keys::account(partner, account);
-    let now = s.clock.now();
+    let now = s.clock().now();
     let mut run = AccountRun {
         account_id: account.clone(),
         outcome: Outcome::Done,
@@ -238,8 +251,8 @@ async fn discover(
         _ => None,
     };
     let end = RunEnd {
-        finished: s.clock.now(),
-        interval: s.discovery_interval,
+        finished: s.clock().now(),
+        interval: s.discovery_interval(),
         wait,
         fresh,
         deltas,
@@ -249,22 +262,22 @@ async fn discover(
     let mut newly_revoked = None;
     // A run that finds access revoked or permissions newly missing says so in the audit log,
     // in the transaction that records it.
-    let logged = |before: &AccountItem,
-                  a: &AccountItem|
-     -> Result<Vec<crate::store::WriteOp>, crate::store::StoreError> {
-        let action = match a.status {
-            _ if a.status == before.status => return Ok(Vec::new()),
-            AccountStatus::AccessRevoked => crate::domain::AuditAction::AccessRevoked,
-            AccountStatus::ReauthorizationRequired => crate::domain::AuditAction::ReauthorizationRequired,
-            _ => return Ok(Vec::new()),
+    let logged =
+        |before: &AccountItem, a: &AccountItem| -> Result<Vec<crate::store::WriteOp>, crate::store::StoreError> {
+            let action = match a.status {
+                _ if a.status == before.status => return Ok(Vec::new()),
+                AccountStatus::AccessRevoked => crate::domain::AuditAction::AccessRevoked,
+                AccountStatus::ReauthorizationRequired => crate::domain::AuditAction::ReauthorizationRequired,
+                _ => return Ok(Vec::new()),
+            };
+            let detail = serde_json::json!({
+                "missing_permissions": a.missing_permissions,
+                "cause": a.discovery.last_error,
+            });
+            let entry =
+                crate::repo::audit::account_entry(a, crate::domain::Actor::System, action, detail, s.clock().now())?;
+            Ok(vec![entry])
         };
-        let detail = serde_json::json!({
-            "missing_permissions": a.missing_permissions,
-            "cause": a.discovery.last_error,
-        });
-        let entry = crate::repo::audit::account_entry(a, crate::domain::Actor::System, action, detail, s.clock.now())?;
-        Ok(vec![entry])
-    };
     let updated = crate::repo::accounts::modify_with(
         s,
         &key,
@@ -307,10 +320,15 @@ async fn discover(
 /// index (once per account: the account records it). Each chunk is written under the versions
 /// read, so a protection change meanwhile is never overwritten; a chunk that lost such a race
 /// is left for the next run (answers `false`).
-async fn index_names(s: &Services, account: &AccountId) -> Result<bool, DiscoveryError> {
+async fn index_names(s: &impl Ports, account: &AccountId) -> Result<bool, DiscoveryError> {
     let mut complete = true;
     for kind in ObjectKind::ALL {
-        let mut stored = Pages::new(s.store.as_ref(), keys::account_partition(account), kind.prefix(), CHUNK);
+        let mut stored = Pages::new(
+            s.store().as_ref(),
+            keys::account_partition(account),
+            kind.prefix(),
+            CHUNK,
+        );
         while let Some(items) = stored.next().await? {
             let mut ops = Vec::new();
             for item in items.iter().filter(|i| i.gsi1.is_none()) {
@@ -325,7 +343,7 @@ async fn index_names(s: &Services, account: &AccountId) -> Result<bool, Discover
             if ops.is_empty() {
                 continue;
             }
-            match s.store.transact(ops).await {
+            match s.store().transact(ops).await {
                 Ok(()) => {}
                 Err(crate::store::StoreError::ConditionFailed | crate::store::StoreError::Conflict) => complete = false,
                 Err(e) => return Err(e.into()),
@@ -343,7 +361,7 @@ enum Lease {
 
 /// Takes the account's lease (one run at a time per account); a job's run only when the
 /// account waits for that job.
-async fn take_lease(s: &Services, key: &Key, now: DateTime<Utc>, job: Option<&Job>) -> Result<Lease, DiscoveryError> {
+async fn take_lease(s: &impl Ports, key: &Key, now: DateTime<Utc>, job: Option<&Job>) -> Result<Lease, DiscoveryError> {
     let mut refused = None;
     let leased = crate::repo::accounts::modify_if_exists(s, key, |a| {
         refused = None;
@@ -369,8 +387,8 @@ async fn take_lease(s: &Services, key: &Key, now: DateTime<Utc>, job: Option<&Jo
 
 /// Reads every kind the granted roles allow, in order, into `run` and `deltas`; stops at a
 /// revocation or a long throttling (`wait`). Answers the kinds that failed, for a person.
-async fn read_kinds(
-    ctx: &Ctx<'_>,
+async fn read_kinds<P: Ports>(
+    ctx: &Ctx<'_, P>,
     platform: Platform,
     granted: &[String],
     run: &mut AccountRun,
@@ -533,24 +551,29 @@ pub fn record_run(a: &mut AccountItem, run: &AccountRun, end: &RunEnd) -> Option
 /// The Refresh button: queues a discovery job for the caller's account now (answered at
 /// once; the account's discovery status says `queued`, then `running`). At most once a
 /// minute per account.
-pub async fn refresh(s: &Services, who: &crate::domain::Principal, id: &str) -> Result<Queued, DiscoveryError> {
+pub async fn refresh(s: &impl Ports, who: &crate::domain::Principal, id: &str) -> Result<Queued, DiscoveryError> {
     let account = AccountId::parse(id).ok_or(DiscoveryError::NotFound)?;
     let item = s
-        .store
+        .store()
         .get(&keys::account(&who.partner_id, &account))
         .await?
         .ok_or(DiscoveryError::NotFound)?;
     if !discoverable(item.record::<AccountItem>()?.status) {
         return Err(DiscoveryError::NotAuthorized);
     }
-    crate::limits::take(&*s.store, &*s.clock, &REFRESH_PER_ACCOUNT, account.as_str())
-        .await
-        .map_err(|e| match e {
-            crate::limits::LimitError::Limited(l) => DiscoveryError::RateLimited {
-                retry_after: l.retry_after,
-            },
-            crate::limits::LimitError::Store(e) => DiscoveryError::Store(e),
-        })?;
+    crate::limits::take(
+        s.store().as_ref(),
+        s.clock().as_ref(),
+        &REFRESH_PER_ACCOUNT,
+        account.as_str(),
+    )
+    .await
+    .map_err(|e| match e {
+        crate::limits::LimitError::Limited(l) => DiscoveryError::RateLimited {
+            retry_after: l.retry_after,
+        },
+        crate::limits::LimitError::Store(e) => DiscoveryError::Store(e),
+    })?;
     match crate::repo::jobs::enqueue(s, &who.partner_id, &account, JobKind::Refresh).await? {
         Queued::NotDiscoverable => Err(DiscoveryError::NotAuthorized),
         queued => Ok(queued),
@@ -558,16 +581,16 @@ pub async fn refresh(s: &Services, who: &crate::domain::Principal, id: &str) -> 
 }
 
 /// An access token for the account's tenant and the permissions it carries, or why not.
-async fn access(s: &Services, a: &AccountItem, fresh: bool) -> Result<(SecretString, Vec<String>), Outcome> {
+async fn access(s: &impl Ports, a: &AccountItem, fresh: bool) -> Result<(SecretString, Vec<String>), Outcome> {
     let result = match a.platform {
         Platform::Microsoft365 => {
             let Some(tenant) = a.tenant_id.as_deref() else {
                 return Err(Outcome::Failed("the account has no proven tenant".into()));
             };
             let token = if fresh {
-                s.microsoft.fresh_app_token(tenant).await
+                s.microsoft().fresh_app_token(tenant).await
             } else {
-                s.microsoft.app_token(tenant).await
+                s.microsoft().app_token(tenant).await
             };
             token.map(|t| (t.access_token, t.roles))
         }
@@ -575,14 +598,14 @@ async fn access(s: &Services, a: &AccountItem, fresh: bool) -> Result<(SecretStr
             let Some(enc) = a.refresh_token_enc.as_deref() else {
                 return Err(Outcome::Revoked("no grant is stored for this account".into()));
             };
-            let Ok(refresh) = s.encryptor.decrypt(enc, a.id.as_str()) else {
+            let Ok(refresh) = s.encryptor().decrypt(enc, a.id.as_str()) else {
                 tracing::error!(
                     alert = "encryption_key",
                     "a stored refresh token cannot be decrypted: wrong ENCRYPTION_KEY?"
                 );
                 return Err(Outcome::AppCredentials);
             };
-            s.google.refresh(&refresh).await.map(|g| (g.access_token, Vec::new()))
+            s.google().refresh(&refresh).await.map(|g| (g.access_token, Vec::new()))
         }
     };
     result.map_err(|e| match e {
@@ -604,14 +627,14 @@ async fn access(s: &Services, a: &AccountItem, fresh: bool) -> Result<(SecretStr
 }
 
 /// Tells the member who added the account, once per revocation.
-async fn notify_revoked(s: &Services, a: &AccountItem, why: &str) {
+async fn notify_revoked(s: &impl Ports, a: &AccountItem, why: &str) {
     let Ok(to) = EmailAddress::parse("email", &a.created_by) else {
         return;
     };
-    let url = format!("{}/accounts/{}", s.links.console_url, a.id);
+    let url = format!("{}/accounts/{}", s.links().console_url, a.id);
     let tenant = a.tenant_domain.as_deref().or(a.tenant_id.as_deref()).unwrap_or("");
     let sent = match templates::access_revoked(&to, &a.client_name, a.platform.display_name(), tenant, why, &url) {
-        Ok(message) => s.mailer.send(&message).await,
+        Ok(message) => s.mailer().send(&message).await,
         Err(e) => Err(e),
     };
     if let Err(e) = sent {
@@ -647,8 +670,8 @@ struct Source {
     role: Option<&'static str>,
 }
 
-fn sources(s: &Services, platform: Platform) -> Vec<Source> {
-    let g = s.directory.graph_url();
+fn sources(s: &impl Ports, platform: Platform) -> Vec<Source> {
+    let g = s.directory().graph_url();
     match platform {
         Platform::Microsoft365 => vec![
             Source {
@@ -683,15 +706,15 @@ fn sources(s: &Services, platform: Platform) -> Vec<Source> {
             read: Read::Directory,
             first_url: format!(
                 "{}/admin/directory/v1/users?customer=my_customer&maxResults=500&projection=basic",
-                s.directory.google_admin_url()
+                s.directory().google_admin_url()
             ),
             role: None,
         }],
     }
 }
 
-struct Ctx<'a> {
-    s: &'a Services,
+struct Ctx<'a, P> {
+    s: &'a P,
     account: &'a AccountId,
     tenant: &'a str,
     token: &'a SecretString,
@@ -700,9 +723,9 @@ struct Ctx<'a> {
     started: DateTime<Utc>,
 }
 
-impl Ctx<'_> {
+impl<P: Ports> Ctx<'_, P> {
     async fn page(&self, read: Read, url: &str) -> Result<GraphPage, GraphError> {
-        let directory = &self.s.directory;
+        let directory = &self.s.directory();
         match read {
             Read::Directory => directory.google_users_page(self.tenant, self.token, url).await,
             _ => directory.graph_page(self.tenant, self.token, url).await,
@@ -728,7 +751,7 @@ enum Mode {
     Full,
 }
 
-async fn run_kind(ctx: &Ctx<'_>, src: &Source) -> Result<KindRun, Failure> {
+async fn run_kind<P: Ports>(ctx: &Ctx<'_, P>, src: &Source) -> Result<KindRun, Failure> {
     let fail = |done: KindRun, error: DiscoveryError| Failure { done, error };
     let empty = KindRun {
         kind: Some(src.kind),
@@ -738,7 +761,7 @@ async fn run_kind(ctx: &Ctx<'_>, src: &Source) -> Result<KindRun, Failure> {
         return read_pages(ctx, src, src.first_url.clone(), Mode::Full, None).await;
     }
     let ck_key = keys::delta_checkpoint(ctx.account, src.kind);
-    let checkpoint = match ctx.s.store.get(&ck_key).await {
+    let checkpoint = match ctx.s.store().get(&ck_key).await {
         Ok(i) => match i.map(|i| i.record::<DeltaCheckpointItem>()).transpose() {
             Ok(c) => c.unwrap_or_default(),
             Err(e) => return Err(fail(empty, e.into())),
@@ -759,7 +782,7 @@ async fn run_kind(ctx: &Ctx<'_>, src: &Source) -> Result<KindRun, Failure> {
     } else {
         let any = ctx
             .s
-            .store
+            .store()
             .query(
                 &keys::account_partition(ctx.account),
                 src.kind.prefix(),
@@ -817,16 +840,20 @@ fn merge_runs(a: &KindRun, b: &KindRun) -> KindRun {
     }
 }
 
-async fn save_checkpoint(ctx: &Ctx<'_>, kind: ObjectKind, c: &DeltaCheckpointItem) -> Result<(), DiscoveryError> {
+async fn save_checkpoint<P: Ports>(
+    ctx: &Ctx<'_, P>,
+    kind: ObjectKind,
+    c: &DeltaCheckpointItem,
+) -> Result<(), DiscoveryError> {
     let item = Item::from_record(keys::delta_checkpoint(ctx.account, kind), c)?;
-    ctx.s.store.put(item, Condition::Always).await?;
+    ctx.s.store().put(item, Condition::Always).await?;
     Ok(())
 }
 
 /// Reads `src` from `start` in `mode`. `uncounted_after`: when the kind's checkpoint was saved;
 /// objects a run wrote after it (and before this run) were never counted (that run died).
-async fn read_pages(
-    ctx: &Ctx<'_>,
+async fn read_pages<P: Ports>(
+    ctx: &Ctx<'_, P>,
     src: &Source,
     start: String,
     mode: Mode,
@@ -912,7 +939,7 @@ async fn read_pages(
                             link: Some(link),
                             resume: None,
                             resume_first: false,
-                            saved_at: Some(ctx.s.clock.now()),
+                            saved_at: Some(ctx.s.clock().now()),
                         };
                         save_checkpoint(ctx, src.kind, &checkpoint).await?;
                     }
@@ -931,15 +958,15 @@ async fn read_pages(
 }
 
 /// Saves where an interrupted delta run continues.
-async fn suspend(ctx: &Ctx<'_>, src: &Source, url: &str, mode: Mode) -> Result<(), DiscoveryError> {
+async fn suspend<P: Ports>(ctx: &Ctx<'_, P>, src: &Source, url: &str, mode: Mode) -> Result<(), DiscoveryError> {
     let key = keys::delta_checkpoint(ctx.account, src.kind);
-    let mut c = match ctx.s.store.get(&key).await? {
+    let mut c = match ctx.s.store().get(&key).await? {
         Some(i) => i.record::<DeltaCheckpointItem>()?,
         None => DeltaCheckpointItem::default(),
     };
     c.resume = Some(url.to_owned());
     c.resume_first = matches!(mode, Mode::First | Mode::FirstResumed);
-    c.saved_at = Some(ctx.s.clock.now());
+    c.saved_at = Some(ctx.s.clock().now());
     save_checkpoint(ctx, src.kind, &c).await
 }
 
@@ -1100,14 +1127,14 @@ fn uncounted(stored: &DiscoveredItem, o: &Seen, window: Option<(DateTime<Utc>, D
 
 /// Writes what changed among `objects`, in chunks; each chunk's writes are conditioned on the
 /// versions read, and a chunk that lost a race is read and merged again.
-async fn write_objects(
-    ctx: &Ctx<'_>,
+async fn write_objects<P: Ports>(
+    ctx: &Ctx<'_, P>,
     target: Target,
     objects: Vec<Seen>,
     run: &mut KindRun,
 ) -> Result<(), DiscoveryError> {
     let Target { kind, known_empty, .. } = target;
-    let now = ctx.s.clock.now();
+    let now = ctx.s.clock().now();
     if known_empty {
         // First read of this kind: nothing stored, nothing to compare; removed ones are skipped.
         let mut puts = Vec::with_capacity(objects.len());
@@ -1118,7 +1145,7 @@ async fn write_objects(
             }
         }
         if !puts.is_empty() {
-            ctx.s.store.batch_write(puts, Vec::new()).await?;
+            ctx.s.store().batch_write(puts, Vec::new()).await?;
         }
         return Ok(());
     }
@@ -1134,7 +1161,7 @@ async fn write_objects(
             attempt += 1;
             let stored: HashMap<String, Item> = ctx
                 .s
-                .store
+                .store()
                 .batch_get(&keys)
                 .await?
                 .into_iter()
@@ -1171,7 +1198,7 @@ async fn write_objects(
                 changes.iter().for_each(|c| count(run, c));
                 break;
             }
-            match ctx.s.store.transact(ops).await {
+            match ctx.s.store().transact(ops).await {
                 Ok(()) => {
                     changes.iter().for_each(|c| count(run, c));
                     break;
@@ -1185,9 +1212,14 @@ async fn write_objects(
 }
 
 /// After a complete full read: flags stored objects the read did not report as deleted.
-async fn sweep(ctx: &Ctx<'_>, kind: ObjectKind, seen: &HashSet<u64>, run: &mut KindRun) -> Result<(), DiscoveryError> {
+async fn sweep<P: Ports>(
+    ctx: &Ctx<'_, P>,
+    kind: ObjectKind,
+    seen: &HashSet<u64>,
+    run: &mut KindRun,
+) -> Result<(), DiscoveryError> {
     let mut stored = Pages::new(
-        ctx.s.store.as_ref(),
+        ctx.s.store().as_ref(),
         keys::account_partition(ctx.account),
         kind.prefix(),
         500,

@@ -10,11 +10,21 @@ use crate::limits::LimitError;
 use crate::queue::Job;
 use crate::repo::audit;
 use crate::repo::links::{LinkError, audience_for, new_link, reserve_mail, send_link};
-use crate::services::Services;
+use crate::services::{HasClock, HasSettings, HasStore};
 use crate::store::keys::{self, AccountItem, AccountStatus, Offboarding, TenantOwnerItem};
 use crate::store::{Condition, Item, Key, QueryOptions, StoreError, WriteOp};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
+
+crate::ports!(
+    HasClock,
+    HasSettings,
+    HasStore,
+    crate::repo::accounts::Ports,
+    crate::repo::jobs::Ports,
+    crate::repo::links::Ports,
+    crate::repo::seats::Ports
+);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleError {
@@ -94,19 +104,19 @@ fn remove_app_steps(platform: Platform) -> &'static [&'static str] {
     }
 }
 
-async fn account_item(s: &Services, who: &Principal, id: &str) -> Result<Item, LifecycleError> {
+async fn account_item(s: &impl Ports, who: &Principal, id: &str) -> Result<Item, LifecycleError> {
     crate::repo::accounts::find(s, &who.partner_id, id)
         .await?
         .ok_or(LifecycleError::NotFound)
 }
 
 /// The tenant owner record's delete when it names this account (the tenant is released).
-async fn release_tenant(s: &Services, a: &AccountItem) -> Result<Option<WriteOp>, StoreError> {
+async fn release_tenant(s: &impl Ports, a: &AccountItem) -> Result<Option<WriteOp>, StoreError> {
     let Some(tenant) = &a.tenant_id else {
         return Ok(None);
     };
     let key = keys::tenant_owner(a.platform, tenant);
-    let Some(item) = s.store.get(&key).await? else {
+    let Some(item) = s.store().get(&key).await? else {
         return Ok(None);
     };
     if item.record::<TenantOwnerItem>()?.account_id != a.id {
@@ -120,14 +130,14 @@ async fn release_tenant(s: &Services, a: &AccountItem) -> Result<Option<WriteOp>
 
 /// Disables the account; an already disabled one is answered as it is (nothing written).
 #[tracing::instrument(skip_all, fields(partner_id = %who.partner_id))]
-pub async fn disable(s: &Services, who: &Principal, id: &str) -> Result<AccountItem, LifecycleError> {
+pub async fn disable(s: &impl Ports, who: &Principal, id: &str) -> Result<AccountItem, LifecycleError> {
     for _ in 0..4 {
         let item = account_item(s, who, id).await?;
         let before: AccountItem = item.record()?;
         if before.status == AccountStatus::Disabled {
             return Ok(before);
         }
-        let now = s.clock.now();
+        let now = s.clock().now();
         let released = before.discovery.counts.users.protected;
         let mut after = before.clone();
         after.status = AccountStatus::Disabled;
@@ -140,7 +150,7 @@ pub async fn disable(s: &Services, who: &Principal, id: &str) -> Result<AccountI
             disabled_at: now,
             disabled_by: who.email.clone(),
             released_seats: released,
-            delete_at: now + Duration::days(s.account_retention_days),
+            delete_at: now + Duration::days(s.account_retention_days()),
             deleted_at: None,
         });
         let mut next = item.next_version(&after)?;
@@ -167,11 +177,11 @@ pub async fn disable(s: &Services, who: &Principal, id: &str) -> Result<AccountI
             serde_json::json!({
                 "released_seats": released,
                 "tenant_id": before.tenant_id,
-                "retention_days": s.account_retention_days,
+                "retention_days": s.account_retention_days(),
             }),
             now,
         )?);
-        match s.store.transact(ops).await {
+        match s.store().transact(ops).await {
             Ok(()) => {
                 tracing::info!(account_id = %after.id, released_seats = released, "account disabled");
                 return Ok(after);
@@ -187,7 +197,7 @@ pub async fn disable(s: &Services, who: &Principal, id: &str) -> Result<AccountI
 /// its last recipient (else the member), its freed seats taken again while its objects
 /// exist. Refused over the seat limit (nothing written).
 #[tracing::instrument(skip_all, fields(partner_id = %who.partner_id))]
-pub async fn enable(s: &Services, who: &Principal, id: &str) -> Result<AccountItem, LifecycleError> {
+pub async fn enable(s: &impl Ports, who: &Principal, id: &str) -> Result<AccountItem, LifecycleError> {
     let item = account_item(s, who, id).await?;
     let before: AccountItem = item.record()?;
     if before.status != AccountStatus::Disabled {
@@ -205,15 +215,15 @@ pub async fn enable(s: &Services, who: &Principal, id: &str) -> Result<AccountIt
         .filter(|o| o.deleted_at.is_none())
         .map_or(0, |o| o.released_seats.min(before.discovery.counts.users.protected));
     let (used, seats) = crate::repo::seats::read(s, &who.partner_id).await?;
-    if retake > s.seat_limit.saturating_sub(used) {
+    if retake > s.seat_limit().saturating_sub(used) {
         return Err(LifecycleError::SeatLimit {
-            limit: s.seat_limit,
+            limit: s.seat_limit(),
             used,
             requested: retake,
         });
     }
     reserve_mail(s, &before, &to).await?;
-    let now = s.clock.now();
+    let now = s.clock().now();
     let mut after = before.clone();
     after.status = AccountStatus::WaitingForAuthorization;
     after.consent_failure = None;
@@ -244,7 +254,7 @@ pub async fn enable(s: &Services, who: &Principal, id: &str) -> Result<AccountIt
         serde_json::json!({ "to": to.as_str(), "retaken_seats": retake }),
         now,
     )?);
-    match s.store.transact(ops).await {
+    match s.store().transact(ops).await {
         Ok(()) => {}
         Err(StoreError::ConditionFailed | StoreError::Conflict) => {
             return Err(LifecycleError::Conflict("the account changed meanwhile; try again"));
@@ -276,16 +286,16 @@ pub enum Deletion {
 /// objects after the retention period, or removes an offer's unfinished account after
 /// `repo::due::OFFER_UNFINISHED_DAYS`. Anything else (another job's, not yet due) does
 /// nothing and fetches nothing.
-pub async fn housekeeping(s: &Services, job: &Job, budget: std::time::Duration) -> Result<Deletion, StoreError> {
+pub async fn housekeeping(s: &impl Ports, job: &Job, budget: std::time::Duration) -> Result<Deletion, StoreError> {
     let key = keys::account(&job.partner, &job.account);
-    let Some(item) = s.store.get(&key).await? else {
+    let Some(item) = s.store().get(&key).await? else {
         return Ok(Deletion::NotDue);
     };
     let a: AccountItem = item.record()?;
     if a.discovery.job.as_ref().is_none_or(|j| j.id != job.id) {
         return Ok(Deletion::NotDue);
     }
-    let now = s.clock.now();
+    let now = s.clock().now();
     if crate::repo::due::deletion_due_at(&a).is_some_and(|at| at <= now) {
         return delete_objects(s, &key, job, budget).await;
     }
@@ -297,7 +307,7 @@ pub async fn housekeeping(s: &Services, job: &Job, budget: std::time::Duration) 
 
 /// Removes an unfinished offer account, its link and due entry, and its client (and the
 /// client's name) when no other account of the partner uses it, in one transaction.
-async fn remove_unfinished(s: &Services, item: &Item, a: &AccountItem) -> Result<Deletion, StoreError> {
+async fn remove_unfinished(s: &impl Ports, item: &Item, a: &AccountItem) -> Result<Deletion, StoreError> {
     let mut ops = vec![WriteOp::Delete {
         key: item.key.clone(),
         condition: Condition::VersionIs(item.version),
@@ -315,7 +325,7 @@ async fn remove_unfinished(s: &Services, item: &Item, a: &AccountItem) -> Result
         });
     }
     let others = s
-        .store
+        .store()
         .query(
             &keys::partner_partition(&a.partner_id),
             keys::ACCOUNT_PREFIX,
@@ -349,9 +359,9 @@ async fn remove_unfinished(s: &Services, item: &Item, a: &AccountItem) -> Result
             "offer_id": a.offer.as_ref().map(|o| o.offer_id.clone()),
             "client_removed": client_removed,
         }),
-        s.clock.now(),
+        s.clock().now(),
     )?);
-    match s.store.transact(ops).await {
+    match s.store().transact(ops).await {
         Ok(()) => {
             tracing::info!(account_id = %a.id, client_removed, "unfinished offer account removed");
             Ok(Deletion::Expired)
@@ -367,7 +377,7 @@ async fn remove_unfinished(s: &Services, item: &Item, a: &AccountItem) -> Result
 /// then records the deletion on the account.
 #[tracing::instrument(skip_all, fields(account_id = %job.account))]
 async fn delete_objects(
-    s: &Services,
+    s: &impl Ports,
     key: &Key,
     job: &Job,
     budget: std::time::Duration,
@@ -377,7 +387,7 @@ async fn delete_objects(
     let mut deleted = 0u64;
     loop {
         let page = s
-            .store
+            .store()
             .query(
                 &partition,
                 "",
@@ -391,7 +401,7 @@ async fn delete_objects(
             break;
         }
         for chunk in page.items.chunks(DELETE_BATCH) {
-            s.store
+            s.store()
                 .batch_write(Vec::new(), chunk.iter().map(|i| i.key.clone()).collect())
                 .await?;
             deleted += chunk.len() as u64;
@@ -402,7 +412,7 @@ async fn delete_objects(
             return Ok(Deletion::Partial { deleted });
         }
     }
-    let now = s.clock.now();
+    let now = s.clock().now();
     crate::repo::accounts::modify(s, key, |a| {
         if a.status != AccountStatus::Disabled {
             return Ok::<_, StoreError>(false);

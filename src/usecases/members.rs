@@ -12,12 +12,22 @@ use crate::email::{MailError, templates};
 use crate::limits::{self, Limit, LimitError};
 use crate::repo::audit::{self, Entry};
 use crate::repo::sessions::{NewSession, end_all_sessions, issue_session_ops};
-use crate::services::Services;
+use crate::services::{HasClock, HasHasher, HasLinks, HasMailer, HasSigner, HasStore};
 use crate::store::keys::{self, InvitationItem, InvitationLinkItem, MemberItem, PartnerItem};
 use crate::store::{Condition, Item, QueryOptions, StoreError, Update, WriteOp};
 use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
+
+crate::ports!(
+    HasClock,
+    HasHasher,
+    HasLinks,
+    HasMailer,
+    HasSigner,
+    HasStore,
+    crate::repo::sessions::Ports
+);
 
 /// How long an invitation link works.
 pub const INVITATION_DAYS: i64 = 7;
@@ -109,18 +119,18 @@ fn invited(i: &InvitationItem) -> MemberView {
 }
 
 /// Members first (by address), then pending invitations.
-pub async fn list(s: &Services, principal: &Principal) -> Result<Vec<MemberView>, MemberError> {
+pub async fn list(s: &impl Ports, principal: &Principal) -> Result<Vec<MemberView>, MemberError> {
     let partition = keys::partner_partition(&principal.partner_id);
     let all = QueryOptions {
         limit: Some(TEAM_LIMIT + 1),
         after: None,
     };
     let members = s
-        .store
+        .store()
         .query_index(&partition, keys::MEMBER_PREFIX, all.clone())
         .await?;
-    let invitations = s.store.query(&partition, keys::INVITATION_PREFIX, all).await?;
-    let now = s.clock.now();
+    let invitations = s.store().query(&partition, keys::INVITATION_PREFIX, all).await?;
+    let now = s.clock().now();
     let mut out = Vec::new();
     for item in &members.items {
         out.push(active(&item.record::<MemberItem>()?));
@@ -136,11 +146,11 @@ pub async fn list(s: &Services, principal: &Principal) -> Result<Vec<MemberView>
 
 /// A member of the caller's partner, with its item (`NotFound` for anyone else's).
 async fn member_of(
-    s: &Services,
+    s: &impl Ports,
     principal: &Principal,
     email: &EmailAddress,
 ) -> Result<Option<(Item, MemberItem)>, MemberError> {
-    let Some(item) = s.store.get(&keys::member(email)).await? else {
+    let Some(item) = s.store().get(&keys::member(email)).await? else {
         return Ok(None);
     };
     let m: MemberItem = item.record()?;
@@ -148,15 +158,15 @@ async fn member_of(
 }
 
 async fn invitation_of(
-    s: &Services,
+    s: &impl Ports,
     principal: &Principal,
     email: &EmailAddress,
 ) -> Result<Option<(Item, InvitationItem)>, MemberError> {
-    let Some(item) = s.store.get(&keys::invitation(&principal.partner_id, email)).await? else {
+    let Some(item) = s.store().get(&keys::invitation(&principal.partner_id, email)).await? else {
         return Ok(None);
     };
     let i: InvitationItem = item.record()?;
-    Ok((i.expires_at > s.clock.now()).then_some((item, i)))
+    Ok((i.expires_at > s.clock().now()).then_some((item, i)))
 }
 
 fn invitable(role: Role) -> Result<Role, FieldError> {
@@ -181,33 +191,33 @@ fn limited(e: LimitError) -> MemberError {
 /// Invites `email` with `role` (admin or technician): a single-use link valid
 /// [`INVITATION_DAYS`], replacing an earlier invitation of the same address.
 #[tracing::instrument(skip_all)]
-pub async fn invite(s: &Services, principal: &Principal, email: &str, role: Role) -> Result<MemberView, MemberError> {
+pub async fn invite(s: &impl Ports, principal: &Principal, email: &str, role: Role) -> Result<MemberView, MemberError> {
     forbid_unless(principal, Permission::Manage)?;
     let email = EmailAddress::parse("email", email)?;
     let role = invitable(role)?;
     if member_of(s, principal, &email).await?.is_some() {
         return Err(MemberError::AlreadyMember);
     }
-    let earlier = s.store.get(&keys::invitation(&principal.partner_id, &email)).await?;
+    let earlier = s.store().get(&keys::invitation(&principal.partner_id, &email)).await?;
     if earlier.is_none() && list(s, principal).await?.len() >= TEAM_LIMIT {
         return Err(MemberError::TeamFull);
     }
     let partner_item = s
-        .store
+        .store()
         .get(&keys::partner(&principal.partner_id))
         .await?
         .ok_or(MemberError::NotFound)?;
     let partner: PartnerItem = partner_item.record()?;
     limits::take(
-        &*s.store,
-        &*s.clock,
+        s.store().as_ref(),
+        s.clock().as_ref(),
         &INVITATIONS_PER_PARTNER,
         principal.partner_id.as_str(),
     )
     .await
     .map_err(limited)?;
-    let now = s.clock.now();
-    let token = s.signer.issue(INVITATION);
+    let now = s.clock().now();
+    let token = s.signer().issue(INVITATION);
     let token_hash = sha256_hex(token.expose_secret());
     let expires_at = now + Duration::days(INVITATION_DAYS);
     let record = InvitationItem {
@@ -254,13 +264,13 @@ pub async fn invite(s: &Services, principal: &Principal, email: &str, role: Role
         serde_json::json!({ "email": email.as_str(), "role": role }),
         now,
     )?);
-    s.store.transact(ops).await.map_err(conflict)?;
+    s.store().transact(ops).await.map_err(conflict)?;
     let url = SecretString::from(format!(
         "{}/invitations/{}",
-        s.links.public_base_url,
+        s.links().public_base_url,
         token.expose_secret()
     ));
-    s.mailer
+    s.mailer()
         .send(&templates::invitation(
             &email,
             &partner.name,
@@ -301,9 +311,9 @@ fn conflict(e: StoreError) -> MemberError {
 }
 
 /// The partner item's write that changes its owner count by `delta`, refusing to leave none.
-async fn owners_change(s: &Services, principal: &Principal, delta: i64) -> Result<WriteOp, MemberError> {
+async fn owners_change(s: &impl Ports, principal: &Principal, delta: i64) -> Result<WriteOp, MemberError> {
     let item = s
-        .store
+        .store()
         .get(&keys::partner(&principal.partner_id))
         .await?
         .ok_or(MemberError::NotFound)?;
@@ -326,14 +336,14 @@ fn owner_delta(from: Role, to: Option<Role>) -> i64 {
 /// Changes a member's (or a pending invitation's) role.
 #[tracing::instrument(skip_all)]
 pub async fn change_role(
-    s: &Services,
+    s: &impl Ports,
     principal: &Principal,
     email: &str,
     role: Role,
 ) -> Result<MemberView, MemberError> {
     forbid_unless(principal, Permission::Manage)?;
     let email = EmailAddress::parse("email", email)?;
-    let now = s.clock.now();
+    let now = s.clock().now();
     if let Some((item, mut m)) = member_of(s, principal, &email).await? {
         forbid_unless(principal, m.role.change_needs(Some(role)))?;
         if m.role == role {
@@ -357,7 +367,7 @@ pub async fn change_role(
             serde_json::json!({ "email": email.as_str(), "from": from, "to": role }),
             now,
         )?);
-        s.store.transact(ops).await.map_err(conflict)?;
+        s.store().transact(ops).await.map_err(conflict)?;
         tracing::info!(partner_id = %principal.partner_id, role = role.as_str(), "member role changed");
         return Ok(active(&m));
     }
@@ -370,7 +380,7 @@ pub async fn change_role(
     }
     let from = i.role;
     i.role = role;
-    s.store
+    s.store()
         .transact(vec![
             WriteOp::Put {
                 item: item.next_version(&i)?,
@@ -391,13 +401,13 @@ pub async fn change_role(
 /// Removes a member (their sessions end at once) or withdraws an invitation (its link stops
 /// working). Anyone may remove themselves; removing others needs [`Permission::Manage`].
 #[tracing::instrument(skip_all)]
-pub async fn remove(s: &Services, principal: &Principal, email: &str) -> Result<(), MemberError> {
+pub async fn remove(s: &impl Ports, principal: &Principal, email: &str) -> Result<(), MemberError> {
     let email = EmailAddress::parse("email", email)?;
     let themselves = email.as_str() == principal.email;
     if !themselves {
         forbid_unless(principal, Permission::Manage)?;
     }
-    let now = s.clock.now();
+    let now = s.clock().now();
     if let Some((item, m)) = member_of(s, principal, &email).await? {
         if !themselves {
             forbid_unless(principal, m.role.change_needs(None))?;
@@ -416,7 +426,7 @@ pub async fn remove(s: &Services, principal: &Principal, email: &str) -> Result<
             serde_json::json!({ "email": email.as_str(), "role": m.role }),
             now,
         )?);
-        s.store.transact(ops).await.map_err(conflict)?;
+        s.store().transact(ops).await.map_err(conflict)?;
         let ended = end_all_sessions(s, &email).await?;
         tracing::info!(partner_id = %principal.partner_id, sessions_ended = ended, "member removed");
         return Ok(());
@@ -424,7 +434,7 @@ pub async fn remove(s: &Services, principal: &Principal, email: &str) -> Result<
     let (item, i) = invitation_of(s, principal, &email)
         .await?
         .ok_or(MemberError::NotFound)?;
-    s.store
+    s.store()
         .transact(vec![
             WriteOp::Delete {
                 key: item.key.clone(),
@@ -460,29 +470,29 @@ pub struct Invitation {
 
 /// The invitation behind a link, read only: `Forged` for a token we did not sign, `Gone` for
 /// a used, replaced, withdrawn or expired one.
-pub async fn find(s: &Services, token: &str) -> Result<Invitation, MemberError> {
-    if !s.signer.verify(INVITATION, token) {
+pub async fn find(s: &impl Ports, token: &str) -> Result<Invitation, MemberError> {
+    if !s.signer().verify(INVITATION, token) {
         return Err(MemberError::Forged);
     }
     let token_hash = sha256_hex(token);
     let link = s
-        .store
+        .store()
         .get(&keys::invitation_link(&token_hash))
         .await?
         .ok_or(MemberError::Gone)?;
     let l: InvitationLinkItem = link.record()?;
     let email = EmailAddress::parse("email", &l.email).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let invitation = s
-        .store
+        .store()
         .get(&keys::invitation(&l.partner_id, &email))
         .await?
         .ok_or(MemberError::Gone)?;
     let i: InvitationItem = invitation.record()?;
-    if i.token_hash != token_hash || i.expires_at <= s.clock.now() {
+    if i.token_hash != token_hash || i.expires_at <= s.clock().now() {
         return Err(MemberError::Gone);
     }
     let partner: PartnerItem = s
-        .store
+        .store()
         .get(&keys::partner(&l.partner_id))
         .await?
         .ok_or(MemberError::Gone)?
@@ -502,21 +512,21 @@ pub async fn find(s: &Services, token: &str) -> Result<Invitation, MemberError> 
 /// and signed in, and the link is consumed, in one transaction. Answers the session and the
 /// partner's name.
 #[tracing::instrument(skip_all)]
-pub async fn accept(s: &Services, token: &str, password: SecretString) -> Result<(NewSession, String), MemberError> {
+pub async fn accept(s: &impl Ports, token: &str, password: SecretString) -> Result<(NewSession, String), MemberError> {
     // A password no rule allows is refused whatever the link (422 before 410).
     NewPassword::parse(password.clone(), &[]).map_err(|e| FieldError::new("password", e.to_string()))?;
     let inv = find(s, token).await?;
     let password = NewPassword::parse(password, &[inv.email.as_str(), &inv.partner.name])
         .map_err(|e| FieldError::new("password", e.to_string()))?;
-    if s.store.get(&keys::member(&inv.email)).await?.is_some() {
+    if s.store().get(&keys::member(&inv.email)).await?.is_some() {
         return Err(MemberError::AlreadyMember);
     }
     let password_hash = s
-        .hasher
+        .hasher()
         .hash(password.secret().clone())
         .await
         .map_err(|_| MemberError::Hash)?;
-    let now = s.clock.now();
+    let now = s.clock().now();
     let member = MemberItem {
         partner_id: inv.partner.id.clone(),
         email: inv.email.to_string(),
@@ -554,10 +564,10 @@ pub async fn accept(s: &Services, token: &str, password: SecretString) -> Result
     ];
     let (session_ops, session) = issue_session_ops(s, &inv.partner.id, &inv.email)?;
     ops.extend(session_ops);
-    match s.store.transact(ops).await {
+    match s.store().transact(ops).await {
         Ok(()) => {}
         Err(StoreError::ConditionFailed) => {
-            return Err(if s.store.get(&keys::member(&inv.email)).await?.is_some() {
+            return Err(if s.store().get(&keys::member(&inv.email)).await?.is_some() {
                 MemberError::AlreadyMember
             } else {
                 MemberError::Gone

@@ -14,12 +14,21 @@ use crate::domain::{Actor, AuditAction, EmailAddress, FieldError, ManagedBy, Org
 use crate::limits::{self, Limit, LimitError};
 use crate::repo::audit;
 use crate::repo::links::{audience_for, new_link};
-use crate::services::Services;
+use crate::services::{HasClock, HasEncryptor, HasLinks, HasStore};
 use crate::store::keys::{self, OfferCodeItem, OfferItem, OfferRef, PartnerItem};
 use crate::store::{Condition, Item, QueryOptions, StoreError, WriteOp};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
+
+crate::ports!(
+    HasClock,
+    HasEncryptor,
+    HasLinks,
+    HasStore,
+    crate::repo::clients::Ports,
+    crate::repo::links::Ports
+);
 
 /// Unfinished starts per offer per hour.
 pub const STARTS_PER_OFFER: Limit = Limit::new("offer-starts-1h", 20, 3600);
@@ -81,14 +90,14 @@ pub struct OfferView {
     pub created_at: DateTime<Utc>,
 }
 
-fn view(s: &Services, o: &OfferItem) -> Result<OfferView, StoreError> {
+fn view(s: &impl Ports, o: &OfferItem) -> Result<OfferView, StoreError> {
     let code = s
-        .encryptor
+        .encryptor()
         .decrypt(&o.code_enc, CODE_CONTEXT)
         .map_err(|_| StoreError::Corrupt("an offer code does not decrypt".into()))?;
     Ok(OfferView {
         id: o.id.clone(),
-        url: format!("{}/offer/{}", s.links.public_base_url, code.expose_secret()),
+        url: format!("{}/offer/{}", s.links().public_base_url, code.expose_secret()),
         platform: o.platform,
         label: o.label.clone(),
         active: o.active,
@@ -97,9 +106,9 @@ fn view(s: &Services, o: &OfferItem) -> Result<OfferView, StoreError> {
     })
 }
 
-async fn partner_offers(s: &Services, who: &Principal) -> Result<Vec<OfferItem>, StoreError> {
+async fn partner_offers(s: &impl Ports, who: &Principal) -> Result<Vec<OfferItem>, StoreError> {
     let page = s
-        .store
+        .store()
         .query(
             &keys::partner_partition(&who.partner_id),
             keys::OFFER_PREFIX,
@@ -112,7 +121,7 @@ async fn partner_offers(s: &Services, who: &Principal) -> Result<Vec<OfferItem>,
     page.items.iter().map(Item::record).collect()
 }
 
-pub async fn list(s: &Services, who: &Principal) -> Result<Vec<OfferView>, OfferError> {
+pub async fn list(s: &impl Ports, who: &Principal) -> Result<Vec<OfferView>, OfferError> {
     let mut offers = partner_offers(s, who).await?;
     offers.sort_by_key(|o| std::cmp::Reverse(o.created_at));
     Ok(offers.iter().map(|o| view(s, o)).collect::<Result<_, _>>()?)
@@ -120,7 +129,7 @@ pub async fn list(s: &Services, who: &Principal) -> Result<Vec<OfferView>, Offer
 
 /// Creates an offer (the caller is an owner or admin: the route's extractor says so).
 #[tracing::instrument(skip_all, fields(partner_id = %who.partner_id))]
-pub async fn create(s: &Services, who: &Principal, req: NewOffer) -> Result<OfferView, OfferError> {
+pub async fn create(s: &impl Ports, who: &Principal, req: NewOffer) -> Result<OfferView, OfferError> {
     // Given, a label must say something (leave it out for none).
     let label = req
         .label
@@ -130,7 +139,7 @@ pub async fn create(s: &Services, who: &Principal, req: NewOffer) -> Result<Offe
     if partner_offers(s, who).await?.len() >= MAX_OFFERS {
         return Err(OfferError::Conflict("you have 100 offers; withdraw some first"));
     }
-    let now = s.clock.now();
+    let now = s.clock().now();
     let code = random_token();
     let offer = OfferItem {
         id: uuid::Uuid::new_v4().to_string(),
@@ -141,13 +150,13 @@ pub async fn create(s: &Services, who: &Principal, req: NewOffer) -> Result<Offe
         created_by: who.email.clone(),
         created_at: now,
         disabled_at: None,
-        code_enc: s.encryptor.encrypt(&code, CODE_CONTEXT),
+        code_enc: s.encryptor().encrypt(&code, CODE_CONTEXT),
     };
     let pointer = OfferCodeItem {
         partner_id: who.partner_id.clone(),
         offer_id: offer.id.clone(),
     };
-    s.store
+    s.store()
         .transact(vec![
             WriteOp::Put {
                 item: Item::from_record(keys::offer(&who.partner_id, &offer.id), &offer)?,
@@ -190,12 +199,12 @@ fn offer_entry(
 
 /// Withdraws an offer: its link answers 410 from then on. Withdrawing it again does nothing.
 #[tracing::instrument(skip_all, fields(partner_id = %who.partner_id))]
-pub async fn disable(s: &Services, who: &Principal, id: &str) -> Result<(), OfferError> {
+pub async fn disable(s: &impl Ports, who: &Principal, id: &str) -> Result<(), OfferError> {
     if uuid::Uuid::parse_str(id).is_err() {
         return Err(OfferError::NotFound);
     }
     let item = s
-        .store
+        .store()
         .get(&keys::offer(&who.partner_id, id))
         .await?
         .ok_or(OfferError::NotFound)?;
@@ -203,11 +212,11 @@ pub async fn disable(s: &Services, who: &Principal, id: &str) -> Result<(), Offe
     if !offer.active {
         return Ok(());
     }
-    let now = s.clock.now();
+    let now = s.clock().now();
     offer.active = false;
     offer.disabled_at = Some(now);
     let written = s
-        .store
+        .store()
         .transact(vec![
             WriteOp::Put {
                 item: item.next_version(&offer)?,
@@ -238,18 +247,18 @@ pub struct OpenOffer {
 
 /// The offer behind a code: `NotFound` for a code that is not ours, `Disabled` for a
 /// withdrawn one.
-pub async fn open(s: &Services, code: &str) -> Result<OpenOffer, OfferError> {
+pub async fn open(s: &impl Ports, code: &str) -> Result<OpenOffer, OfferError> {
     if code.is_empty() || code.len() > 128 {
         return Err(OfferError::NotFound);
     }
     let pointer: OfferCodeItem = s
-        .store
+        .store()
         .get(&keys::offer_code(&sha256_hex(code)))
         .await?
         .ok_or(OfferError::NotFound)?
         .record()?;
     let offer: OfferItem = s
-        .store
+        .store()
         .get(&keys::offer(&pointer.partner_id, &pointer.offer_id))
         .await?
         .ok_or(OfferError::NotFound)?
@@ -258,7 +267,7 @@ pub async fn open(s: &Services, code: &str) -> Result<OpenOffer, OfferError> {
         return Err(OfferError::Disabled);
     }
     let partner: PartnerItem = s
-        .store
+        .store()
         .get(&keys::partner(&pointer.partner_id))
         .await?
         .ok_or(OfferError::NotFound)?
@@ -272,7 +281,7 @@ pub async fn open(s: &Services, code: &str) -> Result<OpenOffer, OfferError> {
 /// waiting for authorization. Answers the consent start's URL to redirect to.
 #[tracing::instrument(skip_all)]
 pub async fn start(
-    s: &Services,
+    s: &impl Ports,
     code: &str,
     organization: &str,
     email: &str,
@@ -283,15 +292,15 @@ pub async fn start(
     let to = EmailAddress::parse("email", email)?;
     let OpenOffer { partner, offer } = open(s, code).await?;
     if let Some(ip) = source_ip {
-        limits::check(&*s.store, &*s.clock, &STARTS_PER_IP, ip).await?;
+        limits::check(s.store().as_ref(), s.clock().as_ref(), &STARTS_PER_IP, ip).await?;
     }
-    limits::check(&*s.store, &*s.clock, &STARTS_PER_OFFER, &offer.id).await?;
+    limits::check(s.store().as_ref(), s.clock().as_ref(), &STARTS_PER_OFFER, &offer.id).await?;
     let name = free_name(s, &partner, &organization).await?;
     if let Some(ip) = source_ip {
-        limits::take(&*s.store, &*s.clock, &STARTS_PER_IP, ip).await?;
+        limits::take(s.store().as_ref(), s.clock().as_ref(), &STARTS_PER_IP, ip).await?;
     }
-    limits::take(&*s.store, &*s.clock, &STARTS_PER_OFFER, &offer.id).await?;
-    let now = s.clock.now();
+    limits::take(s.store().as_ref(), s.clock().as_ref(), &STARTS_PER_OFFER, &offer.id).await?;
+    let now = s.clock().now();
     let (client, mut ops) = crate::repo::clients::new_client(s, &partner.id, &name, Some(&to))?;
     let mut account = crate::repo::clients::waiting_account(
         &partner.id,
@@ -327,21 +336,21 @@ pub async fn start(
         }),
         now,
     )?);
-    match s.store.transact(ops).await {
+    match s.store().transact(ops).await {
         Err(StoreError::ConditionFailed) => return Err(OfferError::Conflict("please try again")),
         other => other?,
     }
     tracing::info!(partner_id = %partner.id, offer_id = %offer.id, account_id = %account.id, "offer started");
     Ok(format!(
         "{}/authorize/{}/start",
-        s.links.public_base_url,
+        s.links().public_base_url,
         link.token.expose_secret()
     ))
 }
 
 /// The organization's name, or "<name> (2)" ... when the partner already has a client of it.
 async fn free_name(
-    s: &Services,
+    s: &impl Ports,
     partner: &PartnerItem,
     name: &OrganizationName,
 ) -> Result<OrganizationName, OfferError> {
@@ -352,7 +361,7 @@ async fn free_name(
             let base: String = name.as_str().chars().take(OrganizationName::MAX_CHARS - 6).collect();
             OrganizationName::parse("organization", &format!("{base} ({n})"))?
         };
-        if s.store
+        if s.store()
             .get(&keys::client_name(&partner.id, &candidate.folded()))
             .await?
             .is_none()

@@ -9,11 +9,21 @@ use crate::domain::{EmailAddress, FieldError, NewPassword};
 use crate::email::{MailError, templates};
 use crate::limits::{self, Limit, LimitError};
 use crate::repo::sessions::end_all_sessions;
-use crate::services::Services;
+use crate::services::{HasClock, HasHasher, HasLinks, HasMailer, HasSigner, HasStore};
 use crate::store::keys::{self, MemberItem, PasswordResetItem};
 use crate::store::{Condition, Item, StoreError, Update, WriteOp};
 use chrono::Duration;
 use secrecy::{ExposeSecret, SecretString};
+
+crate::ports!(
+    HasClock,
+    HasHasher,
+    HasLinks,
+    HasMailer,
+    HasSigner,
+    HasStore,
+    crate::repo::sessions::Ports
+);
 
 pub const RESET_VALID_MINUTES: i64 = 60;
 /// Password-reset requests per source IP per hour.
@@ -42,11 +52,11 @@ pub enum ResetError {
 
 /// Mails a reset link when `email` belongs to a member; the same `Ok` for any address.
 #[tracing::instrument(skip_all, fields(email_domain))]
-pub async fn forgot(s: &Services, email: &str, source_ip: Option<&str>) -> Result<(), ResetError> {
+pub async fn forgot(s: &impl Ports, email: &str, source_ip: Option<&str>) -> Result<(), ResetError> {
     let email = EmailAddress::parse("email", email)?;
     tracing::Span::current().record("email_domain", email.domain());
     if let Some(ip) = source_ip {
-        limits::take(&*s.store, &*s.clock, &RESETS_PER_IP, ip)
+        limits::take(s.store().as_ref(), s.clock().as_ref(), &RESETS_PER_IP, ip)
             .await
             .map_err(|e| match e {
                 LimitError::Limited(l) => ResetError::RateLimited {
@@ -56,12 +66,19 @@ pub async fn forgot(s: &Services, email: &str, source_ip: Option<&str>) -> Resul
             })?;
     }
     // Counted for every address (the same work whether registered or not).
-    let within = match limits::take(&*s.store, &*s.clock, &RESET_MAILS_PER_ADDRESS, email.as_str()).await {
+    let within = match limits::take(
+        s.store().as_ref(),
+        s.clock().as_ref(),
+        &RESET_MAILS_PER_ADDRESS,
+        email.as_str(),
+    )
+    .await
+    {
         Ok(()) => true,
         Err(LimitError::Limited(_)) => false,
         Err(LimitError::Store(e)) => return Err(e.into()),
     };
-    let Some(member) = s.store.get(&keys::member(&email)).await? else {
+    let Some(member) = s.store().get(&keys::member(&email)).await? else {
         tracing::info!("password reset for an address without an account: nothing sent");
         return Ok(());
     };
@@ -70,8 +87,8 @@ pub async fn forgot(s: &Services, email: &str, source_ip: Option<&str>) -> Resul
         tracing::info!("password reset: per-address limit reached, nothing sent");
         return Ok(());
     }
-    let now = s.clock.now();
-    let token = s.signer.issue(RESET);
+    let now = s.clock().now();
+    let token = s.signer().issue(RESET);
     let expires_at = now + Duration::minutes(RESET_VALID_MINUTES);
     let record = PasswordResetItem {
         email: email.to_string(),
@@ -81,13 +98,13 @@ pub async fn forgot(s: &Services, email: &str, source_ip: Option<&str>) -> Resul
     };
     let item = Item::from_record(keys::password_reset(&sha256_hex(token.expose_secret())), &record)?
         .expiring_at(expires_at.timestamp());
-    s.store.put(item, Condition::NotExists).await?;
+    s.store().put(item, Condition::NotExists).await?;
     let url = SecretString::from(format!(
         "{}/password/reset?token={}",
-        s.links.public_base_url,
+        s.links().public_base_url,
         token.expose_secret()
     ));
-    s.mailer
+    s.mailer()
         .send(&templates::password_reset(&email, &url, RESET_VALID_MINUTES)?)
         .await?;
     tracing::info!("password reset link sent");
@@ -104,21 +121,21 @@ struct Found {
 
 /// The reset link and its member, read only: `Forged` for a token we did not sign, `Gone` for
 /// a used, expired or unknown one, or one sent before the password last changed.
-async fn find(s: &Services, token: &str) -> Result<Found, ResetError> {
-    if !s.signer.verify(RESET, token) {
+async fn find(s: &impl Ports, token: &str) -> Result<Found, ResetError> {
+    if !s.signer().verify(RESET, token) {
         return Err(ResetError::Forged);
     }
     let link = s
-        .store
+        .store()
         .get(&keys::password_reset(&sha256_hex(token)))
         .await?
         .ok_or(ResetError::Gone)?;
     let r: PasswordResetItem = link.record()?;
-    if r.expires_at <= s.clock.now() {
+    if r.expires_at <= s.clock().now() {
         return Err(ResetError::Gone);
     }
     let email = EmailAddress::parse("email", &r.email).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let member = s.store.get(&keys::member(&email)).await?.ok_or(ResetError::Gone)?;
+    let member = s.store().get(&keys::member(&email)).await?.ok_or(ResetError::Gone)?;
     let m: MemberItem = member.record()?;
     if sha256_hex(&m.password_hash) != r.password_fingerprint {
         return Err(ResetError::Gone);
@@ -127,18 +144,18 @@ async fn find(s: &Services, token: &str) -> Result<Found, ResetError> {
 }
 
 /// Whether a reset link can still be used (for the form page; changes nothing).
-pub async fn check(s: &Services, token: &str) -> Result<(), ResetError> {
+pub async fn check(s: &impl Ports, token: &str) -> Result<(), ResetError> {
     find(s, token).await.map(|_| ())
 }
 
 /// Sets the new password, consumes the link and ends every session of the member.
 #[tracing::instrument(skip_all)]
-pub async fn reset(s: &Services, token: &str, password: SecretString) -> Result<(), ResetError> {
+pub async fn reset(s: &impl Ports, token: &str, password: SecretString) -> Result<(), ResetError> {
     let Found { link, email, member, m } = find(s, token).await?;
     let password =
         NewPassword::parse(password, &[email.as_str()]).map_err(|e| FieldError::new("password", e.to_string()))?;
     let password_hash = s
-        .hasher
+        .hasher()
         .hash(password.secret().clone())
         .await
         .map_err(|_| ResetError::Hash)?;
@@ -161,10 +178,10 @@ pub async fn reset(s: &Services, token: &str, password: SecretString) -> Result<
                 client: None,
                 detail: serde_json::json!({}),
             },
-            s.clock.now(),
+            s.clock().now(),
         )?,
     ];
-    match s.store.transact(ops).await {
+    match s.store().transact(ops).await {
         Ok(()) => {}
         Err(StoreError::ConditionFailed) => return Err(ResetError::Gone),
         Err(e) => return Err(e.into()),

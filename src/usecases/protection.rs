@@ -17,11 +17,19 @@ use crate::domain::{Actor, AuditAction, Principal};
 use crate::repo::accounts::modify as modify_account;
 use crate::repo::audit;
 use crate::schedule::{DailyAt, RunAt, Zone};
-use crate::services::Services;
+use crate::services::{HasClock, HasSettings, HasStore};
 use crate::store::keys::{self, AccountItem, AutoAddItem, AutoAddResult, DiscoveredItem, ObjectKind};
 use crate::store::{Condition, Cursor, Item, Key, Pages, StoreError, WriteOp};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+crate::ports!(
+    HasClock,
+    HasSettings,
+    HasStore,
+    crate::repo::accounts::Ports,
+    crate::repo::seats::Ports
+);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProtectionError {
@@ -137,7 +145,7 @@ pub struct SeatsView {
     pub limit: u64,
 }
 
-async fn account(s: &Services, who: &Principal, id: &str) -> Result<(AccountItem, Key), ProtectionError> {
+async fn account(s: &impl Ports, who: &Principal, id: &str) -> Result<(AccountItem, Key), ProtectionError> {
     let item = crate::repo::accounts::find(s, &who.partner_id, id)
         .await?
         .ok_or(ProtectionError::NotFound)?;
@@ -147,7 +155,7 @@ async fn account(s: &Services, who: &Principal, id: &str) -> Result<(AccountItem
 /// Protects or unprotects objects of one kind, by IDs or all of them.
 #[tracing::instrument(skip_all, fields(kind = ObjectKind::from(req.kind).as_str(), all = req.all, protected = req.protected))]
 pub async fn set_protection(
-    s: &Services,
+    s: &impl Ports,
     who: &Principal,
     id: &str,
     req: ProtectRequest,
@@ -174,7 +182,7 @@ pub async fn set_protection(
                 return Err(FieldError::new("ids", "contains an empty or over-long ID").into());
             }
             let wanted: Vec<Key> = ids.iter().map(|i| keys::discovered(&account.id, kind, i)).collect();
-            let found = s.store.batch_get(&wanted).await?;
+            let found = s.store().batch_get(&wanted).await?;
             if found.len() != wanted.len() {
                 let have: std::collections::HashSet<&str> = found.iter().map(|i| i.key.sk.as_str()).collect();
                 let unknown = wanted
@@ -214,7 +222,7 @@ pub async fn set_protection(
     .await?
     .written;
     let account: AccountItem = s
-        .store
+        .store()
         .get(&account_key)
         .await?
         .ok_or(ProtectionError::NotFound)?
@@ -229,7 +237,7 @@ pub async fn set_protection(
         total: counts.total,
         seats: SeatsView {
             used: seats,
-            limit: s.seat_limit,
+            limit: s.seat_limit(),
         },
     })
 }
@@ -255,7 +263,7 @@ struct Applied {
 /// protected and the rest reported; without, a request over the limit is refused before
 /// anything is written.
 async fn apply(
-    s: &Services,
+    s: &impl Ports,
     account: &AccountItem,
     account_key: &Key,
     kind: ObjectKind,
@@ -283,9 +291,9 @@ async fn apply(
             }
         };
         let used = seats_used(s, &account.partner_id).await?.0;
-        if wanted > s.seat_limit.saturating_sub(used) {
+        if wanted > s.seat_limit().saturating_sub(used) {
             return Err(ProtectionError::SeatLimit {
-                limit: s.seat_limit,
+                limit: s.seat_limit(),
                 used,
                 requested: wanted,
             });
@@ -299,7 +307,7 @@ async fn apply(
         kind,
         desired,
         partial_ok,
-        now: s.clock.now(),
+        now: s.clock().now(),
         applied: Applied {
             written: 0,
             left_out: 0,
@@ -311,7 +319,7 @@ async fn apply(
         Targets::Listed(items) => batch = items,
         Targets::All => {
             let mut stored = Pages::new(
-                s.store.as_ref(),
+                s.store().as_ref(),
                 keys::account_partition(&account.id),
                 kind.prefix(),
                 500,
@@ -344,8 +352,8 @@ enum By {
 }
 
 /// Writes chunks of objects of one kind in one account, with their seat and count changes.
-struct ChunkWriter<'a> {
-    s: &'a Services,
+struct ChunkWriter<'a, P> {
+    s: &'a P,
     account: &'a AccountItem,
     /// Named in the audit log's entry of each chunk.
     actor: Actor,
@@ -357,7 +365,7 @@ struct ChunkWriter<'a> {
     applied: Applied,
 }
 
-impl ChunkWriter<'_> {
+impl<P: Ports> ChunkWriter<'_, P> {
     /// One transaction: the objects (each conditioned on the version read), the account's
     /// protected count and the partner's seats (each conditioned on its version), moved by
     /// exactly the number of objects written. On a lost race everything is read again and
@@ -370,11 +378,11 @@ impl ChunkWriter<'_> {
             let mut writing = items.clone();
             let mut left = Vec::new();
             if desired && kind.takes_seats() {
-                let available = usize::try_from(s.seat_limit.saturating_sub(used)).unwrap_or(usize::MAX);
+                let available = usize::try_from(s.seat_limit().saturating_sub(used)).unwrap_or(usize::MAX);
                 if writing.len() > available {
                     if !self.partial_ok {
                         return Err(ProtectionError::SeatLimit {
-                            limit: s.seat_limit,
+                            limit: s.seat_limit(),
                             used,
                             requested: writing.len() as u64,
                         });
@@ -387,7 +395,11 @@ impl ChunkWriter<'_> {
                 return Ok(());
             }
             let n = writing.len() as u64;
-            let account_item = s.store.get(self.account_key).await?.ok_or(ProtectionError::NotFound)?;
+            let account_item = s
+                .store()
+                .get(self.account_key)
+                .await?
+                .ok_or(ProtectionError::NotFound)?;
             let mut account: AccountItem = account_item.record()?;
             if account.status == crate::store::keys::AccountStatus::Disabled {
                 // Disabled meanwhile: its seats were freed, nothing more changes.
@@ -432,7 +444,7 @@ impl ChunkWriter<'_> {
                 }),
                 self.now,
             )?);
-            match s.store.transact(ops).await {
+            match s.store().transact(ops).await {
                 Ok(()) => {
                     self.applied.written += n;
                     self.leave_out(&left)?;
@@ -441,7 +453,7 @@ impl ChunkWriter<'_> {
                 Err(StoreError::ConditionFailed | StoreError::Conflict) => {
                     let keys: Vec<Key> = items.iter().map(|i| i.key.clone()).collect();
                     items = s
-                        .store
+                        .store()
                         .batch_get(&keys)
                         .await?
                         .into_iter()
@@ -467,12 +479,12 @@ impl ChunkWriter<'_> {
 
 /// Calls `f` with every stored object of `kind` in the account, a page at a time.
 async fn stream(
-    s: &Services,
+    s: &impl Ports,
     account: &AccountId,
     kind: ObjectKind,
     mut f: impl FnMut(&DiscoveredItem),
 ) -> Result<(), ProtectionError> {
-    let mut stored = Pages::new(s.store.as_ref(), keys::account_partition(account), kind.prefix(), 500);
+    let mut stored = Pages::new(s.store().as_ref(), keys::account_partition(account), kind.prefix(), 500);
     while let Some(items) = stored.next().await? {
         for item in &items {
             f(&item.record()?);
@@ -482,14 +494,14 @@ async fn stream(
 }
 
 /// The partner's seats: protected users across its accounts, and the limit.
-pub async fn seats(s: &Services, who: &Principal) -> Result<SeatsView, ProtectionError> {
+pub async fn seats(s: &impl Ports, who: &Principal) -> Result<SeatsView, ProtectionError> {
     Ok(SeatsView {
         used: seats_used(s, &who.partner_id).await?.0,
-        limit: s.seat_limit,
+        limit: s.seat_limit(),
     })
 }
 
-async fn seats_used(s: &Services, partner: &PartnerId) -> Result<(u64, Option<Item>), ProtectionError> {
+async fn seats_used(s: &impl Ports, partner: &PartnerId) -> Result<(u64, Option<Item>), ProtectionError> {
     Ok(crate::repo::seats::read(s, partner).await?)
 }
 
@@ -570,7 +582,7 @@ const SCAN_BUDGET: usize = 5000;
 /// time; a search reads at most [`SCAN_BUDGET`] objects per page and says where to go on. The
 /// cursor is opaque to callers; it names a position inside this account and kind only.
 pub async fn list(
-    s: &Services,
+    s: &impl Ports,
     who: &Principal,
     id: &str,
     kind: ObjectKind,
@@ -610,7 +622,7 @@ pub async fn list(
         (Some(g), true) => Cursor::encode_sort_key(&format!("{NAME_CURSOR}{}", g.sk)),
         _ => Cursor::encode_sort_key(&item.key.sk),
     };
-    let new_since = s.clock.now() - chrono::Duration::days(NEW_DAYS);
+    let new_since = s.clock().now() - chrono::Duration::days(NEW_DAYS);
     let mut items = Vec::new();
     let mut scanned = 0;
     let per_page = limit.max(100);
@@ -622,9 +634,9 @@ pub async fn list(
         String::new()
     };
     let mut stored = if by_name {
-        Pages::on_index(s.store.as_ref(), names, &seek, per_page)
+        Pages::on_index(s.store().as_ref(), names, &seek, per_page)
     } else {
-        Pages::new(s.store.as_ref(), pk, kind.prefix(), per_page)
+        Pages::new(s.store().as_ref(), pk, kind.prefix(), per_page)
     }
     .starting_after(after);
     while let Some(page) = stored.next().await? {
@@ -674,7 +686,7 @@ pub struct AutoAddRequest {
 
 /// Sets an account's auto-add; `run_at` and `timezone` default to 20:00 Australia/Sydney.
 pub async fn set_auto_add(
-    s: &Services,
+    s: &impl Ports,
     who: &Principal,
     id: &str,
     req: AutoAddRequest,
@@ -690,7 +702,7 @@ pub async fn set_auto_add(
     };
     let daily = DailyAt { run_at, zone };
     let (_, key) = account(s, who, id).await?;
-    let now = s.clock.now();
+    let now = s.clock().now();
     let logged = |_: &AccountItem, a: &AccountItem| -> Result<Vec<WriteOp>, StoreError> {
         let detail = serde_json::json!({
             "users": req.users,
@@ -735,9 +747,13 @@ pub async fn set_auto_add(
 
 /// Runs an account's auto-add now (its time has come): every unprotected object of the
 /// enabled kinds becomes protected, users within the seats left; the rest are reported.
-pub async fn run_auto_add(s: &Services, partner: &PartnerId, id: &AccountId) -> Result<AutoAddResult, ProtectionError> {
+pub async fn run_auto_add(
+    s: &impl Ports,
+    partner: &PartnerId,
+    id: &AccountId,
+) -> Result<AutoAddResult, ProtectionError> {
     let key = keys::account(partner, id);
-    let account: AccountItem = s.store.get(&key).await?.ok_or(ProtectionError::NotFound)?.record()?;
+    let account: AccountItem = s.store().get(&key).await?.ok_or(ProtectionError::NotFound)?.record()?;
     let Some(settings) = account.auto_add.clone() else {
         return Ok(AutoAddResult::default());
     };
@@ -757,7 +773,7 @@ pub async fn run_auto_add(s: &Services, partner: &PartnerId, id: &AccountId) -> 
         let room = LEFT_OUT_SHOWN.saturating_sub(result.left_out_ids.len());
         result.left_out_ids.extend(applied.left_out_ids.into_iter().take(room));
     }
-    let now = s.clock.now();
+    let now = s.clock().now();
     let daily = DailyAt {
         run_at: settings.run_at,
         zone: settings.timezone,

@@ -9,7 +9,7 @@
 use crate::crypto::sha256_hex;
 use crate::domain::EmailAddress;
 use crate::limits::{self, Limit, LimitError};
-use crate::services::Services;
+use crate::services::{HasClock, HasHasher, HasStore};
 use crate::store::keys::{self, MemberItem, PartnerItem, SessionItem};
 use crate::store::{Condition, StoreError};
 use secrecy::SecretString;
@@ -17,6 +17,8 @@ use secrecy::SecretString;
 pub use crate::domain::Principal;
 use crate::repo::sessions::issue_session_ops;
 pub use crate::repo::sessions::{NewSession, end_all_sessions};
+
+crate::ports!(HasClock, HasHasher, HasStore, crate::repo::sessions::Ports);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -48,7 +50,7 @@ pub const SIGN_IN_PER_IP: Limit = Limit::new("signin-ip", 100, 15 * 60);
 
 #[tracing::instrument(skip_all)]
 pub async fn sign_in(
-    s: &Services,
+    s: &impl Ports,
     email: &str,
     password: SecretString,
     source_ip: Option<&str>,
@@ -59,21 +61,21 @@ pub async fn sign_in(
         .as_ref()
         .map_or_else(|| email.trim().to_lowercase(), |e| e.to_string());
     if let Some(ip) = source_ip {
-        limits::check(&*s.store, &*s.clock, &SIGN_IN_PER_IP, ip).await?;
+        limits::check(s.store().as_ref(), s.clock().as_ref(), &SIGN_IN_PER_IP, ip).await?;
     }
-    limits::check(&*s.store, &*s.clock, &SIGN_IN_PER_ADDRESS, &address).await?;
+    limits::check(s.store().as_ref(), s.clock().as_ref(), &SIGN_IN_PER_ADDRESS, &address).await?;
     match verify_member(s, parsed, password).await? {
         Some((email, m)) => {
             let (ops, session) = issue_session_ops(s, &m.partner_id, &email)?;
-            s.store.transact(ops).await?;
+            s.store().transact(ops).await?;
             tracing::info!(partner_id = %m.partner_id, "signed in");
             Ok(session)
         }
         None => {
             if let Some(ip) = source_ip {
-                limits::record(&*s.store, &*s.clock, &SIGN_IN_PER_IP, ip).await?;
+                limits::record(s.store().as_ref(), s.clock().as_ref(), &SIGN_IN_PER_IP, ip).await?;
             }
-            limits::record(&*s.store, &*s.clock, &SIGN_IN_PER_ADDRESS, &address).await?;
+            limits::record(s.store().as_ref(), s.clock().as_ref(), &SIGN_IN_PER_ADDRESS, &address).await?;
             Err(SessionError::InvalidCredentials)
         }
     }
@@ -82,45 +84,45 @@ pub async fn sign_in(
 /// The member whose password this is, or `None` (after the same argon2 work) when the address
 /// is unknown, unconfirmed or the password wrong.
 async fn verify_member(
-    s: &Services,
+    s: &impl Ports,
     email: Option<EmailAddress>,
     password: SecretString,
 ) -> Result<Option<(EmailAddress, MemberItem)>, SessionError> {
     let member = match email {
-        Some(email) => s.store.get(&keys::member(&email)).await?.map(|i| (email, i)),
+        Some(email) => s.store().get(&keys::member(&email)).await?.map(|i| (email, i)),
         None => None,
     };
     let Some((email, item)) = member else {
-        s.hasher.verify_dummy(password).await;
+        s.hasher().verify_dummy(password).await;
         return Ok(None);
     };
     let m: MemberItem = item.record()?;
-    if !s.hasher.verify(password, m.password_hash.clone()).await {
+    if !s.hasher().verify(password, m.password_hash.clone()).await {
         tracing::info!(partner_id = %m.partner_id, "sign-in refused: wrong password");
         return Ok(None);
     }
     Ok(Some((email, m)))
 }
 
-pub async fn authenticate(s: &Services, token: &str) -> Result<Principal, SessionError> {
+pub async fn authenticate(s: &impl Ports, token: &str) -> Result<Principal, SessionError> {
     if token.is_empty() || token.len() > 256 {
         return Err(SessionError::Unauthorized);
     }
     let token_hash = sha256_hex(token);
     let item = s
-        .store
+        .store()
         .get(&keys::session(&token_hash))
         .await?
         .ok_or(SessionError::Unauthorized)?;
     let session: SessionItem = item.record()?;
-    if session.expires_at <= s.clock.now() {
+    if session.expires_at <= s.clock().now() {
         return Err(SessionError::Unauthorized);
     }
     // The member's current role, and proof they still belong to the partner: a removed
     // member's surviving session (its deletion follows the removal) answers 401.
     let email = EmailAddress::parse("email", &session.email).map_err(|_| SessionError::Unauthorized)?;
     let member: MemberItem = s
-        .store
+        .store()
         .get(&keys::member(&email))
         .await?
         .ok_or(SessionError::Unauthorized)?
@@ -136,12 +138,12 @@ pub async fn authenticate(s: &Services, token: &str) -> Result<Principal, Sessio
     })
 }
 
-pub async fn sign_out(s: &Services, principal: &Principal) -> Result<(), SessionError> {
-    s.store
+pub async fn sign_out(s: &impl Ports, principal: &Principal) -> Result<(), SessionError> {
+    s.store()
         .delete(&keys::session(&principal.token_hash), Condition::Always)
         .await?;
     if let Ok(email) = EmailAddress::parse("email", &principal.email) {
-        s.store
+        s.store()
             .delete(&keys::member_session(&email, &principal.token_hash), Condition::Always)
             .await?;
     }
@@ -150,9 +152,9 @@ pub async fn sign_out(s: &Services, principal: &Principal) -> Result<(), Session
 }
 
 /// The caller's partner organization.
-pub async fn partner_of(s: &Services, principal: &Principal) -> Result<PartnerItem, SessionError> {
+pub async fn partner_of(s: &impl Ports, principal: &Principal) -> Result<PartnerItem, SessionError> {
     let item = s
-        .store
+        .store()
         .get(&keys::partner(&principal.partner_id))
         .await?
         .ok_or(SessionError::Unauthorized)?;

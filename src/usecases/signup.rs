@@ -21,11 +21,21 @@ use crate::domain::{
 use crate::email::{MailError, templates};
 use crate::limits::{self, Limit, LimitError};
 use crate::repo::sessions::{NewSession, issue_session_ops};
-use crate::services::Services;
+use crate::services::{HasClock, HasHasher, HasLinks, HasMailer, HasSigner, HasStore};
 use crate::store::keys::{self, MemberItem, NoticeItem, PartnerItem, PendingSignupItem};
 use crate::store::{Condition, Item, StoreError, Update, WriteOp};
 use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
+
+crate::ports!(
+    HasClock,
+    HasHasher,
+    HasLinks,
+    HasMailer,
+    HasSigner,
+    HasStore,
+    crate::repo::sessions::Ports
+);
 
 pub const CODE_VALID_MINUTES: i64 = 15;
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -90,16 +100,16 @@ struct Fresh {
     code_hash: String,
 }
 
-async fn fresh_code(s: &Services) -> Result<Fresh, SignupError> {
+async fn fresh_code(s: &impl Ports) -> Result<Fresh, SignupError> {
     let code = ConfirmationCode::generate();
     let code_hash = s
-        .hasher
+        .hasher()
         .hash(SecretString::from(code.expose()))
         .await
         .map_err(|_| SignupError::Hash)?;
     Ok(Fresh {
         code,
-        link_token: s.signer.issue(ACTIVATE),
+        link_token: s.signer().issue(ACTIVATE),
         code_hash,
     })
 }
@@ -117,13 +127,13 @@ fn pending_item(
     Ok(item)
 }
 
-async fn send_code(s: &Services, email: &EmailAddress, org: &OrganizationName, f: &Fresh) -> Result<(), MailError> {
+async fn send_code(s: &impl Ports, email: &EmailAddress, org: &OrganizationName, f: &Fresh) -> Result<(), MailError> {
     let url = SecretString::from(format!(
         "{}/v1/signup/activate?token={}",
-        s.links.public_base_url,
+        s.links().public_base_url,
         f.link_token.expose_secret()
     ));
-    s.mailer
+    s.mailer()
         .send(&templates::signup_code(email, org, &f.code, &url, CODE_VALID_MINUTES)?)
         .await
 }
@@ -160,7 +170,7 @@ fn limited(e: LimitError) -> SignupError {
 /// resend limits, silently beyond them).
 #[tracing::instrument(skip_all, fields(email_domain))]
 pub async fn sign_up(
-    s: &Services,
+    s: &impl Ports,
     organization: &str,
     email: &str,
     password: SecretString,
@@ -171,22 +181,22 @@ pub async fn sign_up(
     let org = OrganizationName::parse("organization", organization)?;
     let password = NewPassword::parse(password, &[email.as_str(), org.as_str()]).map_err(password_error)?;
     if let Some(ip) = source_ip {
-        limits::take(&*s.store, &*s.clock, &SIGNUPS_PER_IP, ip)
+        limits::take(s.store().as_ref(), s.clock().as_ref(), &SIGNUPS_PER_IP, ip)
             .await
             .map_err(limited)?;
     }
-    let now = s.clock.now();
+    let now = s.clock().now();
     let password_hash = s
-        .hasher
+        .hasher()
         .hash(password.secret().clone())
         .await
         .map_err(|_| SignupError::Hash)?;
     let fresh = fresh_code(s).await?;
 
-    if s.store.get(&keys::member(&email)).await?.is_some() {
+    if s.store().get(&keys::member(&email)).await?.is_some() {
         return notify_already_registered(s, &email, now).await;
     }
-    if let Some(item) = s.store.get(&keys::pending_signup(&email)).await? {
+    if let Some(item) = s.store().get(&keys::pending_signup(&email)).await? {
         let p: PendingSignupItem = item.record()?;
         if p.confirmed_at.is_some() {
             return notify_already_registered(s, &email, now).await;
@@ -213,7 +223,7 @@ pub async fn sign_up(
         partner_id: None,
     };
     match s
-        .store
+        .store()
         .put(
             pending_item(&email, &pending, &fresh.link_token, 1)?,
             Condition::NotExists,
@@ -237,7 +247,7 @@ pub async fn sign_up(
 /// organization unchanged). Refused with `RateLimited` inside the resend cooldown or past
 /// [`MAX_SENDS`], or when another resend raced this one.
 async fn send_again(
-    s: &Services,
+    s: &impl Ports,
     email: &EmailAddress,
     item: &Item,
     mut p: PendingSignupItem,
@@ -251,7 +261,7 @@ async fn send_again(
     p.sends += 1;
     p.last_sent_at = now;
     match s
-        .store
+        .store()
         .put(
             pending_item(email, &p, &fresh.link_token, item.version + 1)?,
             Condition::VersionIs(item.version),
@@ -272,13 +282,17 @@ async fn send_again(
     Ok(())
 }
 
-async fn notify_already_registered(s: &Services, email: &EmailAddress, now: DateTime<Utc>) -> Result<(), SignupError> {
+async fn notify_already_registered(
+    s: &impl Ports,
+    email: &EmailAddress,
+    now: DateTime<Utc>,
+) -> Result<(), SignupError> {
     let marker = Item::from_record(keys::signup_notice(email), &NoticeItem { sent_at: now })?
         .expiring_at((now + Duration::minutes(NOTICE_MINUTES)).timestamp());
-    match s.store.put(marker, Condition::NotExists).await {
+    match s.store().put(marker, Condition::NotExists).await {
         Ok(()) => {
-            s.mailer
-                .send(&templates::already_registered(email, &s.links.console_url)?)
+            s.mailer()
+                .send(&templates::already_registered(email, &s.links().console_url)?)
                 .await?;
             tracing::info!("signup for a registered address: notice sent");
         }
@@ -291,31 +305,31 @@ async fn notify_already_registered(s: &Services, email: &EmailAddress, now: Date
 /// A new code and link for a pending signup. Unknown or confirmed addresses get the same
 /// answer and no mail.
 #[tracing::instrument(skip_all, fields(email_domain))]
-pub async fn resend(s: &Services, email: &str) -> Result<(), SignupError> {
+pub async fn resend(s: &impl Ports, email: &str) -> Result<(), SignupError> {
     let email = EmailAddress::parse("email", email)?;
     tracing::Span::current().record("email_domain", email.domain());
-    let Some(item) = s.store.get(&keys::pending_signup(&email)).await? else {
+    let Some(item) = s.store().get(&keys::pending_signup(&email)).await? else {
         return Ok(());
     };
     let p: PendingSignupItem = item.record()?;
     if p.confirmed_at.is_some() {
         return Ok(());
     }
-    let now = s.clock.now();
+    let now = s.clock().now();
     cooldown(&p, now)?;
     let fresh = fresh_code(s).await?;
     send_again(s, &email, &item, p, fresh, now).await
 }
 
 #[tracing::instrument(skip_all, fields(email_domain))]
-pub async fn confirm(s: &Services, email: &str, code: &str) -> Result<NewSession, ConfirmError> {
+pub async fn confirm(s: &impl Ports, email: &str, code: &str) -> Result<NewSession, ConfirmError> {
     let email = EmailAddress::parse("email", email)?;
     tracing::Span::current().record("email_domain", email.domain());
     let code = ConfirmationCode::parse("code", code)?;
     let key = keys::pending_signup(&email);
     // Reserve one try with a conditional write; retry only when another try raced us.
     let (item, p) = loop {
-        let Some(item) = s.store.get(&key).await? else {
+        let Some(item) = s.store().get(&key).await? else {
             return Err(ConfirmError::WrongCode {
                 tries_left: MAX_ATTEMPTS,
             });
@@ -327,18 +341,18 @@ pub async fn confirm(s: &Services, email: &str, code: &str) -> Result<NewSession
         if p.attempts >= MAX_ATTEMPTS {
             return Err(ConfirmError::TooManyAttempts);
         }
-        if s.clock.now() >= p.code_expires_at {
+        if s.clock().now() >= p.code_expires_at {
             return Err(ConfirmError::Expired);
         }
         let update = Update::default().set("attempts", p.attempts + 1)?;
-        match s.store.update(&key, update, Condition::VersionIs(item.version)).await {
+        match s.store().update(&key, update, Condition::VersionIs(item.version)).await {
             Ok(reserved) => break (reserved, p),
             Err(StoreError::ConditionFailed) => continue,
             Err(e) => return Err(e.into()),
         }
     };
     if !s
-        .hasher
+        .hasher()
         .verify(SecretString::from(code.expose()), p.code_hash.clone())
         .await
     {
@@ -361,20 +375,20 @@ pub async fn confirm(s: &Services, email: &str, code: &str) -> Result<NewSession
 }
 
 /// The pending signup an activate link belongs to (read only).
-async fn find_pending(s: &Services, token: &str) -> Result<(Item, PendingSignupItem), ActivateError> {
-    if !s.signer.verify(ACTIVATE, token) {
+async fn find_pending(s: &impl Ports, token: &str) -> Result<(Item, PendingSignupItem), ActivateError> {
+    if !s.signer().verify(ACTIVATE, token) {
         return Err(ActivateError::Invalid);
     }
     let index_key = keys::activation(&sha256_hex(token));
     let page = s
-        .store
+        .store()
         .query_index(&index_key.pk, &index_key.sk, Default::default())
         .await?;
     let Some(found) = page.items.into_iter().next() else {
         return Err(ActivateError::Expired);
     };
     // The index is eventually consistent: re-read the item and check the link is current.
-    let Some(item) = s.store.get(&found.key).await? else {
+    let Some(item) = s.store().get(&found.key).await? else {
         return Err(ActivateError::Expired);
     };
     if item.gsi1.as_ref() != Some(&index_key) {
@@ -389,13 +403,13 @@ async fn find_pending(s: &Services, token: &str) -> Result<(Item, PendingSignupI
 
 /// The organization's name when the activate link can still be used; changes nothing (the
 /// page a GET of the emailed link shows: mail scanners open links).
-pub async fn check_activation(s: &Services, token: &str) -> Result<String, ActivateError> {
+pub async fn check_activation(s: &impl Ports, token: &str) -> Result<String, ActivateError> {
     find_pending(s, token).await.map(|(_, p)| p.organization)
 }
 
 /// The organization's name once its activate link was used (the page's button, a POST).
 #[tracing::instrument(skip_all)]
-pub async fn activate(s: &Services, token: &str) -> Result<String, ActivateError> {
+pub async fn activate(s: &impl Ports, token: &str) -> Result<String, ActivateError> {
     let (item, p) = find_pending(s, token).await?;
     let email = EmailAddress::parse("email", &p.email).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let (partner_id, _) = complete(s, &email, &item, &p, false).await.map_err(|e| match e {
@@ -409,13 +423,13 @@ pub async fn activate(s: &Services, token: &str) -> Result<String, ActivateError
 /// Creates the partner and its first member (and a session) and marks the signup used, all
 /// in one transaction conditioned on the pending item's current version.
 async fn complete(
-    s: &Services,
+    s: &impl Ports,
     email: &EmailAddress,
     item: &Item,
     p: &PendingSignupItem,
     with_session: bool,
 ) -> Result<(PartnerId, Option<NewSession>), StoreError> {
-    let now = s.clock.now();
+    let now = s.clock().now();
     let partner_id = PartnerId::new();
     let partner = PartnerItem {
         id: partner_id.clone(),
@@ -466,6 +480,6 @@ async fn complete(
     } else {
         None
     };
-    s.store.transact(ops).await?;
+    s.store().transact(ops).await?;
     Ok((partner_id, session))
 }
