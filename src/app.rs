@@ -38,11 +38,7 @@ impl Services {
         let needs_aws = config.store == StoreKind::Dynamodb
             || config.email == EmailKind::Ses
             || matches!(config.jobs, Jobs::Sqs { .. });
-        let aws = if needs_aws {
-            Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
-        } else {
-            None
-        };
+        let aws = if needs_aws { Some(aws_sdk_config().await) } else { None };
         let store: Arc<dyn Store> = match (config.store, &aws) {
             (StoreKind::Dynamodb, Some(aws)) => {
                 let client = aws_sdk_dynamodb::Client::new(aws);
@@ -120,6 +116,39 @@ impl Services {
     }
 }
 
+/// The AWS SDK's shared configuration (region and credentials from the environment, as
+/// `aws_config::load_defaults`), with an HTTPS client that trusts the compiled-in Mozilla roots
+/// instead of reading the machine's certificate directory: that read and parse was most of a
+/// cold start's init (`cargo bench --bench cold_start`).
+pub async fn aws_sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(aws_http_client())
+        .load()
+        .await
+}
+
+/// rustls on aws-lc-rs (the one TLS stack, shared with reqwest), Mozilla's roots
+/// (`webpki-root-certs`, the set reqwest's `webpki-roots` anchors come from).
+fn aws_http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    use base64::Engine as _;
+    let mut roots = TrustStore::empty().with_native_roots(false);
+    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+        roots.add_pem_certificate(format!(
+            "-----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\n"
+        ));
+    }
+    let context = TlsContext::builder()
+        .with_trust_store(roots)
+        .build()
+        .expect("a TLS context of root certificates builds");
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https()
+}
+
 /// The Entra app when configured, else unconfigured. The library knows no sandbox: the local
 /// binary puts the sandbox's credentials and URLs into the [`Config`] when none are set.
 fn microsoft(config: &Config) -> Arc<dyn Microsoft> {
@@ -191,4 +220,30 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The compiled-in roots parse (a bad one panics when the SDK builds its connector), and a
+    /// client on them reaches the network: an HTTPS call to a closed loopback port fails to
+    /// connect, not on the trust store.
+    #[tokio::test]
+    async fn the_sdk_client_trusts_the_compiled_in_roots() {
+        let config = super::aws_sdk_config().await;
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&config)
+                .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+                .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                    "test", "test", None, None, "test",
+                ))
+                .endpoint_url("https://127.0.0.1:1")
+                .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+                .build(),
+        );
+        let err = dynamodb.list_tables().send().await.unwrap_err();
+        let aws_sdk_dynamodb::error::SdkError::DispatchFailure(dispatch) = &err else {
+            panic!("not a dispatch failure: {err:?}");
+        };
+        assert!(dispatch.is_io(), "{err:?}");
+    }
 }
