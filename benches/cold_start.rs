@@ -7,7 +7,7 @@
 //! Every function is compared with a hello-world `lambda_runtime` binary (`crates/hello-lambda`,
 //! same release profile) measured interleaved in the same run.
 //! Run with `eval "$(scripts/services.sh start)"; cargo bench --bench cold_start` (optionally
-//! `-- <runs per function>`); without DynamoDB Local, `schedule` is left out and says so.
+//! `-- <runs per function> [function ...]`); without DynamoDB Local, `schedule` is left out and says so.
 
 #[path = "support.rs"]
 mod support;
@@ -168,20 +168,49 @@ async fn cold_start(f: &str, bin: &str, event: Arc<String>, store_env: &[(&str, 
     (init.unwrap(), first)
 }
 
+/// The host's target triple, as rustc names it.
+fn host_triple() -> String {
+    let out = Command::new("rustc").arg("-vV").output().expect("rustc runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .expect("rustc -vV names the host")
+        .to_owned()
+}
+
 fn main() {
     let runs: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(20);
+    // Function names among the arguments measure only those (beside hello-world).
+    let named: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| FUNCTIONS.contains(&a.as_str()))
+        .collect();
+    let functions: Vec<&str> = FUNCTIONS
+        .into_iter()
+        .filter(|f| named.is_empty() || named.iter().any(|n| n == f))
+        .collect();
+    // Built as `scripts/build-lambdas` builds them: for an explicit target (so build scripts and
+    // proc macros keep their defaults), non-PIE, without aws-lc's jitter entropy source.
+    let host = host_triple();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = Command::new(cargo);
-    build.args(["build", "--release", "--quiet", "-p", HELLO]);
-    for f in FUNCTIONS {
+    build
+        .args(["build", "--release", "--quiet", "--target", &host, "-p", HELLO])
+        .env(
+            format!("CARGO_TARGET_{}_RUSTFLAGS", host.to_uppercase().replace('-', "_")),
+            "-C relocation-model=static",
+        )
+        .env("AWS_LC_SYS_NO_JITTER_ENTROPY", "1");
+    for f in &functions {
         build.args(["-p", f]);
     }
     assert!(
         build.status().expect("cargo runs").success(),
         "release build of the functions"
     );
-    let target =
+    let target_dir =
         std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/target").into());
+    let target = format!("{target_dir}/{host}");
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -201,7 +230,7 @@ fn main() {
         // The hello-world floor first, then every function; runs interleaved (one of each per
         // round) so they share the machine's state.
         let mut subjects: Vec<Subject> = vec![(HELLO, Arc::new(health_event()), Vec::new())];
-        for f in FUNCTIONS {
+        for f in functions {
             if f == "discovery" {
                 subjects.push((f, Arc::new(r#"{"Records":[]}"#.to_owned()), Vec::new()));
             } else if f == "schedule" {
