@@ -7,7 +7,7 @@ use crate::email::Mailer;
 use crate::email::outbox::OutboxMailer;
 use crate::email::ses::SesMailer;
 use crate::identity::graph::Directory;
-use crate::identity::http::{EntraClient, GoogleClient, GoogleSettings, MicrosoftSettings, http_client};
+use crate::identity::http::{EntraClient, GoogleClient, GoogleSettings, LazyHttp, MicrosoftSettings};
 use crate::identity::{Google, Microsoft};
 use crate::queue::local::LocalQueue;
 use crate::queue::sqs::SqsQueue;
@@ -162,7 +162,7 @@ fn microsoft(config: &Config) -> Arc<dyn Microsoft> {
         graph_url: config.microsoft_graph_url.clone(),
         redirect_uri: format!("{}/v1/callback/microsoft", config.public_base_url),
     };
-    Arc::new(EntraClient::new(settings, http_client(IDENTITY_TIMEOUT)))
+    Arc::new(EntraClient::new(settings, LazyHttp::new(IDENTITY_TIMEOUT)))
 }
 
 /// The directory bases of the configuration (Graph and Admin SDK).
@@ -183,7 +183,7 @@ fn google(config: &Config) -> Arc<dyn Google> {
         admin_url: config.google_admin_url.clone(),
         redirect_uri: format!("{}/v1/callback/google", config.public_base_url),
     };
-    Arc::new(GoogleClient::new(settings, http_client(IDENTITY_TIMEOUT)))
+    Arc::new(GoogleClient::new(settings, LazyHttp::new(IDENTITY_TIMEOUT)))
 }
 
 /// Longest wait for a provider call made while a person waits on a page.

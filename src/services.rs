@@ -7,7 +7,7 @@ use crate::clock::Clock;
 use crate::crypto::{Encryptor, PasswordHasher, Signer, random_bytes};
 use crate::email::Mailer;
 use crate::identity::graph::{Directory, GraphClient, HttpDirectory, RetryPolicy};
-use crate::identity::http::http_client;
+use crate::identity::http::LazyHttp;
 use crate::identity::{Google, Microsoft};
 use crate::queue::Queue;
 use crate::queue::local::LocalQueue;
@@ -55,7 +55,7 @@ pub struct Services {
 /// The directory discovery reads, over HTTPS at these bases (the sandbox or a fake Graph in
 /// tests; Microsoft's and Google's in production).
 pub fn http_directory(graph_url: &str, google_admin_url: &str) -> Arc<dyn Directory> {
-    let client = GraphClient::new(http_client(DIRECTORY_TIMEOUT), RetryPolicy::default());
+    let client = GraphClient::new(LazyHttp::new(DIRECTORY_TIMEOUT), RetryPolicy::default());
     Arc::new(HttpDirectory::new(client, graph_url, google_admin_url))
 }
 

@@ -64,16 +64,16 @@ impl Default for RetryPolicy {
 pub const PER_TENANT_CONCURRENCY: usize = 2;
 
 pub struct GraphClient {
-    http: reqwest::Client,
+    http: crate::identity::http::LazyHttp,
     retry: RetryPolicy,
     tenants: Mutex<HashMap<String, Arc<Semaphore>>>,
     sleeper: Arc<dyn Sleeper>,
 }
 
 impl GraphClient {
-    pub fn new(http: reqwest::Client, retry: RetryPolicy) -> Self {
+    pub fn new(http: impl Into<crate::identity::http::LazyHttp>, retry: RetryPolicy) -> Self {
         Self {
-            http,
+            http: http.into(),
             retry,
             tenants: Mutex::new(HashMap::new()),
             sleeper: Arc::new(TokioSleeper),
@@ -120,7 +120,13 @@ impl GraphClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let res = self.http.get(url).bearer_auth(token.expose_secret()).send().await;
+            let res = self
+                .http
+                .client()
+                .get(url)
+                .bearer_auth(token.expose_secret())
+                .send()
+                .await;
             let wait = match res {
                 Err(e) if attempt < self.retry.attempts => backoff(attempt, e.to_string()),
                 Err(e) => return Err(GraphError::Unavailable(e.to_string())),

@@ -37,6 +37,37 @@ pub fn http_client(total: std::time::Duration) -> reqwest::Client {
         .unwrap_or_else(|_| reqwest::Client::new())
 }
 
+/// An [`http_client`] built on its first request, not when the process starts: a function
+/// that never calls a provider (most events of most functions) never pays for its TLS
+/// configuration, and the ones that do pay once per process.
+pub struct LazyHttp {
+    total: std::time::Duration,
+    client: std::sync::OnceLock<reqwest::Client>,
+}
+
+impl LazyHttp {
+    pub fn new(total: std::time::Duration) -> Self {
+        Self {
+            total,
+            client: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        self.client.get_or_init(|| http_client(self.total))
+    }
+}
+
+/// A client built already (tests, benches).
+impl From<reqwest::Client> for LazyHttp {
+    fn from(client: reqwest::Client) -> Self {
+        Self {
+            total: std::time::Duration::ZERO,
+            client: std::sync::OnceLock::from(client),
+        }
+    }
+}
+
 /// The claims read from an access token. Its signature is not checked: the token came
 /// straight from the token endpoint over TLS (`protocols.md`), and is never accepted from
 /// anyone else.
@@ -145,7 +176,7 @@ pub struct MicrosoftSettings {
 /// until five minutes before they expire (there is no refresh token).
 pub struct EntraClient {
     settings: MicrosoftSettings,
-    http: reqwest::Client,
+    http: LazyHttp,
     cache: Mutex<HashMap<String, AppToken>>,
 }
 
@@ -159,10 +190,10 @@ impl std::fmt::Debug for EntraClient {
 }
 
 impl EntraClient {
-    pub fn new(settings: MicrosoftSettings, http: reqwest::Client) -> Self {
+    pub fn new(settings: MicrosoftSettings, http: impl Into<LazyHttp>) -> Self {
         Self {
             settings,
-            http,
+            http: http.into(),
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -244,7 +275,7 @@ impl Microsoft for EntraClient {
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .set_pkce_verifier(PkceCodeVerifier::new(code_verifier.to_owned()))
             .add_extra_param("scope", SIGN_IN_SCOPE)
-            .request_async(&self.http)
+            .request_async(self.http.client())
             .await
             .map_err(classify)?;
         claims(&answer.extra_fields().id_token)
@@ -258,6 +289,7 @@ impl Microsoft for EntraClient {
         );
         let res = self
             .http
+            .client()
             .get(url)
             .send()
             .await
@@ -319,7 +351,7 @@ impl Microsoft for EntraClient {
         let answer = client
             .exchange_client_credentials()
             .add_scope(Scope::new(GRAPH_DEFAULT_SCOPE.to_owned()))
-            .request_async(&self.http)
+            .request_async(self.http.client())
             .await
             .map_err(classify)?;
         let secret = answer.access_token().secret();
@@ -367,7 +399,7 @@ type GoogleOAuth = oauth2::Client<
 /// Google: authorization code with PKCE and offline access, refresh, one Directory call.
 pub struct GoogleClient {
     settings: GoogleSettings,
-    http: reqwest::Client,
+    http: LazyHttp,
 }
 
 impl std::fmt::Debug for GoogleClient {
@@ -379,8 +411,11 @@ impl std::fmt::Debug for GoogleClient {
 }
 
 impl GoogleClient {
-    pub fn new(settings: GoogleSettings, http: reqwest::Client) -> Self {
-        Self { settings, http }
+    pub fn new(settings: GoogleSettings, http: impl Into<LazyHttp>) -> Self {
+        Self {
+            settings,
+            http: http.into(),
+        }
     }
 
     pub fn admin_url(&self) -> &str {
@@ -429,6 +464,7 @@ impl GoogleClient {
         let url = format!("{}/admin/directory/v1/customers/my_customer", self.settings.admin_url);
         let res = self
             .http
+            .client()
             .get(url)
             .bearer_auth(access_token.expose_secret())
             .send()
@@ -492,7 +528,7 @@ impl Google for GoogleClient {
             .oauth()?
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .set_pkce_verifier(PkceCodeVerifier::new(code_verifier.to_owned()))
-            .request_async(&self.http)
+            .request_async(self.http.client())
             .await
             .map_err(classify)?;
         Ok(Self::grant(&answer))
@@ -503,7 +539,7 @@ impl Google for GoogleClient {
         let answer = self
             .oauth()?
             .exchange_refresh_token(&token)
-            .request_async(&self.http)
+            .request_async(self.http.client())
             .await
             .map_err(classify)?;
         Ok(Self::grant(&answer))
@@ -516,6 +552,7 @@ impl Google for GoogleClient {
         );
         let res = self
             .http
+            .client()
             .get(url)
             .bearer_auth(access_token.expose_secret())
             .send()
