@@ -117,9 +117,9 @@ impl Services {
 }
 
 /// The AWS SDK's shared configuration (region and credentials from the environment, as
-/// `aws_config::load_defaults`), with an HTTPS client that trusts the compiled-in Mozilla roots
-/// instead of reading the machine's certificate directory: that read and parse was most of a
-/// cold start's init (`cargo bench --bench cold_start`).
+/// `aws_config::load_defaults`), with an HTTPS client that trusts only the roots AWS's
+/// endpoints chain to, compiled in, instead of reading and parsing the machine's certificate
+/// directory: that was most of a cold start's init (`cargo bench --bench cold_start`).
 pub async fn aws_sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(aws_http_client())
@@ -127,17 +127,46 @@ pub async fn aws_sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
-/// rustls on aws-lc-rs (the one TLS stack, shared with reqwest), Mozilla's roots
-/// (`webpki-root-certs`, the set reqwest's `webpki-roots` anchors come from).
+/// The roots of Amazon Trust Services, the CA of every AWS service endpoint (DynamoDB, SES and
+/// SQS among them; S3 was the last to move, in 2022): Amazon Root CA 1-4 and the Starfield
+/// Services root that cross-signs them, from Mozilla's set (`webpki-root-certs`). Five roots
+/// to parse at init instead of ~150 (the SDK takes them as PEM and parses each).
+const AWS_ROOT_NAMES: [&[u8]; 5] = [
+    b"Amazon Root CA 1",
+    b"Amazon Root CA 2",
+    b"Amazon Root CA 3",
+    b"Amazon Root CA 4",
+    b"Starfield Services Root Certificate Authority - G2",
+];
+
+/// The PEM of each root whose DER names one of [`AWS_ROOT_NAMES`] (a root is its own issuer,
+/// so the name is in it twice).
+fn aws_roots() -> Vec<String> {
+    use base64::Engine as _;
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .filter(|der| {
+            AWS_ROOT_NAMES.iter().any(|name| {
+                der.as_ref()
+                    .windows(name.len() + 1)
+                    // The DER string's length byte, then the name: the whole name, not a
+                    // prefix of a longer one.
+                    .any(|w| usize::from(w[0]) == name.len() && &w[1..] == *name)
+            })
+        })
+        .map(|der| {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+            format!("-----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\n")
+        })
+        .collect()
+}
+
+/// rustls on aws-lc-rs (the one TLS stack, shared with reqwest) trusting [`aws_roots`].
 fn aws_http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
-    use base64::Engine as _;
     let mut roots = TrustStore::empty().with_native_roots(false);
-    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
-        roots.add_pem_certificate(format!(
-            "-----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\n"
-        ));
+    for pem in aws_roots() {
+        roots.add_pem_certificate(pem);
     }
     let context = TlsContext::builder()
         .with_trust_store(roots)
@@ -224,6 +253,11 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_sdk_trusts_exactly_the_five_amazon_trust_services_roots() {
+        assert_eq!(super::aws_roots().len(), super::AWS_ROOT_NAMES.len());
+    }
+
     /// The compiled-in roots parse (a bad one panics when the SDK builds its connector), and a
     /// client on them reaches the network: an HTTPS call to a closed loopback port fails to
     /// connect, not on the trust store.
