@@ -15,7 +15,6 @@ use crate::queue::{Queue, Unavailable};
 use crate::services::{AppState, Links, Services, http_directory};
 use crate::store::Store;
 use crate::store::dynamo::{DynamoStore, create_table_if_missing};
-use crate::store::embedded::EmbeddedStore;
 use secrecy::SecretSlice;
 use std::sync::Arc;
 
@@ -27,6 +26,8 @@ pub enum StartError {
     Store(#[from] crate::store::StoreError),
     #[error("mail: {0}")]
     Mail(#[from] crate::email::MailError),
+    #[error("{0} is not in this build")]
+    NotInThisBuild(&'static str),
     #[error("data dir: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -47,7 +48,7 @@ impl Services {
                 }
                 Arc::new(DynamoStore::new(client, &config.table_name, clock.clone()))
             }
-            _ => Arc::new(EmbeddedStore::open(&config.data_dir.join("store.redb"), clock.clone())?),
+            _ => embedded_store(config, clock.clone())?,
         };
         let mailer: Arc<dyn Mailer> = match (config.email, &aws) {
             (EmailKind::Ses, Some(aws)) => Arc::new(SesMailer::new(
@@ -114,6 +115,19 @@ impl Services {
             local_queue,
         }))
     }
+}
+
+/// The embedded store on disk in the data dir (`cargo run`).
+#[cfg(feature = "local")]
+fn embedded_store(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<dyn Store>, StartError> {
+    let path = config.data_dir.join("store.redb");
+    Ok(Arc::new(crate::store::embedded::EmbeddedStore::open(&path, clock)?))
+}
+
+/// A Lambda bootstrap has no embedded store (built without the `local` feature).
+#[cfg(not(feature = "local"))]
+fn embedded_store(_: &Config, _: Arc<dyn Clock>) -> Result<Arc<dyn Store>, StartError> {
+    Err(StartError::NotInThisBuild("the embedded store (STORE=embedded)"))
 }
 
 /// The AWS SDK's shared configuration (region and credentials from the environment, as

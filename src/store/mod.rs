@@ -11,6 +11,7 @@
 //! - `transact` is all-or-nothing.
 
 pub mod dynamo;
+#[cfg(feature = "local")]
 pub mod embedded;
 pub mod keys;
 
@@ -111,6 +112,7 @@ pub enum Condition {
 }
 
 impl Condition {
+    #[cfg(feature = "local")]
     pub(crate) fn holds(self, current: Option<&Item>, now: i64) -> bool {
         let live = current.filter(|i| !i.is_expired(now));
         match self {
@@ -306,6 +308,7 @@ impl<'a> Pages<'a> {
 }
 
 /// Applies an [`Update`] to an item in memory (shared by adapters that store whole items).
+#[cfg(feature = "local")]
 pub(crate) fn apply_update(item: &mut Item, update: &Update) {
     for (k, v) in &update.set {
         item.attrs.insert(k.clone(), v.clone());
