@@ -168,9 +168,6 @@ async fn cold_start(f: &str, bin: &str, event: Arc<String>, store_env: &[(&str, 
     (init.unwrap(), first)
 }
 
-/// What `scripts/build-lambdas` gives the Lambda target: non-PIE, no unwind tables.
-const LAMBDA_RUSTFLAGS: &str = "-C relocation-model=static -C force-unwind-tables=no";
-
 /// The host's target triple, as rustc names it.
 fn host_triple() -> String {
     let out = Command::new("rustc").arg("-vV").output().expect("rustc runs");
@@ -193,7 +190,7 @@ fn main() {
         .filter(|f| named.is_empty() || named.iter().any(|n| n == f))
         .collect();
     // Built as `scripts/build-lambdas` builds them: for an explicit target (so build scripts and
-    // proc macros keep their defaults), with its flags, without aws-lc's jitter entropy source.
+    // proc macros keep their defaults), non-PIE, without aws-lc's jitter entropy source.
     let host = host_triple();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = Command::new(cargo);
@@ -201,7 +198,7 @@ fn main() {
         .args(["build", "--release", "--quiet", "--target", &host, "-p", HELLO])
         .env(
             format!("CARGO_TARGET_{}_RUSTFLAGS", host.to_uppercase().replace('-', "_")),
-            LAMBDA_RUSTFLAGS,
+            "-C relocation-model=static",
         )
         .env("AWS_LC_SYS_NO_JITTER_ENTROPY", "1");
     for f in &functions {
