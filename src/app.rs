@@ -143,45 +143,17 @@ pub async fn aws_sdk_config() -> aws_config::SdkConfig {
 
 /// The roots of Amazon Trust Services, the CA of every AWS service endpoint (DynamoDB, SES and
 /// SQS among them; S3 was the last to move, in 2022): Amazon Root CA 1-4 and the Starfield
-/// Services root that cross-signs them, from Mozilla's set (`webpki-root-certs`). Five roots
-/// to parse at init instead of ~150 (the SDK takes them as PEM and parses each).
-const AWS_ROOT_NAMES: [&[u8]; 5] = [
-    b"Amazon Root CA 1",
-    b"Amazon Root CA 2",
-    b"Amazon Root CA 3",
-    b"Amazon Root CA 4",
-    b"Starfield Services Root Certificate Authority - G2",
-];
+/// Services root that cross-signs them, as PEM. Five roots to parse at init instead of ~150,
+/// and 7 KB in the binary instead of Mozilla's whole set; a test keeps the file equal to those
+/// five in Mozilla's set (`webpki-root-certs`, a dev-dependency).
+const AWS_ROOTS_PEM: &str = include_str!("aws_roots.pem");
 
-/// The PEM of each root whose DER names one of [`AWS_ROOT_NAMES`] (a root is its own issuer,
-/// so the name is in it twice).
-fn aws_roots() -> Vec<String> {
-    use base64::Engine as _;
-    webpki_root_certs::TLS_SERVER_ROOT_CERTS
-        .iter()
-        .filter(|der| {
-            AWS_ROOT_NAMES.iter().any(|name| {
-                der.as_ref()
-                    .windows(name.len() + 1)
-                    // The DER string's length byte, then the name: the whole name, not a
-                    // prefix of a longer one.
-                    .any(|w| usize::from(w[0]) == name.len() && &w[1..] == *name)
-            })
-        })
-        .map(|der| {
-            let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
-            format!("-----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\n")
-        })
-        .collect()
-}
-
-/// rustls on aws-lc-rs (the one TLS stack, shared with reqwest) trusting [`aws_roots`].
+/// rustls on aws-lc-rs (the one TLS stack, shared with reqwest) trusting [`AWS_ROOTS_PEM`].
 fn aws_http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
-    let mut roots = TrustStore::empty().with_native_roots(false);
-    for pem in aws_roots() {
-        roots.add_pem_certificate(pem);
-    }
+    let roots = TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(AWS_ROOTS_PEM);
     let context = TlsContext::builder()
         .with_trust_store(roots)
         .build()
@@ -267,9 +239,56 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    /// The names of the roots in `aws_roots.pem`.
+    const AWS_ROOT_NAMES: [&[u8]; 5] = [
+        b"Amazon Root CA 1",
+        b"Amazon Root CA 2",
+        b"Amazon Root CA 3",
+        b"Amazon Root CA 4",
+        b"Starfield Services Root Certificate Authority - G2",
+    ];
+
+    /// Those roots in Mozilla's set, as PEM (a root is its own issuer: its DER holds the name,
+    /// as a string of exactly that length).
+    fn mozilla_aws_roots() -> String {
+        use base64::Engine as _;
+        webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .filter(|der| {
+                AWS_ROOT_NAMES.iter().any(|name| {
+                    der.as_ref()
+                        .windows(name.len() + 1)
+                        .any(|w| usize::from(w[0]) == name.len() && &w[1..] == *name)
+                })
+            })
+            .map(|der| {
+                let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+                let lines: Vec<&str> = b64
+                    .as_bytes()
+                    .chunks(64)
+                    .map(|c| std::str::from_utf8(c).unwrap())
+                    .collect();
+                format!(
+                    "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+                    lines.join("\n")
+                )
+            })
+            .collect()
+    }
+
+    /// `UPDATE_AWS_ROOTS=1 cargo test --lib app::` rewrites the file from Mozilla's set.
     #[test]
-    fn the_sdk_trusts_exactly_the_five_amazon_trust_services_roots() {
-        assert_eq!(super::aws_roots().len(), super::AWS_ROOT_NAMES.len());
+    fn the_sdk_trusts_exactly_the_five_amazon_trust_services_roots_of_mozillas_set() {
+        let expected = mozilla_aws_roots();
+        assert_eq!(expected.matches("BEGIN CERTIFICATE").count(), AWS_ROOT_NAMES.len());
+        if std::env::var_os("UPDATE_AWS_ROOTS").is_some() {
+            std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/src/aws_roots.pem"), &expected).unwrap();
+        }
+        assert_eq!(
+            super::AWS_ROOTS_PEM,
+            expected,
+            "src/aws_roots.pem differs from Mozilla's five"
+        );
     }
 
     /// The compiled-in roots parse (a bad one panics when the SDK builds its connector), and a
