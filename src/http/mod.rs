@@ -172,17 +172,18 @@ pub fn router_for(function: Function, state: AppState) -> Router {
     }
 }
 
-/// The shared layers: body limit, CORS, request IDs, tracing, security headers.
+/// The shared layers: body limit, CORS, request IDs, tracing, security headers. Only the trace
+/// layer wraps each route (its span names the matched route, known once routed); the others
+/// wrap the routed whole once, so a cold start does not build them for each of ~100 routes.
 fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     let cors = cors(&state.allowed_origins);
     let request_id = HeaderName::from_static("x-request-id");
-    let routes = routes
+    let links = state.links.clone();
+    let routed = routes
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This method is not allowed here.")
         })
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(cors)
         .layer(
             // Spans name the matched route, never the full URI: query strings carry tokens.
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
@@ -191,10 +192,14 @@ fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
                 tracing::info_span!("request", method = %req.method(), route, request_id = id, partner_id = tracing::field::Empty, account_id = tracing::field::Empty)
             }),
         )
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
-    let links = state.links.clone();
-    headers::secure(routes.with_state(state), &links)
+        .with_state(state);
+    let whole = tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(cors)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .service(routed);
+    headers::secure(Router::new().fallback_service(whole), &links)
 }
 
 /// The local server's whole app: [`router`] (the console included) and `extra` routes (the
