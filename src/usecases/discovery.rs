@@ -45,6 +45,19 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::time::Instant;
 
+crate::ports!(
+    HasClock,
+    HasDirectory,
+    HasEncryptor,
+    HasIdentity,
+    HasLinks,
+    HasMailer,
+    HasSettings,
+    HasStore,
+    crate::repo::accounts::Ports,
+    crate::repo::jobs::Ports
+);
+
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
     #[error(transparent)]
@@ -144,19 +157,6 @@ impl AccountRun {
 }
 
 pub use crate::repo::due::{discoverable, due_at};
-
-crate::ports!(
-    HasClock,
-    HasDirectory,
-    HasEncryptor,
-    HasIdentity,
-    HasLinks,
-    HasMailer,
-    HasSettings,
-    HasStore,
-    crate::repo::accounts::Ports,
-    crate::repo::jobs::Ports
-);
 
 /// Discovers one account now, within `budget`, outside any job (benchmarks and tests; a
 /// partial run is then continued by the schedule).
