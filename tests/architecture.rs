@@ -57,12 +57,19 @@ fn owner(src: &Path, file: &Path) -> (String, Option<String>) {
     (top, sub)
 }
 
+/// `text` with its `//` comments left out, line by line.
+fn code(text: &str) -> String {
+    text.lines()
+        .map(|l| l.split("//").next().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Every `crate::a::b` path in `text` as `(a, b)`, comments left out.
 fn crate_paths(text: &str) -> BTreeSet<(String, String)> {
     let mut found = BTreeSet::new();
-    for line in text.lines() {
-        let code = line.split("//").next().unwrap_or_default();
-        let mut rest = code;
+    for line in code(text).lines() {
+        let mut rest = line;
         while let Some(i) = rest.find("crate::") {
             rest = &rest[i + "crate::".len()..];
             let mut parts = rest.split("::").map(|p| {
@@ -154,12 +161,7 @@ fn wide_ports(src: &Path) -> Vec<String> {
         let mut files = Vec::new();
         rust_files(&src.join(dir), &mut files);
         for file in files {
-            let text = std::fs::read_to_string(&file).unwrap();
-            let code: String = text
-                .lines()
-                .map(|l| l.split("//").next().unwrap_or_default())
-                .collect::<Vec<_>>()
-                .join("\n");
+            let code = code(&std::fs::read_to_string(&file).unwrap());
             let name = file.strip_prefix(src).unwrap().display();
             let names_services = code
                 .match_indices("Services")
