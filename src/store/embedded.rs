@@ -3,7 +3,7 @@
 //! `(gsi1pk, gsi1sk, pk, sk)`. redb runs one write transaction at a time, which makes every
 //! condition check atomic with its write.
 
-use super::{Condition, Cursor, Item, Key, Page, QueryOptions, Store, StoreError, Update, WriteOp, apply_update};
+use super::{Condition, Cursor, Item, Key, Page, QueryOptions, Store, StoreError, Update, WriteOp};
 use crate::clock::Clock;
 use async_trait::async_trait;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
@@ -178,7 +178,7 @@ fn apply(t: &mut Tables<'_>, op: &WriteOp, now: i64) -> Result<Option<Item>, Sto
         | WriteOp::Delete { condition, .. }
         | WriteOp::Check { condition, .. } => *condition,
     };
-    if !condition.holds(current.as_ref(), now) {
+    if !holds(condition, current.as_ref(), now) {
         return Err(StoreError::ConditionFailed);
     }
     match op {
@@ -395,4 +395,26 @@ impl Store for EmbeddedStore {
         self.blocking(move |db, now| run_with(db, &ops, now, Durability::None).map(|_| ()))
             .await
     }
+}
+
+/// Whether `condition` holds for the item stored now (DynamoDB checks it server-side).
+fn holds(condition: Condition, current: Option<&Item>, now: i64) -> bool {
+    let live = current.filter(|i| !i.is_expired(now));
+    match condition {
+        Condition::Always => true,
+        Condition::NotExists => live.is_none(),
+        Condition::Exists => live.is_some(),
+        Condition::VersionIs(v) => live.is_some_and(|i| i.version == v),
+    }
+}
+
+/// Applies an [`Update`] to an item in memory; the version is incremented.
+fn apply_update(item: &mut Item, update: &Update) {
+    for (k, v) in &update.set {
+        item.attrs.insert(k.clone(), v.clone());
+    }
+    for k in &update.remove {
+        item.attrs.remove(k);
+    }
+    item.version += 1;
 }

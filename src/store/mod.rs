@@ -111,19 +111,6 @@ pub enum Condition {
     VersionIs(u64),
 }
 
-impl Condition {
-    #[cfg(feature = "local")]
-    pub(crate) fn holds(self, current: Option<&Item>, now: i64) -> bool {
-        let live = current.filter(|i| !i.is_expired(now));
-        match self {
-            Condition::Always => true,
-            Condition::NotExists => live.is_none(),
-            Condition::Exists => live.is_some(),
-            Condition::VersionIs(v) => live.is_some_and(|i| i.version == v),
-        }
-    }
-}
-
 /// Attribute changes applied by [`Store::update`]; the version is incremented.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Update {
@@ -305,16 +292,4 @@ impl<'a> Pages<'a> {
         self.after = page.next;
         Ok(Some(page.items))
     }
-}
-
-/// Applies an [`Update`] to an item in memory (shared by adapters that store whole items).
-#[cfg(feature = "local")]
-pub(crate) fn apply_update(item: &mut Item, update: &Update) {
-    for (k, v) in &update.set {
-        item.attrs.insert(k.clone(), v.clone());
-    }
-    for k in &update.remove {
-        item.attrs.remove(k);
-    }
-    item.version += 1;
 }
